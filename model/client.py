@@ -1,0 +1,293 @@
+"""The client: a SimPy process that connects, reads, acks, watches the heartbeat, reconnects, resumes.
+
+The client acts at protocol moments only: ack ticks, heartbeat checks, break notifications and
+connection attempts. At each it takes in every frame that has arrived since the last one (frame
+arrival times are known exactly from the link's arrays), so per-frame times stay exact while the
+event count stays small.
+
+Its connection state machine (connecting, streaming, disconnected, backing_off, resuming, completed,
+failed) is logged with the time of every transition. Stream health (frames, duplicates, gaps,
+integrity) is tracked apart from connection health.
+
+Assumptions (README "Model assumptions"):
+- A connection attempt sends SYNs at 0, R, 3R, ... (R = `link.syn_rto`, doubling) within
+  `connect_timeout`; it succeeds if a SYN leaves while the network is reachable and the network stays
+  up for the `handshake_rtts` round trips that follow; otherwise it fails after `connect_timeout`.
+- Detection: a close is known at once; a reset after one mean RTT; a silent failure only when a ping's
+  pong is `ping_timeout` late (pongs queue behind data, so a long TCP stall also trips it).
+- The reconnect auth check fails with `auth_failure_prob` (not retryable: the stream fails).
+- Acks are cumulative, every `ack_interval`, and once more on completion.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from model.backoff import BackoffSchedule
+from model.config import Scenario
+from model.link import Connection, LinkPhysics
+from model.network import Weather
+
+STATES = ("connecting", "streaming", "disconnected", "backing_off", "resuming", "completed", "failed")
+ERRORS = ("network_timeout", "auth_failure", "resume_window_exceeded", "protocol_error")
+
+
+@dataclass
+class Break:
+    """Why a connection ended, as the client learned it."""
+
+    cause: str        # close | reset | half_open | loss (a stall with no outage behind it)
+    time: float       # when the network event happened (the unanswered ping, for `loss`)
+    detected_by: str  # close_frame | reset | heartbeat
+
+
+@dataclass
+class DisconnectRecord:
+    index: int
+    cause: str
+    detected_by: str
+    time: float
+    detected_at: float
+    generated_at_break: int  # frames the server had generated when the break happened
+    connected_at: float = math.nan
+    resumed_at: float = math.nan
+    recovered_at: float = math.nan
+    attempts: int = 0
+    backoff_wait: float = 0.0
+    bytes_replayed: int = 0
+    bytes_missing: int = 0
+    outcome: str = ""
+
+
+@dataclass
+class StreamHealth:
+    have: int = 0  # contiguous frames in the application buffer
+    digests: list = field(default_factory=list)
+    duplicates_received: int = 0
+    gaps: int = 0
+    completed_at: float = math.nan
+
+
+class Client:
+    def __init__(self, env: simpy.Environment, sid: int, cfg: Scenario, physics: LinkPhysics,
+                 weather: Weather, server, total_frames: int, rng: np.random.Generator):
+        self.env, self.sid, self.cfg = env, sid, cfg
+        self.physics, self.weather, self.server, self.rng = physics, weather, server, rng
+        self.n = total_frames
+        self.health = StreamHealth()
+        self.conn: Connection | None = None
+        self.read = 0  # frames of `conn` already taken in
+        self.log: list[tuple[float, str]] = [(env.now, "connecting")]
+        self.disconnects: list[DisconnectRecord] = []
+        self.outcome, self.error, self.ended_at = "censored", "", math.nan
+        self.streaming = False
+        self.proc = env.process(self.run())
+
+    # ---- state machine
+    def set_state(self, state: str, at: float | None = None) -> None:
+        at = self.env.now if at is None else at
+        if self.log[-1][1] != state:
+            self.log.append((max(at, self.log[-1][0]), state))
+
+    def finish(self, outcome: str, error: str = "", at: float | None = None) -> None:
+        self.outcome, self.error = outcome, error
+        self.ended_at = self.env.now if at is None else at
+        self.set_state("completed" if outcome == "completed" else "failed", self.ended_at)
+        for rec in self.disconnects:
+            if not rec.outcome:
+                rec.outcome = "recovered" if not math.isnan(rec.recovered_at) else (error or outcome)
+        self.conn = None
+
+    # ---- notifications from the network and the server
+    def notify(self, at: float, conn: Connection, cause) -> None:
+        """Interrupt the client at `at` with `cause`, if it is still reading `conn` then."""
+        def deliver(_event):
+            if self.conn is conn and self.streaming and self.proc.is_alive:
+                self.proc.interrupt(cause)
+        if math.isfinite(at):
+            self.env.timeout(at - self.env.now).callbacks.append(deliver)
+
+    def on_resume_accepted(self, replayed: int, missing: int) -> None:
+        rec = self.disconnects[-1]
+        rec.bytes_replayed, rec.bytes_missing = replayed, missing
+
+    # ---- the process
+    def run(self):
+        error = yield from self.connect(None)
+        if error:
+            return self.finish("failed", error)
+        self.set_state("streaming")
+        self.request("new")
+        while True:
+            ended = yield from self.stream()
+            if ended is None:
+                return self.finish("completed", at=self.health.completed_at)
+            if isinstance(ended, str):
+                return self.finish("failed", ended)
+            rec = self.begin_disconnect(ended)
+            error = yield from self.connect(rec)
+            if error:
+                return self.finish("failed", error)
+            self.set_state("resuming")
+            self.request("resume" if self.cfg.client.strategy == "resume" else "restart")
+
+    def request(self, kind: str) -> None:
+        if kind == "restart":
+            self.health.have, self.health.digests = 0, []  # discard the partial response
+        if self.disconnects:
+            rec = self.disconnects[-1]
+            if math.isnan(rec.recovered_at) and self.health.have >= rec.generated_at_break:
+                rec.recovered_at = self.env.now  # nothing was missing: back once reconnected
+        arrival = self.conn.upstream(self.env.now)
+        self.server.at(arrival, self.server.on_request, self.sid, self.conn, kind, self.health.have)
+
+    def stream(self):
+        """Read until completion (None), a break (Break) or an error (its kind)."""
+        c, conn = self.cfg.client, self.conn
+        next_ack = self.env.now + c.ack_interval
+        next_check = self.env.now + c.ping_interval + c.ping_timeout
+        self.streaming = True
+        try:
+            while True:
+                try:
+                    yield self.env.timeout(min(next_ack, next_check) - self.env.now)
+                except simpy.Interrupt as interrupt:
+                    error = self.take_in(conn, self.env.now)
+                    self.abandon(conn)
+                    return error or (None if self.done else interrupt.cause)
+                error = self.take_in(conn, self.env.now)
+                if error:
+                    self.abandon(conn)
+                    return error
+                if self.done:
+                    self.ack(conn)
+                    return None
+                if self.env.now >= next_ack:
+                    self.ack(conn)
+                    next_ack += c.ack_interval
+                if self.env.now >= next_check:
+                    if self.pong_late(conn, self.env.now - c.ping_timeout, self.env.now):
+                        self.abandon(conn)
+                        return self.heartbeat_break(self.env.now)
+                    next_check += c.ping_interval
+        finally:
+            self.streaming = False
+
+    def abandon(self, conn: Connection) -> None:
+        """Stop reading `conn`; the server learns of the break now (it keeps the buffer for retention)."""
+        conn.cut = min(conn.cut, self.env.now)
+        self.server.on_break(self.sid, conn)
+
+    @property
+    def done(self) -> bool:
+        return self.health.have >= self.n
+
+    def ack(self, conn: Connection) -> None:
+        arrival = conn.upstream(self.env.now)
+        self.server.at(arrival, self.server.on_ack, self.sid, conn, self.health.have)
+
+    def pong_late(self, conn: Connection, ping_sent: float, deadline: float) -> bool:
+        ping_arrival = self.physics.one_way(ping_sent) if ping_sent < conn.cut else math.inf
+        pong = conn.downstream_control(ping_arrival) if math.isfinite(ping_arrival) else math.inf
+        return pong > min(deadline, conn.cut)
+
+    def heartbeat_break(self, now: float) -> Break:
+        """Name the cause of a heartbeat timeout: an outage overlapping the ping, or loss alone."""
+        sent = now - self.cfg.client.ping_timeout
+        for ev in reversed(self.weather.events):  # the latest outage during this connection
+            if self.conn.opened <= ev.time <= now and ev.time + ev.outage > sent - self.cfg.client.ping_interval:
+                return Break(ev.kind, ev.time, "heartbeat")
+        return Break("loss", sent, "heartbeat")
+
+    def begin_disconnect(self, brk: Break) -> DisconnectRecord:
+        s = self.server.streams.get(self.sid)
+        rec = DisconnectRecord(
+            index=len(self.disconnects), cause=brk.cause, detected_by=brk.detected_by, time=brk.time,
+            detected_at=self.env.now,
+            generated_at_break=s.generated_by(brk.time) if s is not None else 0)
+        self.disconnects.append(rec)
+        self.set_state("disconnected")
+        return rec
+
+    # ---- reading frames
+    def take_in(self, conn: Connection, now: float) -> str:
+        """Move frames that arrived by `now` into the application buffer; '' or 'protocol_error'."""
+        k = conn.delivered_until(now)
+        if k <= self.read:
+            return ""
+        h, lo = self.health, self.read
+        seq, arrive = conn.seq[lo:k], conn.arrive[lo:k]
+        self.read = k
+        fresh = seq >= h.have
+        h.duplicates_received += int((~fresh).sum())  # replayed frames already held: dropped
+        new = seq[fresh]
+        if len(new) and (new[0] != h.have or np.any(np.diff(new) != 1) or np.any(np.diff(seq) != 1)):
+            h.gaps += 1
+            return "protocol_error"
+        if not len(new):
+            return ""
+        times = arrive[fresh]
+        first_new = float(times[0])
+        last = self.disconnects[-1] if self.disconnects else None
+        if last is not None and math.isnan(last.resumed_at) and not math.isnan(last.connected_at):
+            last.resumed_at = first_new
+        for rec in self.disconnects:
+            need = rec.generated_at_break - 1  # recovered once every frame that existed is held
+            if math.isnan(rec.recovered_at) and h.have <= need < h.have + len(new):
+                rec.recovered_at = float(times[need - h.have])
+        if self.log[-1][1] == "resuming":
+            self.set_state("streaming", first_new)
+        h.digests.append(conn.digest[lo:k][fresh])
+        h.have += len(new)
+        if self.done:
+            h.completed_at = float(times[-1])
+        return ""
+
+    # ---- connecting
+    def connect(self, rec: DisconnectRecord | None):
+        """Attempts with backoff until connected (returns '') or giving up (returns the error)."""
+        c = self.cfg.client
+        backoff = BackoffSchedule(c.backoff, self.rng)
+        start = self.env.now
+        while True:
+            if backoff.attempt >= c.backoff.max_attempts:
+                return "network_timeout"
+            wait = backoff.next()
+            if self.env.now + wait - start > c.backoff.deadline:
+                return "network_timeout"
+            if wait > 0:
+                self.set_state("backing_off")
+                yield self.env.timeout(wait)
+            self.set_state("connecting")
+            if rec is not None:
+                rec.attempts += 1
+                rec.backoff_wait += wait
+            established = self.attempt(self.env.now)
+            if established is None:
+                yield self.env.timeout(c.connect_timeout)
+                continue
+            yield self.env.timeout(established - self.env.now)
+            if rec is not None and self.rng.random() < c.auth_failure_prob:
+                return "auth_failure"
+            self.conn, self.read = Connection(self.physics, self.env.now, self.cfg.link.bandwidth), 0
+            if rec is not None:
+                rec.connected_at = self.env.now
+            return ""
+
+    def attempt(self, t: float) -> float | None:
+        """Time the connection is established, or None if this attempt fails."""
+        c = self.cfg.client
+        syn, step = t, self.cfg.link.syn_rto
+        while syn < t + c.connect_timeout:
+            if not self.weather.unreachable(syn):
+                done = syn
+                for _ in range(2 * c.handshake_rtts):  # each leg can be lost and retransmitted
+                    done = self.physics.one_way(done)
+                if done <= t + c.connect_timeout and self.weather.up_throughout(syn, done):
+                    return done
+                return None
+            syn, step = syn + step, step * 2
+        return None

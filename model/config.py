@@ -1,0 +1,346 @@
+"""The scenario configuration: frozen, typed, validated, every field with its unit.
+
+A `Scenario` is a tree of frozen dataclasses. Any leaf can be overridden by a dotted path
+(`network.unstable.jitter.scale=0.05`) with `override`; `settable_paths` lists every leaf with its
+value, unit, meaning and allowed values. Invalid values raise `ConfigError`.
+
+Default values and where they come from are documented field by field; `docs/model.md` (README)
+explains the assumptions behind them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from model.distributions import Dist
+from model.fields import ConfigError, allowed_text, field_type, spec, validate
+
+CONDITIONS = ("stable", "unstable", "poor")
+DISCONNECT_KINDS = ("close", "reset", "half_open")
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Loss:
+    """Per-transmission loss on the wire (repaired by TCP retransmission, never a missing frame).
+
+    `gilbert_elliott` follows Linux netem's `loss gemodel p r 1-h 1-k`: a two-state Markov chain
+    stepping once per transmission, with `p` = P(good->bad), `r` = P(bad->good), and loss
+    probabilities `loss_good` (1-k) and `loss_bad` (1-h). `bernoulli` loses each transmission
+    independently with probability `p`.
+    """
+
+    model: str = spec("bernoulli", "-", "loss model", choices=("none", "bernoulli", "gilbert_elliott"))
+    p: float = spec(0.0, "prob", "bernoulli: loss probability; gilbert_elliott: P(good->bad)", lo=0.0, hi=0.5, hi_open=True)
+    r: float = spec(1.0, "prob", "gilbert_elliott: P(bad->good) per transmission", lo=0.0, hi=1.0, lo_open=True)
+    loss_good: float = spec(0.0, "prob", "gilbert_elliott: loss probability in the good state (1-k)", lo=0.0, hi=0.5, hi_open=True)
+    loss_bad: float = spec(1.0, "prob", "gilbert_elliott: loss probability in the bad state (1-h)", lo=0.0, hi=1.0)
+
+    def __post_init__(self):
+        validate(self)
+
+    def rate(self) -> float:
+        """Long-run fraction of transmissions lost: pi_G(1-k) + pi_B(1-h), pi_B = p/(p+r)."""
+        if self.model == "none":
+            return 0.0
+        if self.model == "bernoulli":
+            return self.p
+        pi_bad = self.p / (self.p + self.r) if self.p > 0 else 0.0
+        return (1 - pi_bad) * self.loss_good + pi_bad * self.loss_bad
+
+    def mean_bad_run(self) -> float:
+        """Mean number of consecutive transmissions spent in the bad state: 1/r."""
+        return 1.0 / self.r
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One named network condition: loss, jitter, disconnect rate, and how long it lasts.
+
+    The conditions form a continuous-time Markov chain: the chain stays in a condition for an
+    exponential time of mean `mean_sojourn` (inf = forever), then moves to another condition
+    chosen with the `to_*` weights (the weight of the current condition is ignored).
+    """
+
+    loss: Loss = Loss()
+    jitter: Dist = Dist("constant", 0.0)
+    disconnect_rate: float = spec(0.0, "1/s", "rate of disconnect events (Poisson) in this condition", lo=0.0)
+    mean_sojourn: float = spec(INF, "s", "mean time spent in this condition before changing", lo=0.0, lo_open=True)
+    to_stable: float = spec(1.0, "weight", "relative chance of moving to `stable` on leaving", lo=0.0)
+    to_unstable: float = spec(1.0, "weight", "relative chance of moving to `unstable` on leaving", lo=0.0)
+    to_poor: float = spec(1.0, "weight", "relative chance of moving to `poor` on leaving", lo=0.0)
+
+    def __post_init__(self):
+        validate(self)
+
+
+# Preset values are our assumptions, chosen to resemble (stable) wired broadband, (unstable) busy
+# Wi-Fi / good mobile, (poor) congested mobile with bursty loss. Loss and jitter magnitudes are of
+# the order netem tutorials and mobile measurement studies use; disconnect rates are chosen so a
+# 20 s stream sees a disconnect rarely (stable), sometimes (unstable: 1 - e^{-20/60} = 28 %) or
+# usually (poor).
+STABLE = Condition(
+    loss=Loss("bernoulli", p=0.001),
+    jitter=Dist("halfnormal", 0.005),
+    disconnect_rate=1 / 3600,
+)
+UNSTABLE = Condition(
+    loss=Loss("bernoulli", p=0.02),
+    jitter=Dist("lognormal", 0.02, 0.8),
+    disconnect_rate=1 / 60,
+)
+POOR = Condition(
+    loss=Loss("gilbert_elliott", p=0.05, r=0.3, loss_good=0.01, loss_bad=0.5),
+    jitter=Dist("pareto", 0.05, 2.5),
+    disconnect_rate=1 / 20,
+)
+
+
+@dataclass(frozen=True)
+class Network:
+    """Network conditions over time (a Markov chain over the three named presets)."""
+
+    initial: str = spec("unstable", "-", "condition at t = 0", choices=CONDITIONS)
+    stable: Condition = STABLE
+    unstable: Condition = UNSTABLE
+    poor: Condition = POOR
+
+    def __post_init__(self):
+        validate(self)
+
+    def condition(self, name: str) -> Condition:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class Link:
+    """WebSocket over TCP: reliable, in order while up; loss shows up as delay (RFC 6298 RTO)."""
+
+    propagation: float = spec(0.02, "s", "one-way propagation delay", lo=0.0)
+    bandwidth: float = spec(1.25e6, "B/s", "server->client bandwidth (10 Mbit/s); serialisation + FIFO queueing", lo=0.0, lo_open=True)
+    rto_min: float = spec(1.0, "s", "minimum retransmission timeout (RFC 6298: 1 s; Linux: 0.2 s)", lo=0.001)
+    rto_max: float = spec(120.0, "s", "maximum retransmission timeout (RFC 6298 / Linux: 120 s)", lo=0.001)
+    tcp_retries: int = spec(15, "count", "retransmissions before TCP gives up (Linux tcp_retries2)", lo=1, hi=30)
+    syn_rto: float = spec(1.0, "s", "initial SYN retransmission timeout when connecting (RFC 6298)", lo=0.001)
+
+    def __post_init__(self):
+        validate(self)
+        if self.rto_max < self.rto_min:
+            raise ConfigError("rto_max", self.rto_max, f"at least rto_min ({self.rto_min})")
+
+
+@dataclass(frozen=True)
+class Disconnects:
+    """Disconnect events: a Poisson process (rate from the current condition) plus a fixed schedule.
+
+    `schedule` lists deterministic events as `time:kind:outage` separated by `;`
+    (e.g. `5:close:1;12.5:half_open:3`), kinds close, reset or half_open.
+    """
+
+    rate_scale: float = spec(1.0, "x", "multiplier on every condition's disconnect rate (0 = scheduled only)", lo=0.0)
+    weight_close: float = spec(0.4, "weight", "relative share of clean closes (both sides know at once)", lo=0.0)
+    weight_reset: float = spec(0.3, "weight", "relative share of resets (known after about one RTT)", lo=0.0)
+    weight_half_open: float = spec(0.3, "weight", "relative share of silent black-holes (noticed by heartbeat, if at all)", lo=0.0)
+    outage: Dist = Dist("exponential", 1.5)
+    schedule: str = spec("", "-", "deterministic events 'time:kind:outage;...'")
+
+    def __post_init__(self):
+        validate(self)
+        if self.weight_close + self.weight_reset + self.weight_half_open <= 0:
+            raise ConfigError("weight_close", self.weight_close, "the three kind weights must not all be 0")
+        self.scheduled()
+
+    def kind_probabilities(self) -> tuple[float, float, float]:
+        """P(close), P(reset), P(half_open): the weights normalised."""
+        w = (self.weight_close, self.weight_reset, self.weight_half_open)
+        return tuple(x / sum(w) for x in w)
+
+    def scheduled(self) -> list[tuple[float, str, float]]:
+        """The parsed schedule as (time, kind, outage) sorted by time."""
+        events = []
+        for item in filter(None, (s.strip() for s in self.schedule.split(";"))):
+            parts = item.split(":")
+            try:
+                t, kind, outage = float(parts[0]), parts[1], float(parts[2])
+                if len(parts) != 3 or kind not in DISCONNECT_KINDS or t < 0 or outage < 0:
+                    raise ValueError
+            except (ValueError, IndexError):
+                raise ConfigError("schedule", item, "entries 'time:kind:outage', time and outage >= 0 s, "
+                                  "kind one of " + ", ".join(DISCONNECT_KINDS)) from None
+            events.append((t, kind, outage))
+        return sorted(events)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Reconnect delays. Attempt 1 waits `first_delay`; attempt k >= 2 waits the policy's delay for k-2.
+
+    exponential: v = min(cap, base * factor^n); jitter none: v; full: U(0, v); equal: v/2 + U(0, v/2);
+    decorrelated: min(cap, U(base, 3 * previous)) (AWS "Exponential Backoff and Jitter").
+    """
+
+    policy: str = spec("exponential", "-", "delay growth", choices=("constant", "exponential"))
+    jitter: str = spec("full", "-", "randomisation of each delay", choices=("none", "full", "equal", "decorrelated"))
+    first_delay: float = spec(0.0, "s", "wait before the first attempt after a drop (websockets: immediate)", lo=0.0)
+    base: float = spec(0.5, "s", "base delay", lo=0.0)
+    factor: float = spec(2.0, "x", "growth per attempt (exponential)", lo=1.0)
+    cap: float = spec(10.0, "s", "maximum delay", lo=0.0)
+    max_attempts: int = spec(10, "count", "attempts before giving up with network_timeout", lo=1)
+    deadline: float = spec(60.0, "s", "give up if the next attempt would start later than this after detection", lo=0.0, lo_open=True)
+
+    def __post_init__(self):
+        validate(self)
+
+
+@dataclass(frozen=True)
+class Client:
+    """The receiving client: acks, heartbeat, reconnect and resume."""
+
+    ack_interval: float = spec(1.0, "s", "period of cumulative acks (SignalR: about 1 s)", lo=0.0, lo_open=True)
+    ping_interval: float = spec(20.0, "s", "heartbeat ping period (python websockets: 20 s)", lo=0.0, lo_open=True)
+    ping_timeout: float = spec(20.0, "s", "declare the connection dead if a pong is this late (websockets: 20 s)", lo=0.0, lo_open=True)
+    connect_timeout: float = spec(4.0, "s", "give up one connection attempt after this (reconnecting-websocket: 4 s)", lo=0.0, lo_open=True)
+    handshake_rtts: int = spec(2, "count", "round trips to open a connection (TCP + WebSocket upgrade)", lo=1, hi=10)
+    auth_failure_prob: float = spec(0.0, "prob", "chance a reconnect's auth check fails (expired token; not retryable)", lo=0.0, hi=1.0)
+    strategy: str = spec("resume", "-", "after a reconnect: resume from the last frame, or restart from scratch", choices=("resume", "restart"))
+    backoff: Backoff = Backoff()
+
+    def __post_init__(self):
+        validate(self)
+
+
+@dataclass(frozen=True)
+class Server:
+    """The producing server: generation and the per-stream replay buffer."""
+
+    gap: Dist = Dist("constant", 0.02)
+    buffer_bytes: int = spec(100_000, "B", "replay-buffer capacity per stream (SignalR default 100,000)", lo=1)
+    when_full: str = spec("block", "-", "full buffer: block generation (SignalR) or evict the oldest frames", choices=("block", "evict"))
+    retention: float = spec(120.0, "s", "keep a disconnected stream's buffer this long (Socket.IO: 120 s)", lo=0.0)
+    replay_from: str = spec("client", "-", "replay from the client's position, or from the last ack (duplicates dropped by the client)", choices=("client", "ack"))
+
+    def __post_init__(self):
+        validate(self)
+
+
+@dataclass(frozen=True)
+class Content:
+    """What the server streams: the kind and its size."""
+
+    kind: str = spec("text", "-", "content kind", choices=("text",))
+    frames: int = spec(1000, "count", "frames in the response", lo=1, hi=10_000_000)
+    chunk_bytes: float = spec(16.0, "B", "mean payload per frame (a few tokens of text)", lo=1.0)
+    envelope_bytes: int = spec(32, "B", "per-frame protocol overhead (sequence number, type, checksum)", lo=0)
+
+    def __post_init__(self):
+        validate(self)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything one simulated stream needs. `horizon` censors streams still running."""
+
+    name: str = "custom"
+    description: str = ""
+    content: Content = Content()
+    server: Server = Server()
+    client: Client = Client()
+    link: Link = Link()
+    network: Network = Network()
+    disconnects: Disconnects = Disconnects()
+    horizon: float = spec(600.0, "s", "simulated time after which an unfinished stream is censored", lo=0.0, lo_open=True)
+
+    def __post_init__(self):
+        validate(self)
+
+
+# ---------------------------------------------------------------- dotted paths
+
+@dataclass(frozen=True)
+class Setting:
+    path: str
+    value: Any
+    unit: str
+    doc: str
+    allowed: str
+
+
+def settable_paths(cfg, prefix: str = "") -> Iterator[Setting]:
+    """Every leaf field under `cfg` with its value, unit, meaning and allowed values."""
+    for f in dataclasses.fields(cfg):
+        value, path = getattr(cfg, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            yield from settable_paths(value, path + ".")
+        elif f.metadata:
+            yield Setting(path, value, f.metadata["unit"], f.metadata["doc"], allowed_text(f.metadata))
+
+
+def _parse(text: str, kind: type, path: str, meta: dict):
+    if kind is bool:
+        low = text.strip().lower()
+        if low in ("true", "1", "yes"):
+            return True
+        if low in ("false", "0", "no"):
+            return False
+        raise ConfigError(path, text, "true or false")
+    if kind in (int, float):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(path, text, allowed_text(meta)) from None
+        if kind is int:
+            if not value.is_integer():
+                raise ConfigError(path, text, "a whole number, " + allowed_text(meta))
+            return int(value)
+        return value
+    return text
+
+
+def override(cfg, path: str, value):
+    """A copy of `cfg` with the leaf at dotted `path` set to `value` (text is parsed by field type)."""
+    head, _, rest = path.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    f = fields.get(head)
+    child = getattr(cfg, head, None) if f else None
+    if f is None or (rest and not dataclasses.is_dataclass(child)) or (not rest and dataclasses.is_dataclass(child)):
+        raise UnknownPath(path)
+    if rest:
+        try:
+            new = override(child, rest, value)
+        except UnknownPath as e:
+            raise UnknownPath(f"{head}.{e.path}") from None
+        except ConfigError as e:
+            raise e.under(head) from None
+    else:
+        new = _parse(value, field_type(type(cfg), f), head, f.metadata) if isinstance(value, str) else value
+    return dataclasses.replace(cfg, **{head: new})  # validates; errors name fields of cfg
+
+
+class UnknownPath(ConfigError):
+    def __init__(self, path: str):
+        ConfigError.__init__(self, path, None, "no such setting")
+        self.path = path
+
+
+def apply_overrides(cfg: Scenario, assignments: list[str] | dict) -> Scenario:
+    """Apply `path=value` strings (or a {path: value} dict); unknown paths name the nearest valid ones."""
+    items = assignments.items() if isinstance(assignments, dict) else [_split(a) for a in assignments]
+    valid = [s.path for s in settable_paths(cfg)]
+    for path, value in items:
+        try:
+            cfg = override(cfg, path, value)
+        except UnknownPath:
+            near = difflib.get_close_matches(path, valid, n=3, cutoff=0.5)
+            hint = "did you mean " + ", ".join(near) + "?" if near else "see `midstream describe SCENARIO`"
+            raise ConfigError(path, value, f"unknown setting; {hint}") from None
+    return cfg
+
+
+def _split(assignment: str) -> tuple[str, str]:
+    path, eq, value = assignment.partition("=")
+    if not eq or not path.strip():
+        raise ConfigError("--set", assignment, "expected dotted.path=value")
+    return path.strip(), value.strip()

@@ -1,0 +1,87 @@
+"""Non-negative random durations (jitter, outages, generation gaps) that know their own moments.
+
+Each `Dist` samples with a caller's `numpy.random.Generator` (never global state) and reports its
+theoretical mean and variance, so tests can compare samples with theory.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.fields import spec, validate
+
+KINDS = ("constant", "exponential", "halfnormal", "lognormal", "pareto", "uniform")
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A non-negative distribution, parameterised by `scale` (seconds) and `shape`.
+
+    - constant:    x = scale
+    - exponential: mean scale
+    - halfnormal:  |N(0, scale^2)|, i.e. a normal truncated at zero (mean scale*sqrt(2/pi))
+    - lognormal:   median scale, log-sd shape
+    - pareto:      Lomax (Pareto II, support from 0): scale*((1-U)^(-1/shape) - 1); heavy tail,
+                   mean scale/(shape-1) for shape > 1
+    - uniform:     U(0, scale)
+    """
+
+    kind: str = spec("constant", "-", "distribution family", choices=KINDS)
+    scale: float = spec(0.0, "s", "scale parameter (see the family)", lo=0.0)
+    shape: float = spec(1.0, "-", "shape parameter: lognormal log-sd, Pareto tail index", lo=0.0, lo_open=True)
+
+    def __post_init__(self):
+        validate(self)
+
+    def sample(self, rng: np.random.Generator, size: int | None = None):
+        s, k = self.scale, self.kind
+        if k == "constant":
+            return s if size is None else np.full(size, s)
+        if k == "exponential":
+            return rng.exponential(s, size)
+        if k == "halfnormal":
+            return np.abs(rng.normal(0.0, s, size))
+        if k == "lognormal":
+            return s * np.exp(rng.normal(0.0, self.shape, size))
+        if k == "pareto":
+            return s * rng.pareto(self.shape, size)
+        return rng.uniform(0.0, s, size)
+
+    def mean(self) -> float:
+        s, a, k = self.scale, self.shape, self.kind
+        if k in ("constant", "exponential"):
+            return s
+        if k == "halfnormal":
+            return s * math.sqrt(2 / math.pi)
+        if k == "lognormal":
+            return s * math.exp(a * a / 2)
+        if k == "pareto":
+            return s / (a - 1) if a > 1 else math.inf
+        return s / 2
+
+    def var(self) -> float:
+        s, a, k = self.scale, self.shape, self.kind
+        if k == "constant":
+            return 0.0
+        if k == "exponential":
+            return s * s
+        if k == "halfnormal":
+            return s * s * (1 - 2 / math.pi)
+        if k == "lognormal":
+            return s * s * (math.exp(a * a) - 1) * math.exp(a * a)
+        if k == "pareto":
+            return s * s * a / ((a - 1) ** 2 * (a - 2)) if a > 2 else math.inf
+        return s * s / 12
+
+    def describe(self) -> str:
+        return f"{self.kind}(scale={self.scale:g} s, shape={self.shape:g})"
+
+
+def constant(value: float) -> Dist:
+    return Dist("constant", value)
+
+
+def exponential(mean: float) -> Dist:
+    return Dist("exponential", mean)

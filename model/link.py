@@ -1,0 +1,193 @@
+"""The link: WebSocket over TCP, reliable and in order while the connection is up.
+
+Frames are computed in bulk with numpy instead of one SimPy event per frame per hop: whatever is
+deterministic between two protocol events (departure queue, loss, retransmission, jitter,
+head-of-line blocking) is a closed-form recurrence over arrays.
+
+Assumptions (README "Model assumptions"):
+- Serialisation at `bandwidth`, FIFO: a frame departs at max(ready, previous departure) + size/bw.
+- Each transmission of a frame is lost per the condition's loss model; a lost frame is resent after
+  the RTO, doubling each time up to `rto_max` (RFC 6298), so loss is delay, never a missing frame.
+  RTO = clamp(SRTT + 4 RTTVAR) from the condition's latency mean and spread, floored at `rto_min`.
+  Retransmissions take no extra bandwidth.
+- Gilbert-Elliott loss steps its chain once per transmission, with a frame's retransmissions taking
+  the slots right after its previous attempt; the chain state carries over between send batches.
+- A transmission sent while the network is unreachable (an outage of any kind) is lost too: TCP
+  keeps retransmitting and the first attempt after the outage gets through (a silent outage
+  becomes a stall). Past `tcp_retries` a frame never arrives (the heartbeat notices first).
+- Latency = propagation + jitter, per frame; TCP delivers in order, so a frame arrives no earlier
+  than the frame before it (head-of-line blocking).
+- Client->server messages (acks, pings, requests) see Bernoulli loss at the condition's long-run
+  loss rate and are delivered in order too; they are small and take no bandwidth.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from model.config import CONDITIONS, Condition, Loss, Scenario
+from model.network import Weather
+
+
+def rto(link_cfg, cond: Condition) -> float:
+    """RFC 6298 retransmission timeout for a steady RTT: SRTT + 4*RTTVAR, clamped."""
+    srtt = 2 * (link_cfg.propagation + cond.jitter.mean())
+    rttvar = math.sqrt(2 * cond.jitter.var())
+    return min(max(srtt + 4 * rttvar, link_cfg.rto_min), link_cfg.rto_max)
+
+
+def retransmission_offsets(link_cfg, first_rto: float) -> np.ndarray:
+    """Send time of attempt k relative to the first: sum of min(R*2^j, rto_max) for j < k; inf past the limit."""
+    gaps = np.minimum(first_rto * 2.0 ** np.arange(link_cfg.tcp_retries), link_cfg.rto_max)
+    return np.concatenate([[0.0], np.cumsum(gaps), [np.inf]])
+
+
+class LinkPhysics:
+    """Per-stream wire behaviour: loss, retransmission, jitter and outages, drawn from one generator."""
+
+    def __init__(self, cfg: Scenario, weather: Weather, rng: np.random.Generator):
+        self.cfg, self.weather, self.rng = cfg, weather, rng
+        self.conditions = [cfg.network.condition(name) for name in CONDITIONS]
+        self.offsets = [retransmission_offsets(cfg.link, rto(cfg.link, c)) for c in self.conditions]
+        self.rtt = [2 * (cfg.link.propagation + c.jitter.mean()) for c in self.conditions]
+        self.ge_bad = False  # Gilbert-Elliott chain state, carried between batches
+
+    # ---- one-way delivery of a batch of transmissions
+    def arrivals(self, depart: np.ndarray, downstream: bool = True) -> np.ndarray:
+        """Arrival time of each transmission first sent at `depart` (before in-order delivery)."""
+        cond = self.weather.condition_at(depart)
+        out = np.empty(len(depart))
+        for c in np.unique(cond):
+            mask = cond == c
+            d = depart[mask]
+            failures = self._failures(self.conditions[c].loss, len(d), downstream)
+            sent = self._first_reachable_attempt(d, failures, self.offsets[c])
+            jitter = self.conditions[c].jitter.sample(self.rng, len(d))
+            out[mask] = sent + self.cfg.link.propagation + jitter
+        return out
+
+    def _first_reachable_attempt(self, depart, failures, offsets) -> np.ndarray:
+        """Send time of the first attempt that is neither lost nor inside an outage."""
+        k = np.minimum(failures, len(offsets) - 1)
+        sent = depart + offsets[k]
+        blocked = self.weather.unreachable(sent) & np.isfinite(sent)
+        while blocked.any():  # retransmit until an attempt falls after the outage
+            clear = self.weather.reachable_from(sent[blocked])
+            k[blocked] = np.searchsorted(offsets, clear - depart[blocked], side="left")
+            k = np.minimum(k, len(offsets) - 1)
+            sent = depart + offsets[k]
+            blocked = self.weather.unreachable(sent) & np.isfinite(sent)
+        return sent
+
+    def _failures(self, loss: Loss, n: int, downstream: bool) -> np.ndarray:
+        """Lost attempts before each transmission's first success."""
+        if loss.model == "none" or n == 0:
+            return np.zeros(n, dtype=np.int64)
+        if loss.model == "bernoulli" or not downstream:
+            p = loss.rate()
+            return self.rng.geometric(1.0 - p, n) - 1 if p > 0 else np.zeros(n, dtype=np.int64)
+        return self._gilbert_elliott_failures(loss, n)
+
+    def _gilbert_elliott_failures(self, loss: Loss, n: int) -> np.ndarray:
+        rng = self.rng
+        # the first slot follows one chain step from the carried state
+        bad = rng.random() < (1 - loss.r if self.ge_bad else loss.p)
+        successes: list[np.ndarray] = []
+        found, offset = 0, 0
+        while found < n:
+            slots = int((n - found) / max(1e-9, 1 - loss.rate()) * 1.2) + 16
+            states = self._ge_states(loss, bad, slots)
+            lost = rng.random(slots) < np.where(states, loss.loss_bad, loss.loss_good)
+            ok = np.flatnonzero(~lost)[: n - found]
+            successes.append(ok + offset)
+            found += len(ok)
+            last = ok[-1] if len(ok) and found == n else slots - 1
+            self.ge_bad = bool(states[last])
+            bad = rng.random() < (1 - loss.r if self.ge_bad else loss.p)
+            offset += slots
+        pos = np.concatenate(successes)
+        return np.diff(pos, prepend=-1) - 1
+
+    def _ge_states(self, loss: Loss, bad: bool, slots: int) -> np.ndarray:
+        """`slots` chain states starting in `bad`, built from geometric run lengths."""
+        runs, total, state = [], 0, bad
+        while total < slots:
+            k = max(8, int(slots * min(1.0, loss.p + loss.r)))
+            good_len = self.rng.geometric(loss.p, k) if loss.p > 0 else np.full(k, slots + 1)
+            bad_len = self.rng.geometric(loss.r, k)
+            pair = np.column_stack([bad_len, good_len] if state else [good_len, bad_len]).ravel()
+            runs.append(pair)
+            total += int(pair.sum())
+        lengths = np.concatenate(runs)
+        pattern = np.resize(np.array([state, not state]), len(lengths))
+        return np.repeat(pattern, lengths)[:slots]
+
+    def one_way(self, t: float, downstream: bool = False) -> float:
+        """Arrival time of a single small message sent at t."""
+        return float(self.arrivals(np.array([t]), downstream)[0])
+
+    def rtt_at(self, t: float) -> float:
+        return self.rtt[int(self.weather.condition_at(t))]
+
+
+class Connection:
+    """One WebSocket connection: the frames sent down it, in bulk arrays, and when it ended.
+
+    `cut` is the time after which nothing more reaches the client: the teardown (close/reset) or the
+    moment the client gave up on it (heartbeat timeout).
+    """
+
+    def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float):
+        self.physics, self.opened, self.bandwidth = physics, opened, bandwidth
+        self.cut = math.inf
+        self.busy_until = opened  # when the last committed frame finished serialising
+        self.last_arrival = opened
+        self.last_up_arrival = opened
+        self.seq = np.empty(0, dtype=np.int64)
+        self.digest = np.empty(0, dtype=np.uint64)
+        self.size = np.empty(0, dtype=np.int64)
+        self.depart = np.empty(0)
+        self.arrive = np.empty(0)
+
+    @property
+    def alive(self) -> bool:
+        return math.isinf(self.cut)
+
+    def send(self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray) -> None:
+        """Queue frames that become ready at `ready` (non-decreasing); compute departures and arrivals."""
+        if len(seq) == 0:
+            return
+        serial = size / self.bandwidth
+        total = np.cumsum(serial)
+        # d_i = max(ready_i, d_{i-1}) + s_i  ==  S_i + max(busy, max_{j<=i} (ready_j - S_{j-1}))
+        depart = total + np.maximum(self.busy_until, np.maximum.accumulate(ready - (total - serial)))
+        raw = self.physics.arrivals(depart)
+        arrive = np.maximum.accumulate(np.maximum(raw, self.last_arrival))  # in order: head-of-line
+        self.busy_until, self.last_arrival = float(depart[-1]), float(arrive[-1])
+        self.seq = np.concatenate([self.seq, seq])
+        self.size = np.concatenate([self.size, size])
+        self.digest = np.concatenate([self.digest, digest])
+        self.depart = np.concatenate([self.depart, depart])
+        self.arrive = np.concatenate([self.arrive, arrive])
+
+    def upstream(self, t: float) -> float:
+        """Arrival at the server of a small client message sent at t (inf once the connection is cut)."""
+        if t >= self.cut:
+            return math.inf
+        arrival = max(self.physics.one_way(t), self.last_up_arrival)
+        self.last_up_arrival = arrival
+        return arrival
+
+    def downstream_control(self, t: float) -> float:
+        """Arrival at the client of a small server message sent at t, queued behind the frames."""
+        behind = self.arrive[np.searchsorted(self.depart, t, side="right") - 1] if len(self.depart) and self.depart[0] <= t else self.opened
+        return max(self.physics.one_way(t), behind)
+
+    def delivered_until(self, t: float) -> int:
+        """Number of committed frames that have reached the client by time t."""
+        return int(np.searchsorted(self.arrive, min(t, self.cut), side="right"))
+
+    def sent_by(self, t: float) -> int:
+        """Number of committed frames that had left the server by time t."""
+        return int(np.searchsorted(self.depart, t, side="right"))

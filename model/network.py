@@ -1,0 +1,102 @@
+"""The network's weather: conditions over time and disconnect events, drawn before the run.
+
+Assumptions (see README "Model assumptions"):
+- Conditions follow a continuous-time Markov chain over the named presets.
+- Disconnect events form a Poisson process whose rate is the current condition's rate (a
+  piecewise-constant rate, so a non-homogeneous Poisson process), plus an optional fixed schedule.
+  They are exogenous: they keep arriving while the client is reconnecting (an event during an
+  outage extends the time the network is unreachable).
+- Each event makes the network unreachable for its outage: `close` and `reset` also tear down the
+  current connection; `half_open` silently black-holes every packet (nothing is torn down; whether
+  anyone notices is up to the heartbeat and TCP).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.config import CONDITIONS, DISCONNECT_KINDS, Scenario
+
+
+@dataclass(frozen=True)
+class NetworkEvent:
+    time: float
+    kind: str  # close | reset | half_open
+    outage: float
+
+
+class Weather:
+    """Conditions and disconnect events of one stream, fixed before the run starts."""
+
+    def __init__(self, cfg: Scenario, rng: np.random.Generator):
+        self.cfg = cfg
+        self.cond_start, self.cond_index = self._conditions(cfg, rng)
+        self.events = self._events(cfg, rng)
+        self.down_start, self.down_end = _merge([(e.time, e.time + e.outage) for e in self.events])
+
+    @staticmethod
+    def _conditions(cfg: Scenario, rng) -> tuple[np.ndarray, np.ndarray]:
+        net, t, state = cfg.network, 0.0, CONDITIONS.index(cfg.network.initial)
+        starts, states = [0.0], [state]
+        while True:
+            cond = net.condition(CONDITIONS[state])
+            t += rng.exponential(cond.mean_sojourn) if np.isfinite(cond.mean_sojourn) else np.inf
+            if t >= cfg.horizon:
+                break
+            weights = np.array([cond.to_stable, cond.to_unstable, cond.to_poor], dtype=float)
+            weights[state] = 0.0
+            if weights.sum() <= 0:
+                break  # nowhere to go: the condition is absorbing
+            state = int(rng.choice(3, p=weights / weights.sum()))
+            starts.append(t)
+            states.append(state)
+        return np.array(starts), np.array(states)
+
+    def _events(self, cfg: Scenario, rng) -> list[NetworkEvent]:
+        d = cfg.disconnects
+        ends = np.append(self.cond_start[1:], cfg.horizon)
+        times = []
+        for start, end, state in zip(self.cond_start, ends, self.cond_index):
+            rate = cfg.network.condition(CONDITIONS[state]).disconnect_rate * d.rate_scale
+            count = rng.poisson(rate * (end - start)) if rate > 0 else 0
+            times.extend(np.sort(rng.uniform(start, end, count)))
+        kinds = rng.choice(3, size=len(times), p=d.kind_probabilities())
+        outages = d.outage.sample(rng, len(times))
+        events = [NetworkEvent(float(t), DISCONNECT_KINDS[k], float(o)) for t, k, o in zip(times, kinds, outages)]
+        events += [NetworkEvent(t, kind, outage) for t, kind, outage in d.scheduled()]
+        return sorted(events, key=lambda e: e.time)
+
+    def condition_at(self, t):
+        """Index into CONDITIONS of the condition in force at time(s) t."""
+        return self.cond_index[np.searchsorted(self.cond_start, t, side="right") - 1]
+
+    def unreachable(self, t):
+        """True where time(s) t fall inside an outage (any kind): packets there are dropped."""
+        i = np.searchsorted(self.down_start, t, side="right") - 1
+        return (i >= 0) & (t < self.down_end[np.maximum(i, 0)])
+
+    def reachable_from(self, t):
+        """The end of the outage containing t (t itself if the network is up at t)."""
+        i = np.searchsorted(self.down_start, t, side="right") - 1
+        inside = (i >= 0) & (t < self.down_end[np.maximum(i, 0)])
+        return np.where(inside, self.down_end[np.maximum(i, 0)], t)
+
+    def up_throughout(self, t0: float, t1: float) -> bool:
+        """True if no outage overlaps [t0, t1]."""
+        i = np.searchsorted(self.down_start, t1, side="right")
+        return i == 0 or self.down_end[i - 1] <= t0
+
+
+def _merge(intervals) -> tuple[np.ndarray, np.ndarray]:
+    """Union of [start, end) intervals as sorted, disjoint start and end arrays."""
+    merged: list[list[float]] = []
+    for s, e in sorted(intervals):
+        if e <= s:
+            continue
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    arr = np.array(merged, dtype=float).reshape(-1, 2)
+    return arr[:, 0].copy(), arr[:, 1].copy()

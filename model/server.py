@@ -1,0 +1,200 @@
+"""The server: generates each stream's frames, keeps its replay buffer, answers resume requests.
+
+The server reacts to messages as they arrive (a request, an ack, a break, a retention expiry): each
+arrival is one SimPy event. Between events, generation is deterministic, so it is scheduled in
+bulk: frame k is generated `gap_k` after frame k-1, or, when the buffer is full in `block` mode, at
+the moment an ack makes room.
+
+Assumptions (README "Model assumptions"):
+- Generation starts when the request arrives and does not depend on the client, except that in
+  `block` mode it pauses while the buffer is full (an empty buffer always takes one frame).
+- The buffer holds generated frames the client has not acked (cumulative acks trim it; a resume
+  request acks everything before its position). In `evict` mode the oldest frames are dropped when
+  full; a resume from an evicted position is refused.
+- The server learns of a break when the client does (the client's close or the reset tells it); it
+  then keeps the buffer for `retention` seconds, and frees it unless the stream was resumed.
+- `restart` discards the buffer and generates the same response again from its start (a
+  deterministic response, e.g. a cached or temperature-0 completion).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.config import Scenario
+from model.content import Frames
+
+
+@dataclass
+class BufferTrace:
+    """Replay-buffer bytes at every server event (before and after it): exact, since between events
+    the buffer only grows, so its maximum is reached just before an event."""
+
+    times: list = field(default_factory=list)
+    bytes: list = field(default_factory=list)
+
+    def add(self, t: float, b: int) -> None:
+        self.times.append(t)
+        self.bytes.append(b)
+
+    @property
+    def peak(self) -> int:
+        return max(self.bytes, default=0)
+
+
+class StreamOnServer:
+    """One stream's generation schedule and replay buffer."""
+
+    def __init__(self, cfg: Scenario, frames: Frames, gaps: np.ndarray, start: float):
+        self.cfg, self.frames, self.gaps = cfg, frames, gaps
+        self.cum = np.concatenate([[0], np.cumsum(frames.size)])
+        self.n = len(frames)
+        self.gen_times = np.full(self.n, np.inf)
+        self.generated = 0  # frames scheduled so far (their times may lie in the future)
+        self.acked = 0
+        self.freed_at = math.nan
+        self.conn = None
+        self.sent_high = 0  # frames ever sent down a connection that has since broken
+        self.breaks = 0
+        self.generate(start, first=True)
+
+    @property
+    def freed(self) -> bool:
+        return not math.isnan(self.freed_at)
+
+    def generate(self, now: float, first: bool = False) -> np.ndarray:
+        """Schedule every frame that fits now; return the indices newly scheduled."""
+        k = self.generated
+        if k == self.n:
+            return np.arange(0)
+        limit = self.n
+        if self.cfg.server.when_full == "block":
+            room = self.cum[self.acked] + self.cfg.server.buffer_bytes
+            limit = max(int(np.searchsorted(self.cum, room, side="right")) - 1, self.acked + 1)
+            limit = min(limit, self.n)
+        if limit <= k:
+            return np.arange(0)
+        previous = now if first else self.gen_times[k - 1]
+        # a frame that waited for room is generated when room appears
+        first_time = max(previous + self.gaps[k], now)
+        self.gen_times[k:limit] = first_time + np.concatenate([[0.0], np.cumsum(self.gaps[k + 1:limit])])
+        self.generated = limit
+        return np.arange(k, limit)
+
+    def generated_by(self, t: float) -> int:
+        return int(np.searchsorted(self.gen_times[: self.generated], t, side="right"))
+
+    def floor(self, t: float) -> int:
+        """First frame still held at time t (acked ones trimmed, evicted ones dropped)."""
+        floor = self.acked
+        if self.cfg.server.when_full == "evict":
+            top = self.cum[self.generated_by(t)]
+            floor = max(floor, int(np.searchsorted(self.cum, top - self.cfg.server.buffer_bytes, side="left")))
+        return floor
+
+    def buffer_bytes(self, t: float) -> int:
+        if self.freed:
+            return 0
+        return int(self.cum[self.generated_by(t)] - self.cum[self.floor(t)])
+
+    def send_from(self, conn, start: int, now: float, stop: int | None = None) -> None:
+        """Send frames [start, stop) down `conn`, each when generated (the backlog at once)."""
+        stop = self.generated if stop is None else stop
+        if conn is None or start >= stop:
+            return
+        idx = np.arange(start, stop)
+        ready = np.maximum(self.gen_times[idx], now)
+        conn.send(ready, idx, self.frames.size[idx], self.frames.digest[idx])
+
+    def bytes_between(self, lo: int, hi: int) -> int:
+        return int(self.cum[hi] - self.cum[lo]) if hi > lo else 0
+
+
+class Server:
+    """All streams on one server; reacts to client messages at their arrival times."""
+
+    def __init__(self, env, cfg: Scenario):
+        self.env, self.cfg = env, cfg
+        self.streams: dict[int, StreamOnServer] = {}
+        self.traces: dict[int, BufferTrace] = {}
+        self.clients: dict = {}
+        self.content: dict[int, tuple[Frames, np.ndarray]] = {}
+
+    def at(self, t: float, action, *args) -> None:
+        """Run `action(*args)` at simulated time t (one event)."""
+        if math.isfinite(t):
+            self.env.timeout(t - self.env.now).callbacks.append(lambda _e: action(*args))
+
+    def register(self, sid: int, client, frames: Frames, gaps: np.ndarray) -> None:
+        """Make a stream known: its client, its content and its generation gaps."""
+        self.clients[sid] = client
+        self.content[sid] = (frames, gaps)
+        self.traces[sid] = BufferTrace()
+
+    def _record(self, sid: int) -> None:
+        s, now = self.streams.get(sid), self.env.now
+        if s is not None:
+            self.traces[sid].add(now, s.buffer_bytes(now))
+
+    # ---- messages
+    def on_request(self, sid: int, conn, kind: str, position: int) -> None:
+        """A new stream, a resume from `position`, or a restart, arriving on `conn`."""
+        now, client = self.env.now, self.clients[sid]
+        s = self.streams.get(sid)
+        if kind == "resume":
+            if s is None or s.freed or s.floor(now) > position:
+                client.notify(conn.downstream_control(now), conn, "resume_window_exceeded")
+                return
+            self._record(sid)
+            if self.cfg.server.replay_from == "client":
+                start = position
+                s.acked = max(s.acked, position)  # the resume position acknowledges what precedes it
+            else:
+                start = s.floor(now)  # SignalR style: replay all unacked, the client drops duplicates
+            s.generate(now)
+            client.on_resume_accepted(replayed=s.bytes_between(start, s.sent_high),
+                                      missing=s.bytes_between(position, s.sent_high))
+        else:
+            self._record(sid)  # a restart drops the old buffer
+            sent_before = s.sent_high if s is not None else 0
+            s = self.streams[sid] = StreamOnServer(self.cfg, *self.content[sid], now)
+            start = 0
+            if kind == "restart":
+                client.on_resume_accepted(replayed=s.bytes_between(0, sent_before),
+                                          missing=s.bytes_between(position, sent_before))
+        s.conn = conn
+        s.send_from(conn, start, now)
+        self._record(sid)
+
+    def on_ack(self, sid: int, conn, count: int) -> None:
+        s = self.streams.get(sid)
+        if s is None or s.freed or count <= s.acked:
+            return
+        self._record(sid)
+        s.acked = count
+        if count >= s.n:
+            s.freed_at = self.env.now  # the whole response is acknowledged
+        elif s.conn is conn:
+            new = s.generate(self.env.now)
+            if len(new):
+                s.send_from(conn, int(new[0]), self.env.now)
+        self._record(sid)
+
+    def on_break(self, sid: int, conn) -> None:
+        """The client's connection broke: stop sending; keep the buffer for the retention time."""
+        s = self.streams.get(sid)
+        if s is None or s.conn is not conn:
+            return
+        s.sent_high = max(s.sent_high, int(conn.seq[: conn.sent_by(conn.cut)].max(initial=-1)) + 1)
+        s.conn = None
+        s.breaks += 1
+        self.at(self.env.now + self.cfg.server.retention, self._expire, sid, s, s.breaks)
+
+    def _expire(self, sid: int, s: StreamOnServer, breaks: int) -> None:
+        """Free the buffer if the stream has not come back since this break."""
+        if s.conn is None and s.breaks == breaks and not s.freed and self.streams.get(sid) is s:
+            self._record(sid)
+            s.freed_at = self.env.now
+            self._record(sid)

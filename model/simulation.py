@@ -1,0 +1,155 @@
+"""Run streams: wire weather, link, server and client together in one SimPy environment.
+
+`simulate(scenario, streams=N, seed=S)` is the public entry point shared by scripts, the CLI and
+notebooks. It returns tidy tables: one row per stream and one per disconnect. Stream i depends only
+on (seed, i), so asking for more streams never changes the first streams' rows.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from model.client import STATES, Client
+from model.config import Scenario
+from model.content import make_frames, response_hash
+from model.link import LinkPhysics
+from model.network import Weather
+from model.seeds import stream_rngs
+from model.server import Server
+
+
+@dataclass
+class Results:
+    streams: pd.DataFrame
+    disconnects: pd.DataFrame
+
+
+class NetworkProcess:
+    """Delivers the weather's events: a close or reset tears down the live connection."""
+
+    def __init__(self, env: simpy.Environment, weather: Weather, physics: LinkPhysics, client: Client):
+        self.env, self.weather, self.physics, self.client = env, weather, physics, client
+        self.outages_while_streaming = 0
+        env.process(self.run())
+
+    def run(self):
+        from model.client import Break
+        for ev in self.weather.events:
+            yield self.env.timeout(ev.time - self.env.now)
+            client = self.client
+            if not client.proc.is_alive:
+                return
+            conn = client.conn
+            if conn is None or not client.streaming or not conn.alive:
+                continue
+            self.outages_while_streaming += 1
+            if ev.kind in ("close", "reset"):
+                conn.cut = ev.time
+                seen = ev.time + (0.0 if ev.kind == "close" else self.physics.rtt_at(ev.time))
+                client.notify(seen, conn, Break(ev.kind, ev.time, "close_frame" if ev.kind == "close" else "reset"))
+
+
+@dataclass
+class StreamRun:
+    """Everything one simulated stream left behind (for tables, traces and invariant checks)."""
+
+    stream: int
+    env: simpy.Environment
+    client: Client
+    server: Server
+    network: NetworkProcess
+    expected_hash: str
+
+
+def run_stream(cfg: Scenario, seed: int, stream: int) -> StreamRun:
+    """Simulate one stream up to the horizon."""
+    rngs = stream_rngs(seed, stream)
+    env = simpy.Environment()
+    weather = Weather(cfg, rngs["network"])
+    physics = LinkPhysics(cfg, weather, rngs["link"])
+    frames = make_frames(cfg.content, rngs["content"])
+    gaps = cfg.server.gap.sample(rngs["server"], len(frames))
+    server = Server(env, cfg)
+    client = Client(env, stream, cfg, physics, weather, server, len(frames), rngs["client"])
+    server.register(stream, client, frames, gaps)
+    network = NetworkProcess(env, weather, physics, client)
+    env.run(until=cfg.horizon)
+    return StreamRun(stream, env, client, server, network, response_hash(frames.digest))
+
+
+def stream_row(run: StreamRun, cfg: Scenario) -> dict:
+    c, h = run.client, run.client.health
+    trace = run.server.traces[run.stream]
+    s = run.server.streams.get(run.stream)
+    end = c.ended_at if not math.isnan(c.ended_at) else cfg.horizon
+    delivered = np.concatenate(h.digests) if h.digests else np.empty(0, dtype=np.uint64)
+    row = {
+        "stream": run.stream,
+        "outcome": c.outcome,
+        "error": c.error,
+        "end_time": end,
+        "completion_time": h.completed_at,
+        "frames_total": c.n,
+        "frames_delivered": h.have,
+        "bytes_delivered": int(s.cum[h.have]) if s is not None else 0,
+        "integrity_ok": c.outcome == "completed" and response_hash(delivered) == run.expected_hash,
+        "duplicates_received": h.duplicates_received,
+        "duplicates_delivered": int(h.have - len(np.unique(delivered))) if len(delivered) else 0,
+        "gaps": h.gaps,
+        "disconnects": len(c.disconnects),
+        "outages_while_streaming": run.network.outages_while_streaming,
+        "stalls_absorbed": run.network.outages_while_streaming - sum(r.detected_by == "heartbeat" or r.cause in ("close", "reset") for r in c.disconnects),
+        "reconnect_attempts": sum(r.attempts for r in c.disconnects),
+        "bytes_replayed": sum(r.bytes_replayed for r in c.disconnects),
+        "bytes_missing": sum(r.bytes_missing for r in c.disconnects),
+        "buffer_peak_bytes": trace.peak,
+        "buffer_bytes_at_horizon": s.buffer_bytes(cfg.horizon) if s is not None else 0,
+        "buffer_freed_at": s.freed_at if s is not None else math.nan,
+    }
+    row.update({f"time_{state}": t for state, t in time_in_states(c.log, end).items()})
+    return row
+
+
+def time_in_states(log: list[tuple[float, str]], end: float) -> dict[str, float]:
+    """Seconds spent in each connection state up to `end`."""
+    spent = dict.fromkeys(STATES, 0.0)
+    for (t0, state), (t1, _) in zip(log, log[1:] + [(end, "")]):
+        spent[state] += max(0.0, min(t1, end) - t0)
+    return spent
+
+
+def disconnect_rows(run: StreamRun) -> list[dict]:
+    rows = []
+    for r in run.client.disconnects:
+        rows.append({
+            "stream": run.stream, "index": r.index, "cause": r.cause, "detected_by": r.detected_by,
+            "time": r.time, "detected_at": r.detected_at, "detection_delay": r.detected_at - r.time,
+            "connected_at": r.connected_at, "reconnect_time": r.connected_at - r.time,
+            "resumed_at": r.resumed_at, "resume_time": r.resumed_at - r.connected_at,
+            "recovered_at": r.recovered_at, "recovery_time": r.recovered_at - r.time,
+            "attempts": r.attempts, "backoff_wait": r.backoff_wait,
+            "bytes_replayed": r.bytes_replayed, "bytes_missing": r.bytes_missing,
+            "outcome": r.outcome or run.client.outcome,
+        })
+    return rows
+
+
+DISCONNECT_COLUMNS = ["stream", "index", "cause", "detected_by", "time", "detected_at", "detection_delay",
+                      "connected_at", "reconnect_time", "resumed_at", "resume_time", "recovered_at",
+                      "recovery_time", "attempts", "backoff_wait", "bytes_replayed", "bytes_missing", "outcome"]
+
+
+def simulate(cfg: Scenario, streams: int, seed: int = 0, first_stream: int = 0) -> Results:
+    """Simulate streams first_stream .. first_stream+streams-1 of `cfg` under root `seed`."""
+    if streams < 1:
+        raise ValueError(f"streams={streams}: must be a positive whole number")
+    stream_rows, disc_rows = [], []
+    for i in range(first_stream, first_stream + streams):
+        run = run_stream(cfg, seed, i)
+        stream_rows.append(stream_row(run, cfg))
+        disc_rows.extend(disconnect_rows(run))
+    return Results(pd.DataFrame(stream_rows), pd.DataFrame(disc_rows, columns=DISCONNECT_COLUMNS))
