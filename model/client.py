@@ -135,6 +135,7 @@ class Client:
             self.request("resume" if self.cfg.client.strategy == "resume" else "restart")
 
     def request(self, kind: str) -> None:
+        position = self.health.have
         if kind == "restart":
             self.health.have, self.health.digests = 0, []  # discard the partial response
         if self.disconnects:
@@ -142,7 +143,7 @@ class Client:
             if math.isnan(rec.recovered_at) and self.health.have >= rec.generated_at_break:
                 rec.recovered_at = self.env.now  # nothing was missing: back once reconnected
         arrival = self.conn.upstream(self.env.now)
-        self.server.at(arrival, self.server.on_request, self.sid, self.conn, kind, self.health.have)
+        self.server.at(arrival, self.server.on_request, self.sid, self.conn, kind, position)
 
     def stream(self):
         """Read until completion (None), a break (Break) or an error (its kind)."""
@@ -221,14 +222,21 @@ class Client:
         h, lo = self.health, self.read
         seq, arrive = conn.seq[lo:k], conn.arrive[lo:k]
         self.read = k
-        fresh = seq >= h.have
-        h.duplicates_received += int((~fresh).sum())  # replayed frames already held: dropped
-        new = seq[fresh]
-        if len(new) and (new[0] != h.have or np.any(np.diff(new) != 1) or np.any(np.diff(seq) != 1)):
+        # a frame is a duplicate if its seq was already held; new frames must continue the sequence
+        held = np.maximum.accumulate(np.concatenate([[h.have - 1], seq[:-1]]))
+        duplicate = seq <= held
+        gap = ~duplicate & (seq != held + 1)
+        stop = int(np.argmax(gap)) if gap.any() else len(seq)  # frames after a gap are not taken
+        h.duplicates_received += int(duplicate[:stop].sum())
+        fresh = ~duplicate
+        fresh[stop:] = False
+        error = ""
+        if stop < len(seq):
             h.gaps += 1
-            return "protocol_error"
+            error = "protocol_error"
+        new = seq[fresh]
         if not len(new):
-            return ""
+            return error
         times = arrive[fresh]
         first_new = float(times[0])
         last = self.disconnects[-1] if self.disconnects else None
@@ -244,7 +252,7 @@ class Client:
         h.have += len(new)
         if self.done:
             h.completed_at = float(times[-1])
-        return ""
+        return error
 
     # ---- connecting
     def connect(self, rec: DisconnectRecord | None):

@@ -71,16 +71,21 @@ class Weather:
         """Index into CONDITIONS of the condition in force at time(s) t."""
         return self.cond_index[np.searchsorted(self.cond_start, t, side="right") - 1]
 
+    def _outage_end(self, t):
+        """End of the outage containing t, or -inf where the network is up."""
+        if not len(self.down_start):
+            return np.full(np.shape(t), -np.inf)
+        i = np.searchsorted(self.down_start, t, side="right") - 1
+        end = self.down_end[np.maximum(i, 0)]
+        return np.where((i >= 0) & (t < end), end, -np.inf)
+
     def unreachable(self, t):
         """True where time(s) t fall inside an outage (any kind): packets there are dropped."""
-        i = np.searchsorted(self.down_start, t, side="right") - 1
-        return (i >= 0) & (t < self.down_end[np.maximum(i, 0)])
+        return self._outage_end(t) > -np.inf
 
     def reachable_from(self, t):
         """The end of the outage containing t (t itself if the network is up at t)."""
-        i = np.searchsorted(self.down_start, t, side="right") - 1
-        inside = (i >= 0) & (t < self.down_end[np.maximum(i, 0)])
-        return np.where(inside, self.down_end[np.maximum(i, 0)], t)
+        return np.maximum(self._outage_end(t), t)
 
     def up_throughout(self, t0: float, t1: float) -> bool:
         """True if no outage overlaps [t0, t1]."""

@@ -1,0 +1,165 @@
+"""Each mechanism on a deterministic schedule: no loss, no jitter, 20 ms one way, 50 frames/s.
+
+Worked timeline shared by these tests: the first SYN leaves at t = 0 and the handshake takes two
+round trips (4 legs x 20 ms), so the stream is connected at 0.08 s; the request reaches the server
+at 0.10 s; frames are generated every 20 ms from then on; SYNs of an attempt leave at 0, 1, 3 s
+after it starts (RFC 6298 initial SYN timeout 1 s, doubling).
+"""
+import math
+
+import numpy as np
+import pytest
+
+from conftest import calm
+from model.simulation import disconnect_rows, run_stream, stream_row
+
+
+def run(cfg, stream=0, seed=0):
+    r = run_stream(cfg, seed, stream)
+    return r, stream_row(r, cfg), disconnect_rows(r)
+
+
+def test_undisturbed_stream_completes_on_the_generation_schedule():
+    cfg = calm()
+    r, row, discs = run(cfg)
+    first_size = r.server.content[0][0].size[0]
+    # last frame generated at 0.10 + 500 * 0.02, sent, arrives 20 ms later (+ serialisation)
+    last = r.server.content[0][0].size[-1]
+    assert row["completion_time"] == pytest.approx(0.10 + 500 * 0.02 + last / 1.25e6 + 0.02, abs=1e-9)
+    assert row["outcome"] == "completed" and row["integrity_ok"] and not discs
+    assert r.client.log[:2] == [(0, "connecting"), (pytest.approx(0.08), "streaming")]
+    assert first_size > 32
+
+
+def test_clean_close_with_one_second_outage_gives_exact_reconnect_and_resume_times():
+    cfg = calm(disconnects__schedule="5:close:1")
+    r, row, (d,) = run(cfg)
+    size = r.server.content[0][0].size
+    assert d["detected_at"] == 5.0 and d["detection_delay"] == 0.0
+    # attempt at 5: SYN at 5 lost (outage [5, 6)), SYN at 6 gets through; +4 legs
+    assert d["connected_at"] == pytest.approx(6.08) and d["reconnect_time"] == pytest.approx(1.08)
+    # resume request arrives 6.10; the first missing frame is serialised then travels 20 ms
+    resumed = r.server.streams[0].conn
+    assert d["resume_time"] == pytest.approx(0.02 + size[resumed.seq[0]] / 1.25e6 + 0.02, abs=1e-9)
+    assert d["attempts"] == 1 and d["backoff_wait"] == 0.0 and d["outcome"] == "recovered"
+    assert d["bytes_replayed"] == d["bytes_missing"] > 0
+    assert row["outcome"] == "completed" and row["integrity_ok"]
+    states = [s for _, s in r.client.log]
+    assert states == ["connecting", "streaming", "disconnected", "connecting", "resuming", "streaming", "completed"]
+
+
+def test_reset_is_noticed_one_round_trip_later():
+    _, _, (d,) = run(calm(disconnects__schedule="5:reset:1"))
+    assert d["detected_at"] == pytest.approx(5.04) and d["detected_by"] == "reset"
+    assert d["connected_at"] == pytest.approx(6.12)  # SYNs at 5.04 (lost), 6.04
+
+
+def test_short_silent_outage_is_absorbed_as_a_stall():
+    cfg = calm(disconnects__schedule="5:half_open:3")
+    r, row, discs = run(cfg)
+    assert not discs and row["stalls_absorbed"] == 1 and row["outcome"] == "completed"
+    # a frame sent inside the outage is retransmitted at 1 s, 3 s ... after it: the first attempt
+    # after t = 8 gets through, so nothing sent in [5, 8) arrives before 8.02
+    conn = r.server.streams[0].conn  # the one connection, kept throughout
+    inside = (conn.depart >= 5.0) & (conn.depart < 8.0)
+    assert inside.any() and (conn.arrive[inside] >= 8.02 - 1e-9).all()
+    assert row["integrity_ok"]
+
+
+def test_long_silent_outage_is_detected_by_the_heartbeat():
+    _, row, (d,) = run(calm(disconnects__schedule="5:half_open:60"))
+    # ping at 0.08 + 20 s goes unanswered; the check 20 s later declares the connection dead
+    assert d["cause"] == "half_open" and d["detected_by"] == "heartbeat"
+    assert d["detected_at"] == pytest.approx(40.08)
+    assert d["connected_at"] >= 65.0 and row["outcome"] == "completed" and row["integrity_ok"]
+
+
+def test_backoff_gives_up_after_max_attempts_with_a_typed_error():
+    cfg = calm(disconnects__schedule="5:close:100", client__backoff__jitter="none",
+               client__backoff__max_attempts=3)
+    r, row, (d,) = run(cfg)
+    # attempts at 5, 9.5, 14.5 (waits 0, 0.5, 1.0), each failing 4 s later
+    assert d["attempts"] == 3 and d["backoff_wait"] == pytest.approx(1.5)
+    assert row["outcome"] == "failed" and row["error"] == "network_timeout"
+    assert row["end_time"] == pytest.approx(18.5) and d["outcome"] == "network_timeout"
+    assert row["time_backing_off"] == pytest.approx(1.5)
+    assert row["time_connecting"] == pytest.approx(0.08 + 12.0)
+    # the server keeps the buffer for the retention time after the break, then frees it
+    assert row["buffer_freed_at"] == pytest.approx(5.0 + 120.0) and row["buffer_bytes_at_horizon"] == 0
+
+
+def test_backoff_deadline_stops_retrying():
+    cfg = calm(disconnects__schedule="5:close:100", client__backoff__jitter="none",
+               client__backoff__max_attempts=100, client__backoff__deadline=10)
+    _, row, (d,) = run(cfg)
+    # the 4th attempt would start at 18.5 + 2 = 20.5 > 5 + 10
+    assert d["attempts"] == 3 and row["end_time"] == pytest.approx(18.5)
+
+
+def test_expired_token_fails_the_reconnect_with_auth_failure():
+    _, row, (d,) = run(calm(disconnects__schedule="5:close:1", client__auth_failure_prob=1.0))
+    assert row["error"] == "auth_failure" and d["outcome"] == "auth_failure"
+    assert row["end_time"] == pytest.approx(6.08)
+
+
+def test_resume_refused_when_the_position_was_evicted():
+    # evict mode, a 2,000-byte buffer, and a 10 s outage: about 500 frames' worth are generated
+    # while away, so the client's position has been evicted
+    cfg = calm(disconnects__schedule="2:close:10", server__when_full="evict", server__buffer_bytes=2000)
+    _, row, (d,) = run(cfg)
+    assert row["error"] == "resume_window_exceeded" and d["outcome"] == "resume_window_exceeded"
+
+
+def test_resume_refused_after_retention_expired():
+    cfg = calm(disconnects__schedule="2:close:30", server__retention=10)
+    _, row, _ = run(cfg)
+    assert row["error"] == "resume_window_exceeded"
+
+
+def test_restart_resends_everything_and_still_ends_intact():
+    cfg = calm(disconnects__schedule="5:close:1", client__strategy="restart")
+    r, row, (d,) = run(cfg)
+    assert d["bytes_replayed"] > d["bytes_missing"] > 0
+    assert row["outcome"] == "completed" and row["integrity_ok"] and row["duplicates_delivered"] == 0
+    # regeneration starts at the restart request (6.10), so completion is 6.10 + 10 s + last hop
+    assert row["completion_time"] > 16.1
+
+
+def test_replay_from_last_ack_sends_duplicates_the_client_drops():
+    cfg = calm(disconnects__schedule="5.5:close:1", server__replay_from="ack")
+    _, row, (d,) = run(cfg)
+    assert row["duplicates_received"] > 0 and row["duplicates_delivered"] == 0
+    assert d["bytes_replayed"] > d["bytes_missing"]
+    assert row["integrity_ok"]
+
+
+def test_blocking_buffer_never_exceeds_capacity_plus_one_frame():
+    cfg = calm(server__buffer_bytes=3000, disconnects__schedule="3:close:5")
+    r, row, _ = run(cfg)
+    assert 0 < row["buffer_peak_bytes"] <= 3000 + r.server.content[0][0].size.max()
+    assert row["outcome"] == "completed" and row["integrity_ok"]
+
+
+def test_a_sequence_gap_is_a_protocol_error(monkeypatch):
+    from model.server import StreamOnServer
+    original = StreamOnServer.send_from
+
+    def drop_frame_7(self, conn, start, now, stop=None):  # a faulty server skips frame 7
+        stop = self.generated if stop is None else stop
+        if start <= 7 < stop:
+            original(self, conn, start, now, 7)
+            return original(self, conn, 8, now, stop)
+        return original(self, conn, start, now, stop)
+
+    monkeypatch.setattr(StreamOnServer, "send_from", drop_frame_7)
+    r, row, _ = run(calm())
+    assert row["error"] == "protocol_error" and row["gaps"] == 1
+    assert row["frames_delivered"] == 7 and not row["integrity_ok"]
+
+
+def test_loss_driven_stall_can_trip_the_heartbeat_without_any_outage():
+    # heavy loss, RTO floor 1 s and a 2 s pong deadline: a few consecutive losses outlast it
+    cfg = calm(network__unstable__loss__model="bernoulli", network__unstable__loss__p=0.3,
+               client__ping_interval=1, client__ping_timeout=2)
+    causes = [d["cause"] for i in range(10) for d in run(cfg, stream=i)[2]]
+    assert causes and set(causes) == {"loss"}
