@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
+from model import clock
 from model.backoff import BackoffSchedule
 from model.config import Scenario
 from model.link import Connection, LinkPhysics
@@ -104,11 +105,10 @@ class Client:
     # ---- notifications from the network and the server
     def notify(self, at: float, conn: Connection, cause) -> None:
         """Interrupt the client at `at` with `cause`, if it is still reading `conn` then."""
-        def deliver(_event):
+        def deliver():
             if self.conn is conn and self.streaming and self.proc.is_alive:
                 self.proc.interrupt(cause)
-        if math.isfinite(at):
-            self.env.timeout(at - self.env.now).callbacks.append(deliver)
+        clock.at(self.env, at, deliver)
 
     def on_resume_accepted(self, replayed: int, missing: int) -> None:
         rec = self.disconnects[-1]
@@ -154,7 +154,7 @@ class Client:
         try:
             while True:
                 try:
-                    yield self.env.timeout(min(next_ack, next_check) - self.env.now)
+                    yield clock.until(self.env, min(next_ack, next_check))
                 except simpy.Interrupt as interrupt:
                     error = self.take_in(conn, self.env.now)
                     self.abandon(conn)
@@ -165,6 +165,8 @@ class Client:
                     return error
                 if self.done:
                     self.ack(conn)
+                    if not conn.alive:  # the final ack went into a dead connection
+                        self.abandon(conn)
                     return None
                 if self.env.now >= next_ack:
                     self.ack(conn)
@@ -277,7 +279,7 @@ class Client:
             if established is None:
                 yield self.env.timeout(c.connect_timeout)
                 continue
-            yield self.env.timeout(established - self.env.now)
+            yield clock.until(self.env, established)
             if rec is not None and self.rng.random() < c.auth_failure_prob:
                 return "auth_failure"
             self.conn, self.read = Connection(self.physics, self.env.now, self.cfg.link.bandwidth), 0

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model.clock import at
 from model.config import Scenario
 from model.content import Frames
 
@@ -56,6 +57,7 @@ class StreamOnServer:
         self.acked = 0
         self.freed_at = math.nan
         self.conn = None
+        self.served: set = set()  # connections this generation was sent on (acks from others are stale)
         self.sent_high = 0  # frames ever sent down a connection that has since broken
         self.breaks = 0
         self.generate(start, first=True)
@@ -124,8 +126,7 @@ class Server:
 
     def at(self, t: float, action, *args) -> None:
         """Run `action(*args)` at simulated time t (one event)."""
-        if math.isfinite(t):
-            self.env.timeout(t - self.env.now).callbacks.append(lambda _e: action(*args))
+        at(self.env, t, action, *args)
 
     def register(self, sid: int, client, frames: Frames, gaps: np.ndarray) -> None:
         """Make a stream known: its client, its content and its generation gaps."""
@@ -142,6 +143,8 @@ class Server:
     def on_request(self, sid: int, conn, kind: str, position: int) -> None:
         """A new stream, a resume from `position`, or a restart, arriving on `conn`."""
         now, client = self.env.now, self.clients[sid]
+        if now >= conn.cut:
+            return  # the connection closed while the request was in flight: it is lost with it
         s = self.streams.get(sid)
         if kind == "resume":
             if s is None or s.freed or s.floor(now) > position:
@@ -165,12 +168,13 @@ class Server:
                 client.on_resume_accepted(replayed=s.bytes_between(0, sent_before),
                                           missing=s.bytes_between(position, sent_before))
         s.conn = conn
+        s.served.add(conn)
         s.send_from(conn, start, now)
         self._record(sid)
 
     def on_ack(self, sid: int, conn, count: int) -> None:
         s = self.streams.get(sid)
-        if s is None or s.freed or count <= s.acked:
+        if s is None or s.freed or count <= s.acked or conn not in s.served or self.env.now >= conn.cut:
             return
         self._record(sid)
         s.acked = count

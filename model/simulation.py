@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from model import clock
 from model.client import STATES, Client
 from model.config import Scenario
 from model.content import make_frames, response_hash
@@ -39,7 +40,7 @@ class NetworkProcess:
     def run(self):
         from model.client import Break
         for ev in self.weather.events:
-            yield self.env.timeout(ev.time - self.env.now)
+            yield clock.until(self.env, ev.time)
             client = self.client
             if not client.proc.is_alive:
                 return

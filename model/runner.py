@@ -1,0 +1,340 @@
+"""Run many streams of a scenario: chunked across workers, checkpointed, resumable, with provenance.
+
+`run(cfg, streams, seed)` splits stream indices [0, streams) into chunks, simulates them with a
+`ChunkExecutor` (in this process, or in a process pool) and concatenates the chunk tables in stream
+order. Stream i depends only on (seed, i), so the final tables are identical bit for bit whatever
+the worker count, chunk size, executor, or how often the run was interrupted and resumed.
+
+Tables are written with `write_table`, next to the `provenance` that made them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import json
+import math
+import operator
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Protocol, TypeVar
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from model import __version__
+from model.config import Scenario, apply_overrides
+from model.simulation import Results, simulate
+
+__all__ = ["run", "sweep", "write_table", "provenance", "RunError", "WorkdirMismatch", "Chunk",
+           "ChunkExecutor", "ChunkFailed", "SerialExecutor", "ProcessExecutor", "default_chunk_size"]
+
+T = TypeVar("T")
+TABLE_FORMATS = (".parquet", ".csv")
+METADATA_KEY = b"midstream"
+
+
+class RunError(RuntimeError):
+    """A stream raised during a run; the message names the scenario, the root seed and the stream."""
+
+
+class WorkdirMismatch(ValueError):
+    """The checkpoint directory holds chunks of a different run."""
+
+
+class Chunk(NamedTuple):
+    """Stream indices first..last (inclusive)."""
+
+    first: int
+    last: int
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+class ChunkFailed(Exception):
+    """Raised by an executor when `fn(chunk)` raised; the original exception is the __cause__."""
+
+    def __init__(self, chunk: Chunk):
+        super().__init__(f"chunk of streams {chunk.first}..{chunk.last} failed")
+        self.chunk = chunk
+
+
+# ---------------------------------------------------------------- executors
+
+class ChunkExecutor(Protocol):
+    """Where chunks are simulated. Another back end (e.g. Dask) only has to implement this."""
+
+    def map_chunks(self, fn: Callable[[Chunk], T], chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, T]]:
+        """Yield (chunk, fn(chunk)) as each finishes, in any order; raise ChunkFailed(chunk) from the
+        original exception when one fails. `fn` is picklable."""
+        ...
+
+
+class SerialExecutor:
+    """Every chunk in this process, in order (debugging, profiling, monkeypatched tests)."""
+
+    def map_chunks(self, fn, chunks):
+        for chunk in chunks:
+            try:
+                result = fn(chunk)
+            except Exception as e:
+                raise ChunkFailed(chunk) from e
+            yield chunk, result
+
+
+class ProcessExecutor:
+    """Chunks in a pool of worker processes; results come back as they finish."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def map_chunks(self, fn, chunks):
+        with ProcessPoolExecutor(self.workers) as pool:
+            pending = {pool.submit(fn, c): c for c in chunks}
+            try:
+                for fut in as_completed(pending):
+                    chunk = pending.pop(fut)  # drop our reference so finished results are not kept twice
+                    try:
+                        result = fut.result()
+                    except Exception as e:
+                        raise ChunkFailed(chunk) from e
+                    yield chunk, result
+            finally:
+                for fut in pending:  # on failure or early exit, do not start chunks nobody will read
+                    fut.cancel()
+
+
+def _executor(executor: str | ChunkExecutor, workers: int) -> ChunkExecutor:
+    if not isinstance(executor, str):
+        return executor
+    if executor == "serial" or (executor == "process" and workers == 1):  # one worker: no pool needed
+        return SerialExecutor()
+    if executor == "process":
+        return ProcessExecutor(workers)
+    raise ValueError(f"executor={executor!r}: one of 'process', 'serial' or a ChunkExecutor")
+
+
+# ---------------------------------------------------------------- run
+
+def default_chunk_size(streams: int, workers: int) -> int:
+    """About 8 chunks per worker (load balance, frequent checkpoints), within [50, 2000] streams."""
+    return min(2000, max(50, math.ceil(streams / (workers * 8))))
+
+
+def plan_chunks(streams: int, chunk_size: int) -> list[Chunk]:
+    return [Chunk(i, min(i + chunk_size, streams) - 1) for i in range(0, streams, chunk_size)]
+
+
+def simulate_chunk(cfg: Scenario, seed: int, chunk: Chunk) -> Results:
+    return simulate(cfg, chunk.size, seed=seed, first_stream=chunk.first)
+
+
+def run(cfg: Scenario, streams: int, seed: int, workers: int | None = None, chunk_size: int | None = None,
+        executor: str | ChunkExecutor = "process", progress: bool = True,
+        workdir: str | os.PathLike | None = None) -> Results:
+    """Simulate streams [0, streams) of `cfg` under root `seed`, in chunks across `workers` processes.
+
+    With `workdir`, every finished chunk is saved there and a rerun with the same arguments skips
+    the saved chunks (resume after a crash or a kill).
+    """
+    workers = workers or os.cpu_count() or 1
+    streams, seed, workers = _whole(streams=streams, lo=1), _whole(seed=seed, lo=0), _whole(workers=workers, lo=1)
+    if chunk_size is not None:
+        chunk_size = _whole(chunk_size=chunk_size, lo=1)
+    store = _Workdir(Path(workdir)) if workdir is not None else None
+    if chunk_size is None:  # a resumed run keeps its chunking even on a machine with other core counts
+        chunk_size = (store and store.recorded_chunk_size()) or default_chunk_size(streams, workers)
+    chunks = plan_chunks(streams, chunk_size)
+    results: dict[Chunk, Results] = {}
+    if store:
+        store.claim(cfg, seed, streams, chunk_size)
+        results = {c: store.load(c) for c in chunks if store.has(c)}
+    todo = [c for c in chunks if c not in results]
+    try:
+        with tqdm(total=streams, initial=sum(c.size for c in results), unit="stream", desc=cfg.name,
+                  file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
+            for chunk, res in _executor(executor, workers).map_chunks(functools.partial(simulate_chunk, cfg, seed), todo):
+                if store:
+                    store.save(chunk, res)
+                results[chunk] = res
+                bar.update(chunk.size)
+    except ChunkFailed as failed:
+        raise _run_error(cfg, seed, failed.chunk, failed.__cause__) from failed.__cause__
+    return _concat([results[c] for c in chunks])
+
+
+def _whole(lo: int, **named) -> int:
+    """The single named argument as an int >= lo (numpy integers welcome: they go into JSON)."""
+    (name, value), = named.items()
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name}={value!r}: must be a whole number >= {lo}") from None
+    if value < lo:
+        raise ValueError(f"{name}={value!r}: must be a whole number >= {lo}")
+    return value
+
+
+def _run_error(cfg: Scenario, seed: int, chunk: Chunk, cause: BaseException) -> RunError:
+    """Name the failing stream: re-run the chunk here one stream at a time until one raises."""
+    for i in range(chunk.first, chunk.last + 1):
+        try:
+            simulate(cfg, 1, seed=seed, first_stream=i)
+        except Exception:
+            return RunError(f"scenario {cfg.name!r}, root seed {seed}: stream {i} failed: "
+                            f"{type(cause).__name__}: {cause}")
+    # Not reproducible here (e.g. a worker killed by the OS): name the chunk instead.
+    return RunError(f"scenario {cfg.name!r}, root seed {seed}: the chunk of streams {chunk.first}..{chunk.last} "
+                    f"failed in a worker (not reproduced stream by stream in this process): "
+                    f"{type(cause).__name__}: {cause}")
+
+
+def _concat(parts: list[Results]) -> Results:
+    """Concatenate chunk tables sorted by stream (disconnects by stream, index), index reset."""
+    streams = pd.concat([p.streams for p in parts], ignore_index=True)
+    # A chunk without disconnects has an empty, all-object table: leaving it out keeps the column
+    # dtypes independent of how the streams were chunked.
+    discs = [p.disconnects for p in parts if len(p.disconnects)] or [parts[0].disconnects]
+    disconnects = pd.concat(discs, ignore_index=True)
+    return Results(streams.sort_values("stream", kind="stable", ignore_index=True),
+                   disconnects.sort_values(["stream", "index"], kind="stable", ignore_index=True))
+
+
+# ---------------------------------------------------------------- checkpoints
+
+class _Workdir:
+    """Finished chunks as Parquet files next to a run.json that says which run they belong to."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.manifest = path / "run.json"
+        path.mkdir(parents=True, exist_ok=True)
+
+    def recorded_chunk_size(self) -> int | None:
+        return json.loads(self.manifest.read_text())["chunk_size"] if self.manifest.exists() else None
+
+    def claim(self, cfg: Scenario, seed: int, streams: int, chunk_size: int) -> None:
+        """Record this run, or check that the recorded one is the same; never mix two runs' chunks."""
+        want = _json_safe({"scenario": dataclasses.asdict(cfg), "seed": seed, "streams": streams,
+                           "chunk_size": chunk_size, "version": __version__})
+        if not self.manifest.exists():
+            _atomic_write(self.manifest, lambda tmp: Path(tmp).write_text(json.dumps(want, indent=2)))
+            return
+        have = json.loads(self.manifest.read_text())
+        if have != want:
+            differ = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+            raise WorkdirMismatch(f"{self.path} holds chunks of a different run ({', '.join(differ)} differ "
+                                  f"from {self.manifest}); rerun with the same arguments or use another workdir")
+
+    def _files(self, c: Chunk) -> tuple[Path, Path]:
+        stem = self.path / f"chunk-{c.first:09d}-{c.last:09d}"
+        return Path(f"{stem}.streams.parquet"), Path(f"{stem}.disconnects.parquet")
+
+    def has(self, c: Chunk) -> bool:
+        return all(f.exists() for f in self._files(c))
+
+    def load(self, c: Chunk) -> Results:
+        return Results(*(pd.read_parquet(f) for f in self._files(c)))
+
+    def save(self, c: Chunk, res: Results) -> None:
+        s, d = self._files(c)
+        # disconnects first: a chunk counts as done once its streams file exists
+        _atomic_write(d, lambda tmp: res.disconnects.to_parquet(tmp, index=False))
+        _atomic_write(s, lambda tmp: res.streams.to_parquet(tmp, index=False))
+
+
+def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
+    """Write via a temporary file in the same directory, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- output and provenance
+
+def _json_safe(x):
+    """JSON without NaN/inf (not valid JSON): non-finite floats become 'inf', '-inf', 'nan'."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=10, check=True)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(cfg: Scenario, overrides: list[str] | dict, seed: int, streams: int) -> dict:
+    """What made a table: scenario, full config, overrides, seed, streams, code and interpreter versions."""
+    return {
+        "scenario": cfg.name,
+        "config": _json_safe(dataclasses.asdict(cfg)),
+        "overrides": _json_safe([f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, dict) else list(overrides)),
+        "seed": seed,
+        "streams": streams,
+        "version": __version__,
+        "git_commit": _git_commit(),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+    }
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike, provenance: dict) -> None:
+    """Write `df` as .parquet (provenance in the schema metadata) or .csv, plus a `path.json` sidecar."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in TABLE_FORMATS:
+        raise ValueError(f"{path}: cannot write a table with extension {ext or '(none)'!r}; "
+                         f"use one of {', '.join(TABLE_FORMATS)}")
+    text = json.dumps(_json_safe(provenance), indent=2, allow_nan=False, default=str)
+    if ext == ".parquet":
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: text.encode()})
+        _atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    else:
+        _atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
+    _atomic_write(Path(f"{path}.json"), lambda tmp: Path(tmp).write_text(text + "\n"))
+
+
+# ---------------------------------------------------------------- sweeps
+
+def sweep(cfg: Scenario, grid: dict[str, list], streams: int, seed: int, workers: int | None = None,
+          progress: bool = True) -> Results:
+    """Run every point of the cartesian `grid` {dotted path: values} with the same seed (common
+    random numbers); both tables get one column per swept path holding the point's value."""
+    if not grid or any(len(v) == 0 for v in grid.values()):
+        raise ValueError(f"grid={grid!r}: needs at least one path, each with at least one value")
+    parts = []
+    for values in itertools.product(*grid.values()):
+        point = dict(zip(grid, values))
+        res = run(apply_overrides(cfg, point), streams, seed, workers=workers, progress=progress)
+        for table in (res.streams, res.disconnects):
+            for i, (path, value) in enumerate(point.items()):
+                table.insert(i, path, value)
+        parts.append(res)
+    streams_ = pd.concat([p.streams for p in parts], ignore_index=True)
+    discs = [p.disconnects for p in parts if len(p.disconnects)] or [parts[0].disconnects]
+    return Results(streams_, pd.concat(discs, ignore_index=True))

@@ -1,0 +1,186 @@
+"""The runner: identical tables whatever the workers, chunking or interruptions; surfaced failures;
+tables written with their provenance; parameter sweeps."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from pandas.testing import assert_frame_equal
+
+import model.simulation
+from model.config import apply_overrides
+from model.runner import (Chunk, ChunkFailed, ProcessExecutor, RunError, WorkdirMismatch, default_chunk_size,
+                          provenance, run, sweep, write_table)
+from model.scenarios import get_scenario
+from model.simulation import simulate
+
+# 4 s streams cut often (rate x10), so the disconnect table has rows in most chunks but not all.
+OVERRIDES = ["content.frames=200", "disconnects.rate_scale=10"]
+CFG = apply_overrides(get_scenario("text-interruption"), OVERRIDES)
+N, SEED = 120, 11
+
+
+def assert_same(a, b):
+    assert_frame_equal(a.streams, b.streams, check_exact=True)
+    assert_frame_equal(a.disconnects, b.disconnects, check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return run(CFG, N, SEED, executor="serial", chunk_size=N, progress=False)
+
+
+def test_reference_is_simulate_itself(reference):
+    assert_same(reference, simulate(CFG, N, seed=SEED))
+    assert len(reference.disconnects) > 10 and reference.streams.stream.tolist() == list(range(N))
+
+
+@pytest.mark.parametrize("executor, workers, chunk_size", [
+    ("serial", 1, 1),       # many chunks have no disconnects: dtypes must not depend on that
+    ("serial", 1, 17),
+    ("process", 2, 13),
+    ("process", 2, None),
+    ("process", 2, 1000),   # one chunk bigger than the run
+])
+def test_tables_identical_for_any_executor_workers_and_chunking(reference, executor, workers, chunk_size):
+    res = run(CFG, N, SEED, workers=workers, chunk_size=chunk_size, executor=executor, progress=False)
+    assert_same(res, reference)
+
+
+def test_default_chunk_size_is_clamped():
+    assert default_chunk_size(100, 2) == 50
+    assert default_chunk_size(1_000_000, 1) == 2000
+    assert default_chunk_size(16_000, 2) == 1000
+
+
+def test_killed_run_resumes_to_the_uninterrupted_tables(tmp_path, reference):
+    # The child sleeps before each stream (same rows, just slower) so it is reliably killed mid-run.
+    script = textwrap.dedent(f"""
+        import time, model.simulation as sim
+        from model.config import apply_overrides
+        from model.scenarios import get_scenario
+        from model.runner import run
+        real = sim.run_stream
+        sim.run_stream = lambda *a, **k: (time.sleep(0.03), real(*a, **k))[1]
+        cfg = apply_overrides(get_scenario("text-interruption"), {OVERRIDES!r})
+        run(cfg, {N}, {SEED}, chunk_size=10, executor="serial", progress=False, workdir={str(tmp_path)!r})
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not list(tmp_path.glob("chunk-*.streams.parquet")):
+            assert child.poll() is None, "the child ended before writing a chunk"
+            assert time.monotonic() < deadline, "no chunk written within 30 s"
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    saved = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("chunk-*.parquet")}
+    assert 0 < len(saved) < 2 * N // 10, "the run was not interrupted mid-way"
+
+    resumed = run(CFG, N, SEED, chunk_size=10, executor="serial", progress=False, workdir=tmp_path)
+    assert_same(resumed, reference)
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("chunk-*.parquet")}
+    assert len(after) == 2 * N // 10
+    assert all(after[name] == stamp for name, stamp in saved.items()), "a finished chunk was recomputed"
+    assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written left behind by the resumed run
+
+
+def test_workdir_of_another_run_is_refused(tmp_path):
+    run(CFG, 40, SEED, chunk_size=20, executor="serial", progress=False, workdir=tmp_path)
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    assert manifest["seed"] == SEED and manifest["chunk_size"] == 20 and manifest["scenario"]["content"]["frames"] == 200
+    with pytest.raises(WorkdirMismatch, match="seed"):
+        run(CFG, 40, SEED + 1, chunk_size=20, executor="serial", progress=False, workdir=tmp_path)
+    with pytest.raises(WorkdirMismatch, match="scenario"):
+        run(apply_overrides(CFG, ["client.strategy=restart"]), 40, SEED, chunk_size=20, executor="serial",
+            progress=False, workdir=tmp_path)
+    # without an explicit chunk size, the recorded one is reused (resume on a machine with more cores)
+    again = run(CFG, 40, SEED, workers=2, progress=False, workdir=tmp_path)
+    assert_same(again, simulate(CFG, 40, seed=SEED))
+
+
+def test_failing_stream_is_named_with_scenario_and_seed(monkeypatch):
+    real = model.simulation.run_stream
+
+    def run_stream(cfg, seed, stream):
+        if stream == 7:
+            raise ZeroDivisionError("boom in stream seven")
+        return real(cfg, seed, stream)
+
+    monkeypatch.setattr(model.simulation, "run_stream", run_stream)
+    with pytest.raises(RunError) as err:
+        run(CFG, 40, 4242, chunk_size=5, executor="serial", progress=False)
+    msg = str(err.value)
+    assert "stream 7 " in msg and "4242" in msg and CFG.name in msg and "boom in stream seven" in msg
+    assert isinstance(err.value.__cause__, ZeroDivisionError)
+
+
+def fail_on_second_chunk(chunk: Chunk) -> int:  # module level: picklable for worker processes
+    if chunk.first == 10:
+        raise KeyError("worker side")
+    return chunk.size
+
+
+def test_process_executor_surfaces_worker_exceptions():
+    chunks = [Chunk(0, 9), Chunk(10, 19), Chunk(20, 29)]
+    with pytest.raises(ChunkFailed) as err:
+        list(ProcessExecutor(2).map_chunks(fail_on_second_chunk, chunks))
+    assert err.value.chunk == Chunk(10, 19)
+    assert isinstance(err.value.__cause__, KeyError) and "worker side" in str(err.value.__cause__)
+
+
+@pytest.mark.parametrize("ext", ["parquet", "csv"])
+def test_write_table_round_trip_with_provenance(tmp_path, reference, ext):
+    prov = provenance(CFG, OVERRIDES, SEED, N)
+    path = tmp_path / f"streams.{ext}"
+    write_table(reference.streams, path, prov)
+    sidecar = json.loads((tmp_path / f"streams.{ext}.json").read_text())
+    assert sidecar["seed"] == SEED and sidecar["overrides"] == OVERRIDES and sidecar["scenario"] == CFG.name
+    if ext == "parquet":
+        assert_frame_equal(pd.read_parquet(path), reference.streams, check_exact=True)
+        assert json.loads(pq.read_schema(path).metadata[b"midstream"]) == sidecar
+    else:
+        back = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        expected = reference.streams.replace({"error": {"": float("nan")}})  # CSV cannot tell "" from missing
+        assert_frame_equal(back, expected, check_exact=True, check_dtype=False)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_write_table_refuses_other_extensions(tmp_path):
+    with pytest.raises(ValueError, match=r"streams\.xlsx.*\.parquet, \.csv"):
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "streams.xlsx", {})
+    assert not list(tmp_path.iterdir())
+
+
+def test_provenance_is_complete_and_strict_json():
+    prov = provenance(CFG, OVERRIDES, SEED, N)
+    json.dumps(prov, allow_nan=False)  # inf in the config must not leak as bare Infinity
+    assert prov["config"]["network"]["unstable"]["mean_sojourn"] == "inf"
+    assert prov["config"]["content"]["frames"] == 200
+    assert {"version", "git_commit", "created_utc", "python", "streams", "seed"} <= prov.keys()
+
+
+def test_sweep_runs_the_full_grid_with_common_random_numbers():
+    grid = {"client.strategy": ["resume", "restart"], "client.backoff.jitter": ["none", "full"]}
+    n = 40
+    res = sweep(CFG, grid, n, SEED, workers=2, progress=False)
+    assert len(res.streams) == 4 * n
+    for table in (res.streams, res.disconnects):
+        assert list(table.columns[:2]) == list(grid)
+    points = res.streams.groupby(list(grid)).size()
+    assert len(points) == 4 and (points == n).all()
+    # each point is exactly a plain run of that configuration with the same seed
+    one = res.streams[(res.streams["client.strategy"] == "restart") & (res.streams["client.backoff.jitter"] == "none")]
+    direct = simulate(apply_overrides(CFG, ["client.strategy=restart", "client.backoff.jitter=none"]), n, seed=SEED)
+    assert_frame_equal(one.drop(columns=list(grid)).reset_index(drop=True), direct.streams, check_exact=True)
