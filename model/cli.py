@@ -1,82 +1,187 @@
-"""The `midstream` command line."""
+"""The `midstream` command line: scenarios, describe, run, sweep.
+
+Bad input gets one line naming what is wrong and what is allowed, exit code 2, no traceback, and
+nothing written.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
-from model.config import ConfigError, apply_overrides
+import pandas as pd
+
+from model import runner, slo
+from model.config import ConfigError, Scenario, apply_overrides, settable_paths
+from model.runner import WorkdirMismatch
 from model.scenarios import SCENARIOS, get_scenario
-from model.simulation import simulate
+from model.sequential import run_until_decided
+
+OUTPUT_SUFFIXES = (".parquet", ".csv")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
-    return value
+def _whole_number(lo: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= {lo}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value}: must be a whole number >= {lo}")
+        return value
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value}: must be >= 0")
-    return value
+def _output_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix not in OUTPUT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text!r}: the file name must end in {' or '.join(OUTPUT_SUFFIXES)}")
+    if not path.parent.exists():
+        raise argparse.ArgumentTypeError(f"{text!r}: the folder {str(path.parent)!r} does not exist")
+    return path
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="midstream", description="Reliability of streaming responses cut mid-stream.")
-    verbs = p.add_subparsers(dest="verb", required=True)
-    verbs.add_parser("scenarios", help="list the scenarios", description="List the scenarios.")
-    run = verbs.add_parser("run", help="simulate streams of a scenario", description="Simulate streams of a scenario and print estimates.")
-    run.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
-    run.add_argument("--streams", type=positive_int, default=1000, help="number of streams (default 1000)")
-    run.add_argument("--seed", type=non_negative_int, default=0, help="root seed (default 0)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                     help="override a setting by dotted path, e.g. client.backoff.jitter=equal (repeatable)")
-    run.add_argument("--out", help="write the stream table here (.parquet or .csv)")
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs.add_parser("scenarios", help="list the scenarios", description="List the scenarios with a one-line summary.")
+    describe = verbs.add_parser("describe", help="every setting of a scenario, and its SLOs",
+                                description="Print every settable dotted path with its value, unit and allowed values.")
+    describe.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
+
+    run = verbs.add_parser("run", help="simulate streams and judge the SLOs",
+                           description="Simulate streams of a scenario; print estimates and the SLO verdict table.")
+    _common(run)
+    run.add_argument("--streams", type=_whole_number(1), default=2000, help="number of streams (default 2000)")
+    run.add_argument("--until-decided", action="store_true",
+                     help="simulate in doubling batches until every verdict is decided or --budget is spent")
+    run.add_argument("--budget", type=_whole_number(1), default=64_000, help="stream budget for --until-decided (default 64000)")
+
+    sweep = verbs.add_parser("sweep", help="replicate a scenario over a grid of settings",
+                             description="Run every combination of the --vary values, each with the same seed.")
+    _common(sweep)
+    sweep.add_argument("--streams", type=_whole_number(1), default=1000, help="streams per grid point (default 1000)")
+    sweep.add_argument("--vary", action="append", default=[], metavar="PATH=V1,V2,...", required=True,
+                       help="a dotted path and its values (repeatable: the grid is their product)")
     return p
 
 
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
+    p.add_argument("--seed", type=_whole_number(0), default=0, help="root seed (default 0)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a setting by dotted path, e.g. client.backoff.jitter=equal (repeatable)")
+    p.add_argument("--workers", type=_whole_number(1), default=None, help="worker processes (default: all cores)")
+    p.add_argument("--out", type=_output_path, help="write the stream table here (.parquet or .csv); "
+                   "the disconnect table goes next to it as NAME.disconnects.EXT, provenance as NAME.EXT.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# ---------------------------------------------------------------- verbs
+
 def cmd_scenarios(_args) -> int:
     for name, s in sorted(SCENARIOS.items()):
-        print(f"{name:24s} {s.description.split('. ')[0]}")
+        print(f"{name:26s} {s.description.split('. ')[0].rstrip('.')}.")
+    return 0
+
+
+def cmd_describe(args) -> int:
+    cfg = get_scenario(args.scenario)
+    print(f"{cfg.name}\n\n{cfg.description}\n")
+    rows = [(s.path, _fmt(s.value), s.unit, s.allowed, s.doc) for s in settable_paths(cfg)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for path, value, unit, allowed, doc in rows:
+        print(f"{path:{widths[0]}}  {value:>{widths[1]}}  {unit:{widths[2]}}  {doc} [{allowed}]")
     return 0
 
 
 def cmd_run(args) -> int:
     cfg = apply_overrides(get_scenario(args.scenario), args.overrides)
-    res = simulate(cfg, args.streams, args.seed)
-    s = res.streams
-    n = len(s)
-    print(f"{cfg.name}: {n} streams, seed {args.seed}")
-    print(f"  completed  {(s.outcome == 'completed').sum()}/{n}")
-    print(f"  intact     {s.integrity_ok.sum()}/{n}")
-    print(f"  disconnects {len(res.disconnects)}; recovered {(res.disconnects.outcome == 'recovered').sum()}")
-    if len(res.disconnects):
-        rec = res.disconnects.recovery_time.dropna()
-        print(f"  recovery time p50 {rec.quantile(0.5):.3f} s, p99 {rec.quantile(0.99):.3f} s")
-    print(f"  replay buffer peak p99 {s.buffer_peak_bytes.quantile(0.99):.0f} B")
+    if args.until_decided:
+        res, table = run_until_decided(cfg, args.budget, args.seed, first_batch=min(1000, args.budget),
+                                       workers=args.workers, progress=not args.quiet)
+    else:
+        res = runner.run(cfg, args.streams, args.seed, workers=args.workers, progress=not args.quiet)
+        table = slo.verdicts(res, cfg.slo)
+    print_summary(cfg, res, table, args.seed)
     if args.out:
-        if args.out.endswith(".csv"):
-            s.to_csv(args.out, index=False)
-        else:
-            s.to_parquet(args.out, index=False)
+        _write(res, args.out, runner.provenance(cfg, args.overrides, args.seed, len(res.streams)))
     return 0
+
+
+def cmd_sweep(args) -> int:
+    cfg = apply_overrides(get_scenario(args.scenario), args.overrides)
+    grid = dict(_parse_vary(v) for v in args.vary)
+    for path, values in grid.items():  # check every value before spending any time
+        for value in values:
+            apply_overrides(cfg, {path: value})
+    res = runner.sweep(cfg, grid, args.streams, args.seed, workers=args.workers, progress=not args.quiet)
+    keys = list(grid)
+    summary = res.streams.groupby(keys, sort=False).agg(
+        streams=("stream", "size"), completion=("outcome", lambda o: (o == "completed").mean()),
+        p99_buffer_bytes=("buffer_peak_bytes", lambda b: b.quantile(0.99)))
+    rec = res.disconnects.groupby(keys, sort=False).recovery_time.agg(
+        disconnects="size", p50_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.5),
+        p99_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.99))
+    print(summary.join(rec).to_string(float_format=lambda x: f"{x:.4g}"))
+    if args.out:
+        _write(res, args.out, {**runner.provenance(cfg, args.overrides, args.seed, args.streams), "grid": grid})
+    return 0
+
+
+def _parse_vary(text: str) -> tuple[str, list[str]]:
+    path, eq, values = text.partition("=")
+    if not eq or not path.strip() or not values.strip():
+        raise ConfigError("--vary", text, "expected dotted.path=value1,value2,...")
+    return path.strip(), [v.strip() for v in values.split(",") if v.strip()]
+
+
+# ---------------------------------------------------------------- output
+
+def print_summary(cfg: Scenario, res, table: pd.DataFrame, seed: int) -> None:
+    s, d = res.streams, res.disconnects
+    print(f"\n{cfg.name}: {len(s)} streams, seed {seed}, {len(d)} disconnects")
+    counts = s.outcome.value_counts().to_dict()
+    errors = s[s.outcome == "failed"].error.value_counts().to_dict()
+    print("outcomes: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+          + (" (" + ", ".join(f"{k} {v}" for k, v in errors.items()) + ")" if errors else ""))
+    est = slo.estimates(res, cfg.slo.confidence)
+    shown = est[(est.method != "wilson") & est.statistic.isin(["rate", "p50", "p99", "mean (finite)"])]
+    print(f"\nestimates ({cfg.slo.confidence:.0%} two-sided intervals):")
+    print(shown.to_string(index=False, float_format=lambda x: f"{x:.5g}"))
+    conf = table["confidence"].iloc[0]
+    print(f"\nSLO verdicts (one-sided bounds at {conf:.4g} confidence"
+          + (f", {table['looks_planned'].iloc[0]} planned looks, overall {table['stated_confidence'].iloc[0]:.0%}"
+             if "looks_planned" in table else "") + "):")
+    cols = ["slo", "target", "status", "estimate", "lower", "upper", "n", "more_streams"]
+    print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.5g}", na_rep="-"))
+
+
+def _write(res, out: Path, prov: dict) -> None:
+    runner.write_table(res.streams, out, prov)
+    runner.write_table(res.disconnects, out.with_name(f"{out.stem}.disconnects{out.suffix}"), prov)
+    print(f"\nwrote {out} and {out.with_name(f'{out.stem}.disconnects{out.suffix}')}")
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value) if value != "" else '""'
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    verbs = {"scenarios": cmd_scenarios, "describe": cmd_describe, "run": cmd_run, "sweep": cmd_sweep}
     try:
-        return {"scenarios": cmd_scenarios, "run": cmd_run}[args.verb](args)
-    except ConfigError as e:
-        print(f"midstream: error: {e}", file=sys.stderr)
+        return verbs[args.verb](args)
+    except (ConfigError, WorkdirMismatch) as e:
+        print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("midstream: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

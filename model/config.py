@@ -240,6 +240,26 @@ class Content:
 
 
 @dataclass(frozen=True)
+class Slo:
+    """Service-level objectives (the seed's targets). Latency targets apply to the `quantile`-th
+    quantile; a rate target of 1 is zero tolerance (any violation fails it)."""
+
+    confidence: float = spec(0.95, "prob", "confidence of every verdict (one-sided bounds)", lo=0.5, hi=1.0, lo_open=True, hi_open=True)
+    quantile: float = spec(0.99, "prob", "quantile the latency and memory targets apply to", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    reconnect_time: float = spec(2.0, "s", "disconnect -> connected again", lo=0.0, lo_open=True)
+    resume_time: float = spec(0.5, "s", "connected -> first new frame", lo=0.0, lo_open=True)
+    recovery_time: float = spec(5.0, "s", "disconnect -> every frame that existed at the break is held", lo=0.0, lo_open=True)
+    buffer_bytes: float = spec(50e6, "B", "replay-buffer memory on the server (peak)", lo=0.0, lo_open=True)
+    completion_rate: float = spec(0.9995, "prob", "streams that complete (censored ones count as not completed)", lo=0.0, hi=1.0)
+    integrity_rate: float = spec(1.0, "prob", "completed streams delivered intact, with no duplicate", lo=0.0, hi=1.0)
+    recovery_rate: float = spec(0.999, "prob", "disconnects that end recovered", lo=0.0, hi=1.0)
+    timeout_handling_rate: float = spec(1.0, "prob", "failed streams ending in a typed error with their buffer released", lo=0.0, hi=1.0)
+
+    def __post_init__(self):
+        validate(self)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """Everything one simulated stream needs. `horizon` censors streams still running."""
 
@@ -251,6 +271,7 @@ class Scenario:
     link: Link = Link()
     network: Network = Network()
     disconnects: Disconnects = Disconnects()
+    slo: Slo = Slo()
     horizon: float = spec(600.0, "s", "simulated time after which an unfinished stream is censored", lo=0.0, lo_open=True)
 
     def __post_init__(self):

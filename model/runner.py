@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Protocol, TypeVar
@@ -131,8 +132,9 @@ def default_chunk_size(streams: int, workers: int) -> int:
     return min(2000, max(50, math.ceil(streams / (workers * 8))))
 
 
-def plan_chunks(streams: int, chunk_size: int) -> list[Chunk]:
-    return [Chunk(i, min(i + chunk_size, streams) - 1) for i in range(0, streams, chunk_size)]
+def plan_chunks(streams: int, chunk_size: int, first_stream: int = 0) -> list[Chunk]:
+    end = first_stream + streams
+    return [Chunk(i, min(i + chunk_size, end) - 1) for i in range(first_stream, end, chunk_size)]
 
 
 def simulate_chunk(cfg: Scenario, seed: int, chunk: Chunk) -> Results:
@@ -141,23 +143,25 @@ def simulate_chunk(cfg: Scenario, seed: int, chunk: Chunk) -> Results:
 
 def run(cfg: Scenario, streams: int, seed: int, workers: int | None = None, chunk_size: int | None = None,
         executor: str | ChunkExecutor = "process", progress: bool = True,
-        workdir: str | os.PathLike | None = None) -> Results:
-    """Simulate streams [0, streams) of `cfg` under root `seed`, in chunks across `workers` processes.
+        workdir: str | os.PathLike | None = None, first_stream: int = 0) -> Results:
+    """Simulate streams [first_stream, first_stream + streams) of `cfg` under root `seed`, in chunks
+    across `workers` processes.
 
     With `workdir`, every finished chunk is saved there and a rerun with the same arguments skips
     the saved chunks (resume after a crash or a kill).
     """
-    workers = workers or os.cpu_count() or 1
+    workers = (os.cpu_count() or 1) if workers is None else workers
     streams, seed, workers = _whole(streams=streams, lo=1), _whole(seed=seed, lo=0), _whole(workers=workers, lo=1)
     if chunk_size is not None:
         chunk_size = _whole(chunk_size=chunk_size, lo=1)
     store = _Workdir(Path(workdir)) if workdir is not None else None
     if chunk_size is None:  # a resumed run keeps its chunking even on a machine with other core counts
         chunk_size = (store and store.recorded_chunk_size()) or default_chunk_size(streams, workers)
-    chunks = plan_chunks(streams, chunk_size)
+    first_stream = _whole(first_stream=first_stream, lo=0)
+    chunks = plan_chunks(streams, chunk_size, first_stream)
     results: dict[Chunk, Results] = {}
     if store:
-        store.claim(cfg, seed, streams, chunk_size)
+        store.claim(cfg, seed, streams, chunk_size, first_stream)
         results = {c: store.load(c) for c in chunks if store.has(c)}
     todo = [c for c in chunks if c not in results]
     try:
@@ -170,7 +174,7 @@ def run(cfg: Scenario, streams: int, seed: int, workers: int | None = None, chun
                 bar.update(chunk.size)
     except ChunkFailed as failed:
         raise _run_error(cfg, seed, failed.chunk, failed.__cause__) from failed.__cause__
-    return _concat([results[c] for c in chunks])
+    return concat_results([results[c] for c in chunks])
 
 
 def _whole(lo: int, **named) -> int:
@@ -186,20 +190,21 @@ def _whole(lo: int, **named) -> int:
 
 
 def _run_error(cfg: Scenario, seed: int, chunk: Chunk, cause: BaseException) -> RunError:
-    """Name the failing stream: re-run the chunk here one stream at a time until one raises."""
-    for i in range(chunk.first, chunk.last + 1):
+    """Name the failing stream: re-run the chunk here one stream at a time until one raises (not
+    after a worker died: what killed it, e.g. running out of memory, could kill this process too)."""
+    for i in range(chunk.first, chunk.last + 1) if not isinstance(cause, BrokenProcessPool) else ():
         try:
             simulate(cfg, 1, seed=seed, first_stream=i)
         except Exception:
             return RunError(f"scenario {cfg.name!r}, root seed {seed}: stream {i} failed: "
                             f"{type(cause).__name__}: {cause}")
-    # Not reproducible here (e.g. a worker killed by the OS): name the chunk instead.
+    # A dead worker, or not reproducible here: name the chunk instead.
     return RunError(f"scenario {cfg.name!r}, root seed {seed}: the chunk of streams {chunk.first}..{chunk.last} "
                     f"failed in a worker (not reproduced stream by stream in this process): "
                     f"{type(cause).__name__}: {cause}")
 
 
-def _concat(parts: list[Results]) -> Results:
+def concat_results(parts: list[Results]) -> Results:
     """Concatenate chunk tables sorted by stream (disconnects by stream, index), index reset."""
     streams = pd.concat([p.streams for p in parts], ignore_index=True)
     # A chunk without disconnects has an empty, all-object table: leaving it out keeps the column
@@ -223,10 +228,10 @@ class _Workdir:
     def recorded_chunk_size(self) -> int | None:
         return json.loads(self.manifest.read_text())["chunk_size"] if self.manifest.exists() else None
 
-    def claim(self, cfg: Scenario, seed: int, streams: int, chunk_size: int) -> None:
+    def claim(self, cfg: Scenario, seed: int, streams: int, chunk_size: int, first_stream: int = 0) -> None:
         """Record this run, or check that the recorded one is the same; never mix two runs' chunks."""
         want = _json_safe({"scenario": dataclasses.asdict(cfg), "seed": seed, "streams": streams,
-                           "chunk_size": chunk_size, "version": __version__})
+                           "first_stream": first_stream, "chunk_size": chunk_size, "version": __version__})
         if not self.manifest.exists():
             _atomic_write(self.manifest, lambda tmp: Path(tmp).write_text(json.dumps(want, indent=2)))
             return

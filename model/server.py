@@ -60,6 +60,7 @@ class StreamOnServer:
         self.served: set = set()  # connections this generation was sent on (acks from others are stale)
         self.sent_high = 0  # frames ever sent down a connection that has since broken
         self.breaks = 0
+        self.release_at = math.nan  # when the retention timer of the last break frees the buffer
         self.generate(start, first=True)
 
     @property
@@ -95,6 +96,12 @@ class StreamOnServer:
             top = self.cum[self.generated_by(t)]
             floor = max(floor, int(np.searchsorted(self.cum, top - self.cfg.server.buffer_bytes, side="left")))
         return floor
+
+    def released_by(self) -> float:
+        """When the buffer is (or will be) freed: inf while a live connection still holds it."""
+        if self.freed:
+            return self.freed_at
+        return self.release_at if self.conn is None else math.inf
 
     def buffer_bytes(self, t: float) -> int:
         if self.freed:
@@ -146,6 +153,8 @@ class Server:
         if now >= conn.cut:
             return  # the connection closed while the request was in flight: it is lost with it
         s = self.streams.get(sid)
+        if kind == "resume" and position == 0 and (s is None or s.freed):
+            kind = "new"  # nothing received and nothing held (the first request was lost): start
         if kind == "resume":
             if s is None or s.freed or s.floor(now) > position:
                 client.notify(conn.downstream_control(now), conn, "resume_window_exceeded")
@@ -194,7 +203,8 @@ class Server:
         s.sent_high = max(s.sent_high, int(conn.seq[: conn.sent_by(conn.cut)].max(initial=-1)) + 1)
         s.conn = None
         s.breaks += 1
-        self.at(self.env.now + self.cfg.server.retention, self._expire, sid, s, s.breaks)
+        s.release_at = self.env.now + self.cfg.server.retention
+        self.at(s.release_at, self._expire, sid, s, s.breaks)
 
     def _expire(self, sid: int, s: StreamOnServer, breaks: int) -> None:
         """Free the buffer if the stream has not come back since this break."""

@@ -110,6 +110,7 @@ def stream_row(run: StreamRun, cfg: Scenario) -> dict:
         "buffer_peak_bytes": trace.peak,
         "buffer_bytes_at_horizon": s.buffer_bytes(cfg.horizon) if s is not None else 0,
         "buffer_freed_at": s.freed_at if s is not None else math.nan,
+        "buffer_released_by": s.released_by() if s is not None else 0.0,
     }
     row.update({f"time_{state}": t for state, t in time_in_states(c.log, end).items()})
     return row

@@ -3,7 +3,6 @@ tables written with their provenance; parameter sweeps."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
