@@ -74,14 +74,15 @@ class StreamHealth:
 
 class Client:
     def __init__(self, env: simpy.Environment, sid: int, cfg: Scenario, physics: LinkPhysics,
-                 weather: Weather, server, total_frames: int, rng: np.random.Generator):
+                 weather: Weather, server, total_frames: int, rng: np.random.Generator, start: float = 0.0):
         self.env, self.sid, self.cfg = env, sid, cfg
         self.physics, self.weather, self.server, self.rng = physics, weather, server, rng
         self.n = total_frames
         self.health = StreamHealth()
         self.conn: Connection | None = None
         self.read = 0  # frames of `conn` already taken in
-        self.log: list[tuple[float, str]] = [(env.now, "connecting")]
+        self.started_at = start
+        self.log: list[tuple[float, str]] = [(start, "connecting")]
         self.disconnects: list[DisconnectRecord] = []
         self.outcome, self.error, self.ended_at = "censored", "", math.nan
         self.streaming = False
@@ -116,6 +117,8 @@ class Client:
 
     # ---- the process
     def run(self):
+        if self.started_at > 0:
+            yield clock.until(self.env, self.started_at)
         error = yield from self.connect(None)
         if error:
             return self.finish("failed", error)

@@ -125,6 +125,7 @@ class Link:
     rto_max: float = spec(120.0, "s", "maximum retransmission timeout (RFC 6298 / Linux: 120 s)", lo=0.001)
     tcp_retries: int = spec(15, "count", "retransmissions before TCP gives up (Linux tcp_retries2)", lo=1, hi=30)
     syn_rto: float = spec(1.0, "s", "initial SYN retransmission timeout when connecting (RFC 6298)", lo=0.001)
+    corruption_rate: float = spec(0.0, "prob", "chance a frame sent is corrupted in a way TCP misses (the frame checksum catches it)", lo=0.0, hi=1.0, hi_open=True)
 
     def __post_init__(self):
         validate(self)
@@ -228,12 +229,34 @@ class Server:
 
 @dataclass(frozen=True)
 class Content:
-    """What the server streams: the kind and its size."""
+    """What the server streams: the kind and its size.
 
-    kind: str = spec("text", "-", "content kind", choices=("text",))
+    text: token-like chunks; json: one JSON document cut into chunks; multipart: `components`
+    independent parts interleaved frame by frame; large: a big body in `frame_bytes` frames.
+    """
+
+    kind: str = spec("text", "-", "content kind", choices=("text", "json", "multipart", "large"))
     frames: int = spec(1000, "count", "frames in the response", lo=1, hi=10_000_000)
-    chunk_bytes: float = spec(16.0, "B", "mean payload per frame (a few tokens of text)", lo=1.0)
+    chunk_bytes: float = spec(16.0, "B", "text, json, multipart: mean payload per frame (a few tokens of text)", lo=1.0)
     envelope_bytes: int = spec(32, "B", "per-frame protocol overhead (sequence number, type, checksum)", lo=0)
+    components: int = spec(4, "count", "multipart: independent components, each with its own sequence numbers", lo=1, hi=10_000)
+    frame_bytes: int = spec(16_384, "B", "large: payload of every frame (16 KiB x 128 frames = 2 MiB)", lo=1)
+
+    def __post_init__(self):
+        validate(self)
+        if self.kind == "multipart" and self.components > self.frames:
+            raise ConfigError("components", self.components, f"at most frames ({self.frames}): every component needs a frame")
+
+
+@dataclass(frozen=True)
+class Session:
+    """Concurrent streams sharing one client, network path and server: one disconnect hits them all.
+
+    Each stream keeps its own transport connection, so streams do not share bandwidth or
+    head-of-line blocking (one WebSocket per stream)."""
+
+    streams: int = spec(1, "count", "concurrent streams per session (the unit of replication)", lo=1, hi=10_000)
+    start_spread: float = spec(0.0, "s", "streams start uniformly at random within this window", lo=0.0)
 
     def __post_init__(self):
         validate(self)
@@ -271,6 +294,7 @@ class Scenario:
     link: Link = Link()
     network: Network = Network()
     disconnects: Disconnects = Disconnects()
+    session: Session = Session()
     slo: Slo = Slo()
     horizon: float = spec(600.0, "s", "simulated time after which an unfinished stream is censored", lo=0.0, lo_open=True)
 

@@ -3,10 +3,25 @@
 A content kind turns a seeded generator into frames: a size in bytes and a 64-bit digest per frame
 (the frame checksum a real protocol carries). The response hash is a BLAKE2b hash over the digests
 in order, so a missing, duplicated, reordered or corrupted frame changes it.
+
+Kinds (`Content.kind`):
+- text: token-like chunks (sizes and digests only).
+- json: a real JSON document, serialised and cut into `frames` chunks carried as payload bytes; the
+  digest is the checksum of the chunk. Intact = the reassembled bytes parse, validate against
+  `DOCUMENT_SCHEMA` (jsonschema) and equal the original.
+- multipart: `components` independent parts interleaved in one stream; each frame also carries its
+  component id and its sequence number within that component. Intact = every component complete,
+  in order, no component frame twice.
+- large: a big body in fixed `frame_bytes` frames (2 MiB and more); checked like text.
+
+`verify(frames, seqs, digests)` is the one integrity check for every kind: what the application
+received (frame numbers and digests in delivery order) against what the server generated.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,19 +33,123 @@ from model.config import Content
 class Frames:
     size: np.ndarray    # bytes on the wire, envelope included
     digest: np.ndarray  # uint64 checksum of each frame's payload
+    kind: str = "text"
+    payload: bytes | None = None           # json: the serialised document ...
+    offsets: np.ndarray | None = None      # ... frame k carries payload[offsets[k]:offsets[k + 1]]
+    component: np.ndarray | None = None    # multipart: component id of each frame
+    part_seq: np.ndarray | None = None     # multipart: sequence number within its component
 
     def __len__(self) -> int:
         return len(self.size)
 
 
+def _random_digests(n: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
+
+
 def text_frames(cfg: Content, rng: np.random.Generator) -> Frames:
     """Token-like chunks: payload 1 + Poisson(chunk_bytes - 1) bytes, plus the envelope."""
     payload = 1 + rng.poisson(cfg.chunk_bytes - 1.0, cfg.frames)
-    digest = rng.integers(0, 2**63, cfg.frames, dtype=np.int64).astype(np.uint64)
-    return Frames(size=payload + cfg.envelope_bytes, digest=digest)
+    return Frames(size=payload + cfg.envelope_bytes, digest=_random_digests(cfg.frames, rng))
 
 
-GENERATORS = {"text": text_frames}
+def large_frames(cfg: Content, rng: np.random.Generator) -> Frames:
+    """A large body (file, image, export) sent in equal frames of `frame_bytes`."""
+    size = np.full(cfg.frames, cfg.frame_bytes + cfg.envelope_bytes, dtype=np.int64)
+    return Frames(size=size, digest=_random_digests(cfg.frames, rng), kind="large")
+
+
+def multipart_frames(cfg: Content, rng: np.random.Generator) -> Frames:
+    """Text-like frames, each assigned to one of `components` parts, interleaved at random."""
+    base = text_frames(cfg, rng)
+    k, n = cfg.components, cfg.frames
+    # every component gets at least one frame (config checks components <= frames)
+    component = rng.permutation(np.concatenate([np.arange(k), rng.integers(0, k, n - k)]))
+    counts = np.bincount(component, minlength=k)
+    order = np.argsort(component, kind="stable")  # stable: stream order within each component
+    part_seq = np.empty(n, dtype=np.int64)
+    part_seq[order] = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+    return Frames(size=base.size, digest=base.digest, kind="multipart", component=component, part_seq=part_seq)
+
+
+# ---- json: an API-style result list with nested objects and arrays
+WORDS = np.array("stream frame resume replay buffer socket token model chunk retry backoff delta "
+                 "window signal cursor offset header packet route ledger".split())
+
+DOCUMENT_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["object", "model", "data", "usage"],
+    "additionalProperties": False,
+    "properties": {
+        "object": {"const": "list"},
+        "model": {"type": "string"},
+        "data": {"type": "array", "minItems": 1, "items": {
+            "type": "object",
+            "required": ["id", "title", "text", "score", "tags", "meta"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "integer", "minimum": 0},
+                "title": {"type": "string", "minLength": 1},
+                "text": {"type": "string"},
+                "score": {"type": "number", "minimum": 0, "maximum": 1},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "meta": {"type": "object", "required": ["flag", "parts"], "additionalProperties": False,
+                         "properties": {"flag": {"type": "boolean"},
+                                        "parts": {"type": "array", "items": {"type": "integer"}}}},
+            },
+        }},
+        "usage": {"type": "object", "required": ["items"], "properties": {"items": {"type": "integer"}}},
+    },
+}
+
+
+def _items(rng: np.random.Generator, first: int, n: int) -> list[dict]:
+    """n result items; every random quantity is drawn in bulk, only the dict building loops. A long
+    `text` field keeps the node count per byte low: schema validation time grows with nodes."""
+    words = WORDS[rng.integers(0, len(WORDS), (n, 32))].tolist()
+    n_text, n_tags, n_parts = rng.integers(8, 25, n).tolist(), rng.integers(0, 4, n).tolist(), rng.integers(0, 4, n).tolist()
+    score, flag = np.round(rng.random(n), 4).tolist(), (rng.random(n) < 0.5).tolist()
+    parts = rng.integers(0, 10_000, (n, 3)).tolist()
+    return [{"id": first + i, "title": " ".join(words[i][:3]), "text": " ".join(words[i][3:3 + n_text[i]]),
+             "score": score[i], "tags": words[i][28:28 + n_tags[i]],
+             "meta": {"flag": flag[i], "parts": parts[i][:n_parts[i]]}} for i in range(n)]
+
+
+def json_payload(target_bytes: int, rng: np.random.Generator) -> bytes:
+    """A compact serialised document of at least `target_bytes` (about one item more)."""
+    items: list[bytes] = []
+    length = 0  # items and their commas only: the envelope around them makes up the rest
+    while length < target_bytes:
+        batch = [_dump(item) for item in _items(rng, len(items), (target_bytes - length) // 150 + 1)]  # items > 150 B
+        sizes = np.cumsum([len(b) + 1 for b in batch])
+        keep = int(np.searchsorted(sizes, target_bytes - length)) + 1  # the shortest prefix that reaches it
+        items += batch[:keep]
+        length += int(sizes[min(keep, len(batch)) - 1])
+    head = _dump({"object": "list", "model": "midstream-1"})[:-1] + b',"data":['
+    return head + b",".join(items) + b"]," + _dump({"usage": {"items": len(items)}})[1:]
+
+
+def _dump(doc) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _checksum(chunk: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(chunk, digest_size=8).digest(), "little")
+
+
+def json_frames(cfg: Content, rng: np.random.Generator) -> Frames:
+    """A JSON document of about frames * chunk_bytes bytes, cut at random points into `frames` chunks."""
+    payload = json_payload(int(np.ceil(cfg.frames * cfg.chunk_bytes)), rng)
+    cuts = np.sort(rng.choice(len(payload) - 1, cfg.frames - 1, replace=False)) + 1  # no empty chunk
+    offsets = np.concatenate([[0], cuts, [len(payload)]]).astype(np.int64)
+    digest = np.array([_checksum(payload[a:b]) for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())],
+                      dtype=np.uint64)
+    return Frames(size=np.diff(offsets) + cfg.envelope_bytes, digest=digest, kind="json",
+                  payload=payload, offsets=offsets)
+
+
+GENERATORS = {"text": text_frames, "json": json_frames, "multipart": multipart_frames, "large": large_frames}
 
 
 def make_frames(cfg: Content, rng: np.random.Generator) -> Frames:
@@ -40,3 +159,77 @@ def make_frames(cfg: Content, rng: np.random.Generator) -> Frames:
 def response_hash(digests: np.ndarray) -> str:
     """Order-sensitive hash of a whole response."""
     return hashlib.blake2b(np.ascontiguousarray(digests, dtype=np.uint64).tobytes(), digest_size=16).hexdigest()
+
+
+# ---- integrity: what the application received against what was generated
+def _hash_ok(frames: Frames, digests: np.ndarray) -> bool:
+    return len(digests) == len(frames) and response_hash(digests) == response_hash(frames.digest)
+
+
+def verify_hash(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> dict:
+    """text, large: the response hash over the delivered digests."""
+    return {"integrity_ok": _hash_ok(frames, digests)}
+
+
+@functools.cache
+def _schema_validator():
+    import jsonschema  # imported on first use: text runs and worker start-up do not pay for it
+    cls = jsonschema.validators.validator_for(DOCUMENT_SCHEMA)
+    cls.check_schema(DOCUMENT_SCHEMA)
+    return cls(DOCUMENT_SCHEMA)
+
+
+def received_bytes(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> bytes:
+    """The bytes the application got: delivered chunks in order, a chunk whose digest does not match
+    its frame's (corrupted, had it ever been delivered) with its first byte damaged."""
+    off, payload = frames.offsets, frames.payload
+    body = bytearray(b"".join(payload[off[s]:off[s + 1]] for s in seqs.tolist()))
+    lengths = np.diff(off)[seqs]
+    for at in (np.cumsum(lengths) - lengths)[digests != frames.digest[seqs]].tolist():
+        body[at] ^= 0x20
+    return bytes(body)
+
+
+def verify_json(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> dict:
+    """json: the reassembled bytes parse, validate against the schema and equal the original."""
+    body = received_bytes(frames, seqs, digests)
+    try:
+        doc, parsed = json.loads(body), True
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        doc, parsed = None, False
+    valid = parsed and _schema_validator().is_valid(doc)
+    return {"integrity_ok": valid and body == frames.payload and _hash_ok(frames, digests),
+            "json_valid": parsed, "schema_valid": valid}
+
+
+def _names(ids) -> str:
+    return ",".join(map(str, ids))
+
+
+def verify_multipart(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> dict:
+    """multipart: each component complete, in its own order, no component frame delivered twice.
+    `missing_components` names the components not completely delivered (e.g. "2,3")."""
+    k = int(frames.component.max()) + 1
+    comp, part = frames.component[seqs], frames.part_seq[seqs]
+    first = np.unique(comp * len(frames) + part, return_index=True)[1]  # one delivery per distinct frame
+    duplicates = len(seqs) - len(first)
+    missing = np.flatnonzero(np.bincount(comp[first], minlength=k) < np.bincount(frames.component, minlength=k))
+    order = np.argsort(comp, kind="stable")  # delivery order within each component
+    c, p = comp[order], part[order]
+    misordered = np.unique(c[1:][(c[1:] == c[:-1]) & (np.diff(p) < 0)])
+    return {"integrity_ok": _hash_ok(frames, digests) and not len(missing) and not len(misordered) and not duplicates,
+            "missing_components": _names(missing), "misordered_components": _names(misordered),
+            "component_duplicates": int(duplicates)}
+
+
+VERIFIERS = {"text": verify_hash, "large": verify_hash, "json": verify_json, "multipart": verify_multipart}
+
+
+def verify(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> dict:
+    """Integrity columns of one stream's row: `integrity_ok` plus the kind's own checks.
+
+    `seqs` and `digests` are what the application received, in order. Every kind always returns the
+    same keys, so a table's columns do not depend on its streams' outcomes.
+    """
+    seqs = np.asarray(seqs, dtype=np.int64)
+    return VERIFIERS[frames.kind](frames, seqs, np.asarray(digests, dtype=np.uint64))

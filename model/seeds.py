@@ -1,6 +1,8 @@
-"""One seed tree: root seed -> (stream index, component) -> an independent numpy Generator.
+"""One seed tree: root seed -> (session, component, member) -> an independent numpy Generator.
 
-Stream i's generators depend only on (root seed, i, component), never on how many streams are run,
+A session is the unit of replication: one network path and one server shared by `session.streams`
+concurrent streams (just one stream by default, so a session is a stream). Session i's generators
+depend only on (root seed, i, component, member), never on how many sessions are run,
 on the worker count or on chunking; each component has its own fixed key, so adding a component
 never shifts another's draws. Scenarios share the tree on purpose (common random numbers): two
 scenarios run with the same seed see the same disconnect and jitter draws wherever their settings
@@ -11,17 +13,17 @@ from __future__ import annotations
 import numpy as np
 
 # Fixed keys: never renumber (that would change every published result); append new ones.
-COMPONENTS = {"network": 0, "link": 1, "server": 2, "client": 3, "content": 4}
+COMPONENTS = {"network": 0, "link": 1, "server": 2, "client": 3, "content": 4, "session": 5}
 
 
-def component_rng(root_seed: int, stream: int, component: str) -> np.random.Generator:
-    """The generator of one component of one stream."""
-    if root_seed < 0 or stream < 0:
-        raise ValueError(f"seed={root_seed}, stream={stream}: both must be >= 0")
-    seq = np.random.SeedSequence(root_seed, spawn_key=(stream, COMPONENTS[component]))
+def component_rng(root_seed: int, session: int, component: str, member: int = 0) -> np.random.Generator:
+    """The generator of one component of one session (`member`: which of its concurrent streams)."""
+    if root_seed < 0 or session < 0:
+        raise ValueError(f"seed={root_seed}, session={session}: both must be >= 0")
+    seq = np.random.SeedSequence(root_seed, spawn_key=(session, COMPONENTS[component], member))
     return np.random.Generator(np.random.PCG64(seq))
 
 
-def stream_rngs(root_seed: int, stream: int) -> dict[str, np.random.Generator]:
-    """All component generators of one stream."""
-    return {name: component_rng(root_seed, stream, name) for name in COMPONENTS}
+def stream_rngs(root_seed: int, session: int, member: int = 0) -> dict[str, np.random.Generator]:
+    """The generators of one stream's own components (the network is the session's)."""
+    return {name: component_rng(root_seed, session, name, member) for name in COMPONENTS if name != "network"}

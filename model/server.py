@@ -130,6 +130,7 @@ class Server:
         self.traces: dict[int, BufferTrace] = {}
         self.clients: dict = {}
         self.content: dict[int, tuple[Frames, np.ndarray]] = {}
+        self.total_trace = BufferTrace()  # all streams' buffers together: the server's memory
 
     def at(self, t: float, action, *args) -> None:
         """Run `action(*args)` at simulated time t (one event)."""
@@ -145,6 +146,8 @@ class Server:
         s, now = self.streams.get(sid), self.env.now
         if s is not None:
             self.traces[sid].add(now, s.buffer_bytes(now))
+            total = sum(other.buffer_bytes(now) for other in self.streams.values())
+            self.total_trace.add(now, total)
 
     # ---- messages
     def on_request(self, sid: int, conn, kind: str, position: int) -> None:

@@ -14,12 +14,12 @@ import pandas as pd
 import simpy
 
 from model import clock
-from model.client import STATES, Client
+from model.client import STATES, Break, Client
 from model.config import Scenario
 from model.content import make_frames, response_hash
 from model.link import LinkPhysics
 from model.network import Weather
-from model.seeds import stream_rngs
+from model.seeds import component_rng, stream_rngs
 from model.server import Server
 
 
@@ -30,28 +30,30 @@ class Results:
 
 
 class NetworkProcess:
-    """Delivers the weather's events: a close or reset tears down the live connection."""
+    """Delivers the weather's events: a close or reset tears down every live connection of the session."""
 
-    def __init__(self, env: simpy.Environment, weather: Weather, physics: LinkPhysics, client: Client):
-        self.env, self.weather, self.physics, self.client = env, weather, physics, client
-        self.outages_while_streaming = 0
+    def __init__(self, env: simpy.Environment, weather: Weather, clients: list[Client]):
+        self.env, self.weather, self.clients = env, weather, clients
+        self.outages_while_streaming = dict.fromkeys((c.sid for c in clients), 0)
         env.process(self.run())
 
     def run(self):
-        from model.client import Break
         for ev in self.weather.events:
             yield clock.until(self.env, ev.time)
-            client = self.client
-            if not client.proc.is_alive:
+            if not any(c.proc.is_alive for c in self.clients):
                 return
-            conn = client.conn
-            if conn is None or not client.streaming or not conn.alive:
-                continue
-            self.outages_while_streaming += 1
-            if ev.kind in ("close", "reset"):
-                conn.cut = ev.time
-                seen = ev.time + (0.0 if ev.kind == "close" else self.physics.rtt_at(ev.time))
-                client.notify(seen, conn, Break(ev.kind, ev.time, "close_frame" if ev.kind == "close" else "reset"))
+            for client in self.clients:
+                self.hit(client, ev)
+
+    def hit(self, client: Client, ev) -> None:
+        conn = client.conn
+        if not client.proc.is_alive or conn is None or not client.streaming or not conn.alive:
+            return
+        self.outages_while_streaming[client.sid] += 1
+        if ev.kind in ("close", "reset"):
+            conn.cut = ev.time
+            seen = ev.time + (0.0 if ev.kind == "close" else client.physics.rtt_at(ev.time))
+            client.notify(seen, conn, Break(ev.kind, ev.time, "close_frame" if ev.kind == "close" else "reset"))
 
 
 @dataclass
@@ -59,6 +61,7 @@ class StreamRun:
     """Everything one simulated stream left behind (for tables, traces and invariant checks)."""
 
     stream: int
+    session: int
     env: simpy.Environment
     client: Client
     server: Server
@@ -66,20 +69,45 @@ class StreamRun:
     expected_hash: str
 
 
-def run_stream(cfg: Scenario, seed: int, stream: int) -> StreamRun:
-    """Simulate one stream up to the horizon."""
-    rngs = stream_rngs(seed, stream)
+@dataclass
+class SessionRun:
+    session: int
+    env: simpy.Environment
+    server: Server
+    members: list[StreamRun]
+
+
+def run_session(cfg: Scenario, seed: int, session: int) -> SessionRun:
+    """Simulate one session (its `cfg.session.streams` concurrent streams) up to the horizon."""
     env = simpy.Environment()
-    weather = Weather(cfg, rngs["network"])
-    physics = LinkPhysics(cfg, weather, rngs["link"])
-    frames = make_frames(cfg.content, rngs["content"])
-    gaps = cfg.server.gap.sample(rngs["server"], len(frames))
+    weather = Weather(cfg, component_rng(seed, session, "network"))
     server = Server(env, cfg)
-    client = Client(env, stream, cfg, physics, weather, server, len(frames), rngs["client"])
-    server.register(stream, client, frames, gaps)
-    network = NetworkProcess(env, weather, physics, client)
+    size = cfg.session.streams
+    starts = np.zeros(size)
+    if size > 1 and cfg.session.start_spread > 0:
+        starts = component_rng(seed, session, "session").uniform(0.0, cfg.session.start_spread, size)
+    clients, hashes = [], []
+    for member in range(size):
+        rngs = stream_rngs(seed, session, member)
+        sid = session * size + member
+        physics = LinkPhysics(cfg, weather, rngs["link"])
+        frames = make_frames(cfg.content, rngs["content"])
+        gaps = cfg.server.gap.sample(rngs["server"], len(frames))
+        client = Client(env, sid, cfg, physics, weather, server, len(frames), rngs["client"], start=float(starts[member]))
+        server.register(sid, client, frames, gaps)
+        clients.append(client)
+        hashes.append(response_hash(frames.digest))
+    network = NetworkProcess(env, weather, clients)
     env.run(until=cfg.horizon)
-    return StreamRun(stream, env, client, server, network, response_hash(frames.digest))
+    members = [StreamRun(c.sid, session, env, c, server, network, h) for c, h in zip(clients, hashes)]
+    return SessionRun(session, env, server, members)
+
+
+def run_stream(cfg: Scenario, seed: int, stream: int) -> StreamRun:
+    """Simulate one single-stream session (stream i is session i)."""
+    if cfg.session.streams != 1:
+        raise ValueError(f"session.streams={cfg.session.streams}: run_stream needs single-stream sessions")
+    return run_session(cfg, seed, stream).members[0]
 
 
 def stream_row(run: StreamRun, cfg: Scenario) -> dict:
@@ -90,6 +118,8 @@ def stream_row(run: StreamRun, cfg: Scenario) -> dict:
     delivered = np.concatenate(h.digests) if h.digests else np.empty(0, dtype=np.uint64)
     row = {
         "stream": run.stream,
+        "session": run.session,
+        "start_time": c.started_at,
         "outcome": c.outcome,
         "error": c.error,
         "end_time": end,
@@ -102,8 +132,8 @@ def stream_row(run: StreamRun, cfg: Scenario) -> dict:
         "duplicates_delivered": int(h.have - len(np.unique(delivered))) if len(delivered) else 0,
         "gaps": h.gaps,
         "disconnects": len(c.disconnects),
-        "outages_while_streaming": run.network.outages_while_streaming,
-        "stalls_absorbed": run.network.outages_while_streaming - sum(r.detected_by == "heartbeat" or r.cause in ("close", "reset") for r in c.disconnects),
+        "outages_while_streaming": run.network.outages_while_streaming[run.stream],
+        "stalls_absorbed": run.network.outages_while_streaming[run.stream] - sum(r.detected_by == "heartbeat" or r.cause in ("close", "reset") for r in c.disconnects),
         "reconnect_attempts": sum(r.attempts for r in c.disconnects),
         "bytes_replayed": sum(r.bytes_replayed for r in c.disconnects),
         "bytes_missing": sum(r.bytes_missing for r in c.disconnects),
@@ -111,6 +141,7 @@ def stream_row(run: StreamRun, cfg: Scenario) -> dict:
         "buffer_bytes_at_horizon": s.buffer_bytes(cfg.horizon) if s is not None else 0,
         "buffer_freed_at": s.freed_at if s is not None else math.nan,
         "buffer_released_by": s.released_by() if s is not None else 0.0,
+        "session_buffer_peak_bytes": run.server.total_trace.peak,
     }
     row.update({f"time_{state}": t for state, t in time_in_states(c.log, end).items()})
     return row
@@ -119,7 +150,7 @@ def stream_row(run: StreamRun, cfg: Scenario) -> dict:
 def time_in_states(log: list[tuple[float, str]], end: float) -> dict[str, float]:
     """Seconds spent in each connection state up to `end`."""
     spent = dict.fromkeys(STATES, 0.0)
-    for (t0, state), (t1, _) in zip(log, log[1:] + [(end, "")]):
+    for (t0, state), (t1, _) in zip(log, log[1:] + [(end, "")]):  # from the stream's start
         spent[state] += max(0.0, min(t1, end) - t0)
     return spent
 
@@ -146,12 +177,16 @@ DISCONNECT_COLUMNS = ["stream", "index", "cause", "detected_by", "time", "detect
 
 
 def simulate(cfg: Scenario, streams: int, seed: int = 0, first_stream: int = 0) -> Results:
-    """Simulate streams first_stream .. first_stream+streams-1 of `cfg` under root `seed`."""
+    """Simulate sessions first_stream .. first_stream+streams-1 of `cfg` under root `seed`.
+
+    With the default single-stream sessions, a session is a stream; with `session.streams` = S,
+    each of the `streams` replications holds S concurrent streams (S rows each in the stream table).
+    """
     if streams < 1:
         raise ValueError(f"streams={streams}: must be a positive whole number")
     stream_rows, disc_rows = [], []
     for i in range(first_stream, first_stream + streams):
-        run = run_stream(cfg, seed, i)
-        stream_rows.append(stream_row(run, cfg))
-        disc_rows.extend(disconnect_rows(run))
+        for run in run_session(cfg, seed, i).members:
+            stream_rows.append(stream_row(run, cfg))
+            disc_rows.extend(disconnect_rows(run))
     return Results(pd.DataFrame(stream_rows), pd.DataFrame(disc_rows, columns=DISCONNECT_COLUMNS))

@@ -38,14 +38,14 @@ def test_run_prints_estimates_and_verdicts_and_writes_tables_with_provenance(tmp
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "no-such-scenario"], "scenario='no-such-scenario': one of text-interruption"),
+    (["run", "no-such-scenario"], "scenario='no-such-scenario': one of buffer-memory-management, "),
     (["run", "text-interruption", "--set", "link.bandwith=3"], "did you mean link.bandwidth"),
     (["run", "text-interruption", "--set", "client.ack_interval=0"], "client.ack_interval=0.0: a number in (0.0, inf)"),
     (["run", "text-interruption", "--streams", "0"], "--streams: 0: must be a whole number >= 1"),
     (["run", "text-interruption", "--streams", "-5"], "must be a whole number >= 1"),
     (["run", "text-interruption", "--out", "runs.xlsx"], "must end in .parquet or .csv"),
     (["sweep", "text-interruption", "--vary", "client.strategy=resume,teleport"], "one of resume, restart"),
-    (["describe", "nope"], "one of text-interruption"),
+    (["describe", "nope"], "text-interruption, timeout-and-retry"),
 ])
 def test_bad_input_gets_one_clear_message_and_exit_2(args, message, tmp_path):
     out = midstream(*args, cwd=tmp_path)

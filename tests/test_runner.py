@@ -67,8 +67,8 @@ def test_killed_run_resumes_to_the_uninterrupted_tables(tmp_path, reference):
         from model.config import apply_overrides
         from model.scenarios import get_scenario
         from model.runner import run
-        real = sim.run_stream
-        sim.run_stream = lambda *a, **k: (time.sleep(0.03), real(*a, **k))[1]
+        real = sim.run_session
+        sim.run_session = lambda *a, **k: (time.sleep(0.03), real(*a, **k))[1]
         cfg = apply_overrides(get_scenario("text-interruption"), {OVERRIDES!r})
         run(cfg, {N}, {SEED}, chunk_size=10, executor="serial", progress=False, workdir={str(tmp_path)!r})
     """)
@@ -110,14 +110,14 @@ def test_workdir_of_another_run_is_refused(tmp_path):
 
 
 def test_failing_stream_is_named_with_scenario_and_seed(monkeypatch):
-    real = model.simulation.run_stream
+    real = model.simulation.run_session
 
-    def run_stream(cfg, seed, stream):
+    def run_session(cfg, seed, stream):
         if stream == 7:
             raise ZeroDivisionError("boom in stream seven")
         return real(cfg, seed, stream)
 
-    monkeypatch.setattr(model.simulation, "run_stream", run_stream)
+    monkeypatch.setattr(model.simulation, "run_session", run_session)
     with pytest.raises(RunError) as err:
         run(CFG, 40, 4242, chunk_size=5, executor="serial", progress=False)
     msg = str(err.value)

@@ -10,6 +10,8 @@ from model.slo import decided, rate_counts, verdicts
 def tables(n_streams, failed=0, broken=0, recovery_times=(), unrecovered=0):
     streams = pd.DataFrame({
         "stream": range(n_streams),
+        "session": range(n_streams),
+        "session_buffer_peak_bytes": 1000,
         "outcome": ["failed"] * failed + ["completed"] * (n_streams - failed),
         "error": ["network_timeout"] * failed + [""] * (n_streams - failed),
         "integrity_ok": [False] * failed + [True] * (n_streams - failed - broken) + [False] * broken,
