@@ -17,6 +17,10 @@ Assumptions (README "Model assumptions"):
   pong is `ping_timeout` late (pongs queue behind data, so a long TCP stall also trips it).
 - The reconnect auth check fails with `auth_failure_prob` (not retryable: the stream fails).
 - Acks are cumulative, every `ack_interval`, and once more on completion.
+- Every frame's checksum is verified on arrival (the link reports a corrupted frame's arrival time,
+  so detection is exact): a corrupted frame is never delivered, and neither is anything after it on
+  that connection. It is repaired like a break: the client abandons the connection, reconnects and
+  resumes from the frame (or restarts), so a frame corrupted again on replay is caught again.
 """
 from __future__ import annotations
 
@@ -40,9 +44,16 @@ ERRORS = ("network_timeout", "auth_failure", "resume_window_exceeded", "protocol
 class Break:
     """Why a connection ended, as the client learned it."""
 
-    cause: str        # close | reset | half_open | loss (a stall with no outage behind it)
+    cause: str        # close | reset | half_open | loss (a stall with no outage behind it) | corruption
     time: float       # when the network event happened (the unanswered ping, for `loss`)
-    detected_by: str  # close_frame | reset | heartbeat
+    detected_by: str  # close_frame | reset | heartbeat | checksum
+
+
+@dataclass
+class Corrupted:
+    """Interrupt cause: a frame whose checksum fails arrives at `at`."""
+
+    at: float
 
 
 @dataclass
@@ -66,9 +77,11 @@ class DisconnectRecord:
 @dataclass
 class StreamHealth:
     have: int = 0  # contiguous frames in the application buffer
-    digests: list = field(default_factory=list)
+    digests: list = field(default_factory=list)  # arrays of delivered digests, in order
+    seqs: list = field(default_factory=list)  # arrays of delivered frame numbers, in order
     duplicates_received: int = 0
     gaps: int = 0
+    corrupt_detected: int = 0  # frames whose checksum failed (never delivered; each one a break)
     completed_at: float = math.nan
 
 
@@ -140,7 +153,7 @@ class Client:
     def request(self, kind: str) -> None:
         position = self.health.have
         if kind == "restart":
-            self.health.have, self.health.digests = 0, []  # discard the partial response
+            self.health.have, self.health.digests, self.health.seqs = 0, [], []  # discard the partial response
         if self.disconnects:
             rec = self.disconnects[-1]
             if math.isnan(rec.recovered_at) and self.health.have >= rec.generated_at_break:
@@ -152,17 +165,23 @@ class Client:
         """Read until completion (None), a break (Break) or an error (its kind)."""
         c, conn = self.cfg.client, self.conn
         next_ack = self.env.now + c.ack_interval
-        next_check = self.env.now + c.ping_interval + c.ping_timeout
+        ping_sent, tolerance = self.env.now + c.ping_interval, c.ping_timeout
+        next_check = ping_sent + tolerance
         self.streaming = True
         try:
             while True:
                 try:
                     yield clock.until(self.env, min(next_ack, next_check))
+                    upto = self.env.now
                 except simpy.Interrupt as interrupt:
-                    error = self.take_in(conn, self.env.now)
-                    self.abandon(conn)
-                    return error or (None if self.done else interrupt.cause)
-                error = self.take_in(conn, self.env.now)
+                    if not isinstance(interrupt.cause, Corrupted):
+                        error = self.take_in(conn, self.env.now)
+                        self.abandon(conn)
+                        return error or (None if self.done else interrupt.cause)
+                    # take in up to the corrupted frame's exact arrival (`now` can fall a rounding
+                    # error short of it); if a cut came first, nothing is found and reading goes on
+                    upto = max(self.env.now, interrupt.cause.at)
+                error = self.take_in(conn, upto)
                 if error:
                     self.abandon(conn)
                     return error
@@ -175,10 +194,13 @@ class Client:
                     self.ack(conn)
                     next_ack += c.ack_interval
                 if self.env.now >= next_check:
-                    if self.pong_late(conn, self.env.now - c.ping_timeout, self.env.now):
+                    pong = self.pong_arrival(conn, ping_sent)
+                    if pong > min(next_check, conn.cut):
                         self.abandon(conn)
-                        return self.heartbeat_break(self.env.now)
-                    next_check += c.ping_interval
+                        return self.heartbeat_break(self.env.now, ping_sent)
+                    tolerance = self.adapt_tolerance(tolerance, pong - ping_sent)
+                    ping_sent += c.ping_interval
+                    next_check = ping_sent + tolerance
         finally:
             self.streaming = False
 
@@ -195,14 +217,23 @@ class Client:
         arrival = conn.upstream(self.env.now)
         self.server.at(arrival, self.server.on_ack, self.sid, conn, self.health.have)
 
-    def pong_late(self, conn: Connection, ping_sent: float, deadline: float) -> bool:
+    def pong_arrival(self, conn: Connection, ping_sent: float) -> float:
+        """When the pong to a ping sent at `ping_sent` reaches the client (it queues behind data)."""
         ping_arrival = self.physics.one_way(ping_sent) if ping_sent < conn.cut else math.inf
-        pong = conn.downstream_control(ping_arrival) if math.isfinite(ping_arrival) else math.inf
-        return pong > min(deadline, conn.cut)
+        return conn.downstream_control(ping_arrival) if math.isfinite(ping_arrival) else math.inf
 
-    def heartbeat_break(self, now: float) -> Break:
+    def adapt_tolerance(self, tolerance: float, pong_delay: float) -> float:
+        """Adaptive heartbeat: a slow pong (over half the tolerance) doubles the tolerance, up to
+        `heartbeat_stretch_max` x `ping_timeout`; a prompt one (under a quarter) halves it back."""
+        c = self.cfg.client
+        if pong_delay > tolerance / 2:
+            return min(2 * tolerance, c.ping_timeout * c.heartbeat_stretch_max)
+        if pong_delay < tolerance / 4:
+            return max(tolerance / 2, c.ping_timeout)
+        return tolerance
+
+    def heartbeat_break(self, now: float, sent: float) -> Break:
         """Name the cause of a heartbeat timeout: an outage overlapping the ping, or loss alone."""
-        sent = now - self.cfg.client.ping_timeout
         for ev in reversed(self.weather.events):  # the latest outage during this connection
             if self.conn.opened <= ev.time <= now and ev.time + ev.outage > sent - self.cfg.client.ping_interval:
                 return Break(ev.kind, ev.time, "heartbeat")
@@ -219,13 +250,17 @@ class Client:
         return rec
 
     # ---- reading frames
-    def take_in(self, conn: Connection, now: float) -> str:
-        """Move frames that arrived by `now` into the application buffer; '' or 'protocol_error'."""
+    def take_in(self, conn: Connection, now: float) -> str | Break:
+        """Move frames that arrived by `now` into the application buffer. Returns '', 'protocol_error'
+        (a sequence gap) or a Break at a frame whose checksum failed."""
         k = conn.delivered_until(now)
         if k <= self.read:
             return ""
         h, lo = self.health, self.read
-        seq, arrive = conn.seq[lo:k], conn.arrive[lo:k]
+        # checksums first: nothing from a corrupted frame on is taken (the connection is abandoned)
+        bad = conn.corrupt[lo:k] if conn.any_corrupt else None
+        ok = lo + int(np.argmax(bad)) if bad is not None and bad.any() else k
+        seq, arrive = conn.seq[lo:ok], conn.arrive[lo:ok]
         self.read = k
         # a frame is a duplicate if its seq was already held; new frames must continue the sequence
         held = np.maximum.accumulate(np.concatenate([[h.have - 1], seq[:-1]]))
@@ -235,11 +270,14 @@ class Client:
         h.duplicates_received += int(duplicate[:stop].sum())
         fresh = ~duplicate
         fresh[stop:] = False
-        error = ""
+        new = seq[fresh]
+        error: str | Break = ""
         if stop < len(seq):
             h.gaps += 1
             error = "protocol_error"
-        new = seq[fresh]
+        elif ok < k and h.have + len(new) < self.n:  # once the response is complete nothing more is read
+            h.corrupt_detected += 1
+            error = Break("corruption", min(float(conn.arrive[ok]), self.env.now), "checksum")  # never after detection
         if not len(new):
             return error
         times = arrive[fresh]
@@ -253,7 +291,8 @@ class Client:
                 rec.recovered_at = float(times[need - h.have])
         if self.log[-1][1] == "resuming":
             self.set_state("streaming", first_new)
-        h.digests.append(conn.digest[lo:k][fresh])
+        h.digests.append(conn.digest[lo:ok][fresh])
+        h.seqs.append(new)
         h.have += len(new)
         if self.done:
             h.completed_at = float(times[-1])
@@ -286,6 +325,7 @@ class Client:
             if rec is not None and self.rng.random() < c.auth_failure_prob:
                 return "auth_failure"
             self.conn, self.read = Connection(self.physics, self.env.now, self.cfg.link.bandwidth), 0
+            self.conn.on_corrupt = lambda t, conn=self.conn: self.notify(t, conn, Corrupted(t))
             if rec is not None:
                 rec.connected_at = self.env.now
             return ""

@@ -203,6 +203,7 @@ class Client:
     ack_interval: float = spec(1.0, "s", "period of cumulative acks (SignalR: about 1 s)", lo=0.0, lo_open=True)
     ping_interval: float = spec(20.0, "s", "heartbeat ping period (python websockets: 20 s)", lo=0.0, lo_open=True)
     ping_timeout: float = spec(20.0, "s", "declare the connection dead if a pong is this late (websockets: 20 s)", lo=0.0, lo_open=True)
+    heartbeat_stretch_max: float = spec(1.0, "x", "adaptive heartbeat: slow pongs stretch the timeout up to this multiple of ping_timeout (1 = fixed)", lo=1.0)
     connect_timeout: float = spec(4.0, "s", "give up one connection attempt after this (reconnecting-websocket: 4 s)", lo=0.0, lo_open=True)
     handshake_rtts: int = spec(2, "count", "round trips to open a connection (TCP + WebSocket upgrade)", lo=1, hi=10)
     auth_failure_prob: float = spec(0.0, "prob", "chance a reconnect's auth check fails (expired token; not retryable)", lo=0.0, hi=1.0)

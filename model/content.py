@@ -32,7 +32,7 @@ from model.config import Content
 @dataclass(frozen=True)
 class Frames:
     size: np.ndarray    # bytes on the wire, envelope included
-    digest: np.ndarray  # uint64 checksum of each frame's payload
+    digest: np.ndarray  # uint64 checksum of each frame (json: of its number and bytes)
     kind: str = "text"
     payload: bytes | None = None           # json: the serialised document ...
     offsets: np.ndarray | None = None      # ... frame k carries payload[offsets[k]:offsets[k + 1]]
@@ -121,7 +121,7 @@ def json_payload(target_bytes: int, rng: np.random.Generator) -> bytes:
     items: list[bytes] = []
     length = 0  # items and their commas only: the envelope around them makes up the rest
     while length < target_bytes:
-        batch = [_dump(item) for item in _items(rng, len(items), (target_bytes - length) // 150 + 1)]  # items > 150 B
+        batch = [_dump(item) for item in _items(rng, len(items), (target_bytes - length) // 150 + 1)]  # ~150-400 B each
         sizes = np.cumsum([len(b) + 1 for b in batch])
         keep = int(np.searchsorted(sizes, target_bytes - length)) + 1  # the shortest prefix that reaches it
         items += batch[:keep]
@@ -134,8 +134,9 @@ def _dump(doc) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def _checksum(chunk: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(chunk, digest_size=8).digest(), "little")
+def _checksum(seq: int, chunk: bytes) -> int:
+    """The frame checksum covers its sequence number too, so equal chunks still differ."""
+    return int.from_bytes(hashlib.blake2b(seq.to_bytes(8, "little") + chunk, digest_size=8).digest(), "little")
 
 
 def json_frames(cfg: Content, rng: np.random.Generator) -> Frames:
@@ -143,8 +144,8 @@ def json_frames(cfg: Content, rng: np.random.Generator) -> Frames:
     payload = json_payload(int(np.ceil(cfg.frames * cfg.chunk_bytes)), rng)
     cuts = np.sort(rng.choice(len(payload) - 1, cfg.frames - 1, replace=False)) + 1  # no empty chunk
     offsets = np.concatenate([[0], cuts, [len(payload)]]).astype(np.int64)
-    digest = np.array([_checksum(payload[a:b]) for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())],
-                      dtype=np.uint64)
+    bounds = zip(offsets[:-1].tolist(), offsets[1:].tolist())
+    digest = np.array([_checksum(k, payload[a:b]) for k, (a, b) in enumerate(bounds)], dtype=np.uint64)
     return Frames(size=np.diff(offsets) + cfg.envelope_bytes, digest=digest, kind="json",
                   payload=payload, offsets=offsets)
 

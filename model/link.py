@@ -10,8 +10,9 @@ Assumptions (README "Model assumptions"):
   the RTO, doubling each time up to `rto_max` (RFC 6298), so loss is delay, never a missing frame.
   RTO = clamp(SRTT + 4 RTTVAR) from the condition's latency mean and spread, floored at `rto_min`.
   Retransmissions take no extra bandwidth.
-- Gilbert-Elliott loss steps its chain once per transmission, with a frame's retransmissions taking
-  the slots right after its previous attempt; the chain state carries over between send batches.
+- Gilbert-Elliott loss steps its chain once per frame's first transmission, in order, so a burst
+  hits consecutive frames; retransmissions (an RTO later, after many other packets) see the
+  long-run loss rate. The chain state carries over between send batches.
 - A transmission sent while the network is unreachable (an outage of any kind) is lost too: TCP
   keeps retransmitting and the first attempt after the outage gets through (a silent outage
   becomes a stall). Past `tcp_retries` a frame never arrives (the heartbeat notices first).
@@ -19,6 +20,10 @@ Assumptions (README "Model assumptions"):
   than the frame before it (head-of-line blocking).
 - Client->server messages (acks, pings, requests) see Bernoulli loss at the condition's long-run
   loss rate and are delivered in order too; they are small and take no bandwidth.
+- Each frame sent down a connection (a replay on a later connection included) is corrupted with
+  probability `corruption_rate`, independently, in a way TCP's checksum misses (a faulty middlebox,
+  a memory error): it arrives on time with damaged bytes, which the frame checksum exposes to the
+  client (`corrupt`). TCP retransmissions of the frame are one send: the draw is per frame.
 """
 from __future__ import annotations
 
@@ -46,8 +51,10 @@ def retransmission_offsets(link_cfg, first_rto: float) -> np.ndarray:
 class LinkPhysics:
     """Per-stream wire behaviour: loss, retransmission, jitter and outages, drawn from one generator."""
 
-    def __init__(self, cfg: Scenario, weather: Weather, rng: np.random.Generator):
+    def __init__(self, cfg: Scenario, weather: Weather, rng: np.random.Generator,
+                 corruption_rng: np.random.Generator | None = None):
         self.cfg, self.weather, self.rng = cfg, weather, rng
+        self.corruption_rng = corruption_rng if corruption_rng is not None else rng  # own stream: on/off keeps other draws
         self.conditions = [cfg.network.condition(name) for name in CONDITIONS]
         self.offsets = [retransmission_offsets(cfg.link, rto(cfg.link, c)) for c in self.conditions]
         self.rtt = [2 * (cfg.link.propagation + c.jitter.mean()) for c in self.conditions]
@@ -90,24 +97,18 @@ class LinkPhysics:
         return self._gilbert_elliott_failures(loss, n)
 
     def _gilbert_elliott_failures(self, loss: Loss, n: int) -> np.ndarray:
+        """First attempts step the chain in frame order (a burst hits consecutive frames); a
+        retransmission leaves an RTO later, after many other packets have stepped the chain, so it
+        sees the long-run loss rate."""
         rng = self.rng
-        # the first slot follows one chain step from the carried state
-        bad = rng.random() < (1 - loss.r if self.ge_bad else loss.p)
-        successes: list[np.ndarray] = []
-        found, offset = 0, 0
-        while found < n:
-            slots = int((n - found) / max(1e-9, 1 - loss.rate()) * 1.2) + 16
-            states = self._ge_states(loss, bad, slots)
-            lost = rng.random(slots) < np.where(states, loss.loss_bad, loss.loss_good)
-            ok = np.flatnonzero(~lost)[: n - found]
-            successes.append(ok + offset)
-            found += len(ok)
-            last = ok[-1] if len(ok) and found == n else slots - 1
-            self.ge_bad = bool(states[last])
-            bad = rng.random() < (1 - loss.r if self.ge_bad else loss.p)
-            offset += slots
-        pos = np.concatenate(successes)
-        return np.diff(pos, prepend=-1) - 1
+        bad = rng.random() < (1 - loss.r if self.ge_bad else loss.p)  # one step from the carried state
+        states = self._ge_states(loss, bad, n)
+        self.ge_bad = bool(states[-1])
+        first_lost = rng.random(n) < np.where(states, loss.loss_bad, loss.loss_good)
+        failures = first_lost.astype(np.int64)
+        if first_lost.any():
+            failures[first_lost] += rng.geometric(1.0 - loss.rate(), int(first_lost.sum())) - 1
+        return failures
 
     def _ge_states(self, loss: Loss, bad: bool, slots: int) -> np.ndarray:
         """`slots` chain states starting in `bad`, built from geometric run lengths."""
@@ -131,6 +132,9 @@ class LinkPhysics:
         return self.rtt[int(self.weather.condition_at(t))]
 
 
+CORRUPTED = np.uint64(0x9E3779B97F4A7C15)  # any non-zero mask: a corrupted frame's digest never matches
+
+
 class Connection:
     """One WebSocket connection: the frames sent down it, in bulk arrays, and when it ended.
 
@@ -149,6 +153,9 @@ class Connection:
         self.size = np.empty(0, dtype=np.int64)
         self.depart = np.empty(0)
         self.arrive = np.empty(0)
+        self.corrupt = np.empty(0, dtype=bool)  # the frame's bytes no longer match its checksum
+        self.any_corrupt = False  # lets readers of a clean connection skip the array
+        self.on_corrupt = None  # called with the arrival time of each batch's first corrupted frame
 
     @property
     def alive(self) -> bool:
@@ -165,11 +172,25 @@ class Connection:
         raw = self.physics.arrivals(depart)
         arrive = np.maximum.accumulate(np.maximum(raw, self.last_arrival))  # in order: head-of-line
         self.busy_until, self.last_arrival = float(depart[-1]), float(arrive[-1])
+        corrupt = self._corrupt(seq)
+        if corrupt.any():
+            self.any_corrupt = True
+            digest = np.where(corrupt, digest ^ CORRUPTED, digest)  # what the damaged bytes hash to
+            if self.on_corrupt is not None:
+                self.on_corrupt(float(arrive[np.argmax(corrupt)]))
+        self.corrupt = np.concatenate([self.corrupt, corrupt])
         self.seq = np.concatenate([self.seq, seq])
         self.size = np.concatenate([self.size, size])
         self.digest = np.concatenate([self.digest, digest])
         self.depart = np.concatenate([self.depart, depart])
         self.arrive = np.concatenate([self.arrive, arrive])
+
+    def _corrupt(self, seq: np.ndarray) -> np.ndarray:
+        """Which of these frames arrive corrupted."""
+        rate = self.physics.cfg.link.corruption_rate
+        if rate == 0:  # no draw: runs without corruption keep their random numbers
+            return np.zeros(len(seq), dtype=bool)
+        return self.physics.corruption_rng.random(len(seq)) < rate
 
     def upstream(self, t: float) -> float:
         """Arrival at the server of a small client message sent at t (inf once the connection is cut)."""

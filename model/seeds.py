@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 # Fixed keys: never renumber (that would change every published result); append new ones.
-COMPONENTS = {"network": 0, "link": 1, "server": 2, "client": 3, "content": 4, "session": 5}
+COMPONENTS = {"network": 0, "link": 1, "server": 2, "client": 3, "content": 4, "session": 5, "corruption": 6}
 
 
 def component_rng(root_seed: int, session: int, component: str, member: int = 0) -> np.random.Generator:

@@ -1,0 +1,149 @@
+"""The PDF report and the figures: sections, verdict tables equal to `midstream run`, embedded figures."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import types
+
+import pytest
+from matplotlib.figure import Figure
+from pypdf import PdfReader
+
+from model import cli, figures, runner
+from model.config import ConfigError, apply_overrides
+from model.report import build_report, default_sessions, validation_rows
+from model.scenarios import get_scenario
+from model.simulation import run_session
+
+SCENARIOS = ["text-interruption", "buffer-preservation"]
+SEED, SESSIONS = 3, 30
+SMALL = ["content.frames=200"]
+STATUS = re.compile(r"\b(PASS|FAIL|INCONCLUSIVE)\b")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "small.pdf"
+    path = build_report(SCENARIOS, streams=SESSIONS, until_decided=False, budget=None, seed=SEED, out_path=out,
+                        workers=1, progress=False, overrides=SMALL, sweep_streams=20, validate=False)
+    reader = PdfReader(path)
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    return path, reader, text, json.loads(path.with_name(path.name + ".json").read_text())
+
+
+def test_report_has_every_section(report):
+    path, reader, text, _ = report
+    assert path.exists() and len(reader.pages) >= 8
+    for heading in ("midstream reliability report", "Contents", "Executive summary", "Verdicts with intervals",
+                    "What the verdicts mean", "What they do not promise", "Scenarios", "Non-default configuration",
+                    "Reading", "Estimates", "What if: resume against restart", "Methods and assumptions",
+                    "The model", "The statistics", "Validation against theory", "Provenance"):
+        assert heading in text, heading
+    for method in ("Clopper-Pearson", "order-statistic", "Zero tolerance", "Bonferroni"):
+        assert method in text, method
+    for name in SCENARIOS:
+        assert text.count(name) >= 3, name
+    assert "midstream validate" in text  # the appendix says where validation runs when it was not run here
+    titles = [item["/Title"] for item in reader.outline if not isinstance(item, list)]
+    assert "Executive summary" in titles and "Appendix B. Provenance" in titles
+
+
+def test_title_page_and_provenance(report):
+    _, reader, text, side = report
+    first = reader.pages[0].extract_text()
+    assert "0.1.0" in first and "seed" in first and str(SEED) in first
+    assert "content.frames=200" in text
+    for name in SCENARIOS:
+        assert side["scenarios"][name]["sessions"] == SESSIONS
+        assert f"midstream run {name} --streams {SESSIONS} --seed {SEED} --set content.frames=200" in text.replace("\n", " ")
+    assert side["scenarios"]["buffer-preservation"]["streams"] == SESSIONS * 8
+
+
+def test_verdicts_equal_the_command_line(report, capsys):
+    """The PDF's verdicts are the ones `midstream run SCENARIO --streams N --seed S` prints."""
+    _, _, text, side = report
+    for name in SCENARIOS:
+        args = ["run", name, "--streams", str(SESSIONS), "--seed", str(SEED), "--workers", "1", "--quiet"]
+        assert cli.main(args + [a for o in SMALL for a in ("--set", o)]) == 0
+        printed = capsys.readouterr().out.split("SLO verdicts")[1]
+        cli_status = {}
+        for line in printed.splitlines():
+            m = STATUS.search(line)
+            if m:  # "   p99 recovery_time       < 5         FAIL ...": the SLO, then a two-token target
+                cli_status[" ".join(line[:m.start()].split()[:-2])] = m.group(1)
+        ours = {v["slo"]: v["status"] for v in side["scenarios"][name]["verdicts"]}
+        assert len(ours) == 8 and set(ours.values()) <= {"PASS", "FAIL", "INCONCLUSIVE"}
+        assert cli_status == ours, name
+    assert STATUS.search(text) and "INCONCLUSIVE" in text
+
+
+def test_figures_are_embedded(report):
+    _, reader, text, _ = report
+    images = sum(len(page.images) for page in reader.pages)
+    # per scenario: recovery CDF, attempts, outcomes; plus timeline, throughput, memory and the sweep
+    assert images >= 8
+    assert "Figure 1." in text and "Figure 8." in text
+    assert "took under" in text  # a computed reading ("... % of recoveries took under 5 s")
+
+
+def test_validation_rows_from_model_validation(monkeypatch):
+    fake = types.ModuleType("model.validation")
+    fake.run_cases = lambda quick: [dict(case="M/M/1 mean wait", expected=1.0, estimate=1.02, lower=0.97, upper=1.07, agree=True),
+                                    dict(case="backoff mean", expected=2.0, estimate=2.5, lower=2.4, upper=2.6, agree=False)]
+    monkeypatch.setitem(sys.modules, "model.validation", fake)
+    rows, note = validation_rows(quick=True)
+    assert [r["case"] for r in rows] == ["M/M/1 mean wait", "backoff mean"] and "2 cases" in note
+
+
+def test_validation_rows_rendered(monkeypatch, tmp_path):
+    fake = types.ModuleType("model.validation")
+    fake.validation_rows = lambda: [dict(case="zero-failure demonstration", expected=0.999, estimate=0.9992,
+                                         lower=0.9985, upper=0.9997, agree=True)]
+    monkeypatch.setitem(sys.modules, "model.validation", fake)
+    path = build_report(["rapid-reconnection"], streams=10, seed=1, out_path=tmp_path / "v.pdf", workers=1,
+                        progress=False, overrides=SMALL, sweep=False, validate=True)
+    text = "\n".join(p.extract_text() for p in PdfReader(path).pages)
+    assert "zero-failure demonstration" in text and "1 of 1 cases agree with theory" in text
+
+
+def test_bad_input_fails_before_simulating(tmp_path):
+    with pytest.raises(ConfigError):
+        build_report(["no-such-scenario"], streams=5, out_path=tmp_path / "x.pdf", progress=False)
+    with pytest.raises(ConfigError):
+        build_report(["text-interruption"], streams=5, out_path=tmp_path / "x.pdf", progress=False,
+                     overrides=["client.ack_interval=-1"])
+    with pytest.raises(ValueError):
+        build_report(["text-interruption"], streams=5, out_path=tmp_path / "x.txt", progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_default_sizes():
+    assert default_sessions(get_scenario("text-interruption")) == 2000
+    assert default_sessions(get_scenario("stress")) == 60
+    assert default_sessions(get_scenario("concurrent-interruptions")) == 300
+
+
+def test_figures_return_captioned_figures_without_pyplot_state():
+    import matplotlib.pyplot as plt
+    before = plt.get_fignums()
+    cfg = apply_overrides(get_scenario("text-interruption"), SMALL + ["disconnects.rate_scale=4"])
+    res = runner.run(cfg, 30, 1, workers=1, progress=False)
+    sid = figures.pick_stream(res.disconnects, 2, res.streams)
+    member = run_session(cfg, 1, sid).members[0]
+    multi = apply_overrides(get_scenario("buffer-preservation"), SMALL)
+    session = run_session(multi, 1, 0)
+    sw = runner.sweep(cfg, {"disconnects.rate_scale": [1, 4], "client.strategy": ["resume", "restart"]}, 8, 1,
+                      workers=1, progress=False)
+    made = [figures.recovery_cdf(res.disconnects, cfg.slo), figures.attempts_histogram(res.disconnects),
+            figures.error_breakdown(res.streams), figures.stream_timeline(member, cfg),
+            figures.conditions_throughput(member, cfg), figures.buffer_memory(session, multi.slo),
+            figures.completion_vs_disconnect_rate(sw.streams, "disconnects.rate_scale", cfg),
+            figures.recovery_cdf(res.disconnects.iloc[:0], cfg.slo), figures.attempts_histogram(res.disconnects.iloc[:0])]
+    for fig in made:
+        assert isinstance(fig, Figure) and isinstance(fig.caption, str) and len(fig.caption) > 20
+        axes = [ax for ax in fig.axes if ax.get_visible()]
+        assert any(ax.get_xlabel() for ax in axes)
+        assert figures.png_bytes(fig, dpi=50).startswith(b"\x89PNG")
+    assert "(s)" in made[0].axes[0].get_xlabel()
+    assert plt.get_fignums() == before  # nothing registered with pyplot
