@@ -163,3 +163,16 @@ def test_loss_driven_stall_can_trip_the_heartbeat_without_any_outage():
                client__ping_interval=1, client__ping_timeout=2)
     causes = [d["cause"] for i in range(10) for d in run(cfg, stream=i)[2]]
     assert causes and set(causes) == {"loss"}
+
+
+def test_adaptive_heartbeat_stretches_on_slow_pongs_and_relaxes_on_prompt_ones():
+    from types import SimpleNamespace
+
+    from model.client import Client
+    me = SimpleNamespace(cfg=calm(client__ping_timeout=3, client__heartbeat_stretch_max=4))
+    assert Client.adapt_tolerance(me, 3.0, 2.0) == 6.0    # over half the tolerance: double
+    assert Client.adapt_tolerance(me, 12.0, 7.0) == 12.0  # capped at 4 x 3 s
+    assert Client.adapt_tolerance(me, 12.0, 0.1) == 6.0   # prompt: halve back
+    assert Client.adapt_tolerance(me, 3.0, 0.1) == 3.0    # never below ping_timeout
+    fixed = SimpleNamespace(cfg=calm(client__ping_timeout=3))
+    assert Client.adapt_tolerance(fixed, 3.0, 2.9) == 3.0  # stretch 1: a fixed heartbeat
