@@ -64,6 +64,10 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--streams", type=_whole_number(1), default=1000, help="streams per grid point (default 1000)")
     sweep.add_argument("--vary", action="append", default=[], metavar="PATH=V1,V2,...", required=True,
                        help="a dotted path and its values (repeatable: the grid is their product)")
+    validate = verbs.add_parser("validate", help="check the model against closed-form results",
+                                description="Compare Monte Carlo estimates with theory, one line per case "
+                                            "(each test's false-alarm rate 0.1 %%); exit code 1 if any disagrees.")
+    validate.add_argument("--quick", action="store_true", help="fewer replications (under a minute)")
     return p
 
 
@@ -130,6 +134,11 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from model.validation import main_validate
+    return main_validate(quick=args.quick)
+
+
 def _parse_vary(text: str) -> tuple[str, list[str]]:
     path, eq, values = text.partition("=")
     if not eq or not path.strip() or not values.strip():
@@ -170,7 +179,8 @@ def _fmt(value) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    verbs = {"scenarios": cmd_scenarios, "describe": cmd_describe, "run": cmd_run, "sweep": cmd_sweep}
+    verbs = {"scenarios": cmd_scenarios, "describe": cmd_describe, "run": cmd_run, "sweep": cmd_sweep,
+             "validate": cmd_validate}
     try:
         return verbs[args.verb](args)
     except (ConfigError, WorkdirMismatch) as e:

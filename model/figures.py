@@ -62,7 +62,12 @@ def _pct(x: float) -> str:
         return f"{p:.0f} %"
     if 0.1 <= p <= 99.9:
         return f"{p:.1f} %"
-    return f"{p:.2g} %" if p < 1 else f"{p:.2f} %"
+    if p < 1:
+        return f"{p:.2g} %"
+    digits = 2
+    while round(p, digits) >= 100 and digits < 8:  # 99.9996 % must not print as 100.00 %
+        digits += 1
+    return f"{p:.{digits}f} %"
 
 
 def _seconds(x: float) -> str:

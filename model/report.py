@@ -26,8 +26,8 @@ exists) and the provenance. A JSON sidecar `OUT.pdf.json` holds the provenance a
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
+import inspect
 import io
 import json
 import math
@@ -54,7 +54,7 @@ __all__ = ["build_report", "default_sessions", "run_scenario", "ScenarioRun", "S
 
 SINGLE_STREAM_SESSIONS = 2000
 MULTI_STREAM_STREAMS = 6000
-SWEEP_RATE_SCALES = (1, 2, 4, 8, 16, 32)
+SWEEP_RATE_SCALES = (1, 2, 4, 8, 16)
 SWEEP_SESSIONS = 300
 SWEEP_STRATEGIES = ("resume", "restart")
 DEFAULT_OUT = Path("reports/midstream-report.pdf")
@@ -230,8 +230,9 @@ def reading(run: ScenarioRun) -> list[str]:
                    ", ".join(f"{k.replace('_', '-')} {_pct(v)}" for k, v in causes.items()) + ".")
         heartbeat = d[d.detected_by == "heartbeat"]
         if len(heartbeat):
-            out.append(f"{len(heartbeat):,} were noticed only by the heartbeat, a median {heartbeat.detection_delay.median():.1f} s "
-                       f"after the break (ping every {cfg.client.ping_interval:g} s, timeout {cfg.client.ping_timeout:g} s).")
+            out.append(f"{len(heartbeat):,} {'was' if len(heartbeat) == 1 else 'were'} noticed only by the heartbeat, "
+                       f"a median {heartbeat.detection_delay.median():.1f} s after the break (ping every "
+                       f"{cfg.client.ping_interval:g} s, timeout {cfg.client.ping_timeout:g} s).")
         samples = slo.latency_samples(run.results)
         rec = samples["recovery_time"]
         target, q = cfg.slo.recovery_time, cfg.slo.quantile
@@ -257,6 +258,10 @@ def reading(run: ScenarioRun) -> list[str]:
     else:
         out.append("No stream was disconnected, so the recovery, reconnect and resume measures have no samples "
                    "(their verdicts are INCONCLUSIVE by construction).")
+    stalls = int(s.stalls_absorbed.sum())
+    if stalls:
+        out.append(f"{stalls:,} outages hit a stream without breaking its connection (silent outages shorter than the "
+                   f"heartbeat became stalls); they delay frames but are not disconnects.")
     peaks = s.groupby("session").session_buffer_peak_bytes.first().astype(float)
     what = "per stream" if cfg.session.streams == 1 else f"per session of {cfg.session.streams} streams"
     out.append(f"Server replay-buffer peak {what}: median {figures._bytes(peaks.median())}, "
@@ -280,7 +285,7 @@ def reading(run: ScenarioRun) -> list[str]:
 
 # ---------------------------------------------------------------- validation appendix
 
-def validation_rows(quick: bool = True) -> tuple[list[dict] | None, str]:
+def validation_rows(quick: bool = True, workers: int | None = None) -> tuple[list[dict] | None, str]:
     """Rows from `model.validation` if the module exists: (rows, note); rows None when not run."""
     try:
         module = importlib.import_module("model.validation")
@@ -292,7 +297,8 @@ def validation_rows(quick: bool = True) -> tuple[list[dict] | None, str]:
         if hasattr(module, "validation_rows"):
             rows = list(module.validation_rows())
         elif hasattr(module, "run_cases"):
-            rows = list(module.run_cases(quick=quick))
+            takes_workers = "workers" in inspect.signature(module.run_cases).parameters
+            rows = list(module.run_cases(quick=quick, **({"workers": workers} if takes_workers and workers else {})))
         else:
             return None, "model.validation has neither validation_rows() nor run_cases(); run `midstream validate`."
     except Exception as e:  # shown in the report, never hidden
@@ -325,7 +331,7 @@ def _styles():
     return st
 
 
-STATUS_COLOURS = {"PASS": "#c7e9c0", "FAIL": "#fcbba1", "INCONCLUSIVE": "#fee391"}
+STATUS_COLOURS = {"PASS": "#c7e9c0", "FAIL": "#fcbba1", "INCONCLUSIVE": "#fee391", "yes": "#c7e9c0", "NO": "#fcbba1"}
 MATRIX_LABEL = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INCONCL."}
 
 
@@ -616,6 +622,7 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
     story.append(_heading("The statistics", st["h2"], 1))
     for text in METHODS_STATS:
         story.append(_p(text, st["body"]))
+    story.append(_p(_sizes_paragraph(runs, meta), st["body"]))
 
     # ---- validation appendix
     story.append(PageBreak())
@@ -623,11 +630,17 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
     rows, note = validation
     story.append(_p(_e(note), st["body"]))
     if rows:
-        head = ["case", "expected", "estimate", "lower", "upper", "agree"]
-        body = [head] + [[str(row.get("case", "")), _num(row.get("expected")) if not isinstance(row.get("expected"), str) else row["expected"],
-                          _num(row.get("estimate")), _num(row.get("lower")), _num(row.get("upper")),
-                          "yes" if row.get("agree") else "NO"] for row in rows]
-        story.append(_table(body, [2.6 * inch, 0.8 * inch, 0.8 * inch, 0.75 * inch, 0.75 * inch, 0.5 * inch], st))
+        head = ["case (and how the expected value is derived)", "expected", "estimate", "lower", "upper", "agree"]
+        body = [head]
+        for row in rows:
+            case = f"<b>{_e(row.get('case', ''))}</b>"
+            if row.get("note"):
+                case += f"<br/><font size='6.3' color='#555555'>{_e(row['note'])}</font>"
+            value = lambda k: row.get(k) if isinstance(row.get(k), str) else _num(row.get(k))
+            body.append([_p(case, st["cell"]), value("expected"), value("estimate"), value("lower"), value("upper"),
+                         "yes" if row.get("agree") else "NO"])
+        story.append(_table(body, [3.35 * inch, 0.7 * inch, 0.7 * inch, 0.65 * inch, 0.65 * inch, 0.45 * inch], st,
+                            status_col=5))
         bad = [row.get("case") for row in rows if not row.get("agree")]
         story.append(_p(f"{len(rows) - len(bad)} of {len(rows)} cases agree with theory"
                         + (f"; disagreeing: {_e(', '.join(map(str, bad)))}." if bad else "."), st["body"]))
@@ -653,6 +666,22 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
     doc = _Doc(path, "midstream reliability report")
     doc.multiBuild(story)
     return doc.page
+
+
+def _sizes_paragraph(runs: list[ScenarioRun], meta: dict) -> str:
+    sizes = "; ".join(f"{_e(r.name)} {r.sessions:,}" + (f" of {r.cfg.session.streams}" if r.cfg.session.streams > 1 else "")
+                      for r in runs)
+    text = (f"<b>Sample sizes.</b> Sessions simulated per scenario (streams per session where more than one): {sizes}. "
+            f"Mode: {_e(meta['mode_text'])}. ")
+    if "default" in meta["mode_text"]:
+        text += (f"The defaults are {SINGLE_STREAM_SESSIONS:,} sessions for a single-stream scenario and about "
+                 f"{MULTI_STREAM_STREAMS:,} streams' worth of sessions for a multi-stream one, so the whole report runs in "
+                 "a few minutes on two cores. ")
+    few = [r.name for r in runs if r.sessions < 299]
+    if few:
+        text += (f"With fewer than 299 sessions ({_e(', '.join(few))}) the p99 memory target, judged once per session, "
+                 "cannot PASS whatever the data: run those scenarios with more sessions (or --until-decided) to decide it.")
+    return text
 
 
 METHODS_MODEL = [
@@ -785,7 +814,7 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
         sweep_info = _sweep(base, n, seed, extra, workers, progress)
     if validate:
         say("report: validation against theory")
-        validation = validation_rows(quick=True)
+        validation = validation_rows(quick=True, workers=workers)
     else:
         validation = (None, "Validation against theory was not run for this report; run `midstream validate`.")
 

@@ -147,3 +147,17 @@ def test_figures_return_captioned_figures_without_pyplot_state():
         assert figures.png_bytes(fig, dpi=50).startswith(b"\x89PNG")
     assert "(s)" in made[0].axes[0].get_xlabel()
     assert plt.get_fignums() == before  # nothing registered with pyplot
+
+
+def test_until_decided_matches_the_command_line(tmp_path, capsys):
+    path = build_report(["rapid-reconnection"], until_decided=True, budget=40, seed=2, out_path=tmp_path / "u.pdf",
+                        workers=1, progress=False, overrides=SMALL, sweep=False, validate=False)
+    side = json.loads((tmp_path / "u.pdf.json").read_text())["scenarios"]["rapid-reconnection"]
+    assert side["mode"] == "until-decided" and "--until-decided --budget 40" in side["command"]
+    assert cli.main(["run", "rapid-reconnection", "--until-decided", "--budget", "40", "--seed", "2", "--workers", "1",
+                     "--quiet", "--set", SMALL[0]]) == 0
+    printed = capsys.readouterr().out.split("SLO verdicts")[1]
+    cli_status = {" ".join(line[:m.start()].split()[:-2]): m.group(1)
+                  for line in printed.splitlines() if (m := STATUS.search(line))}
+    assert cli_status == {v["slo"]: v["status"] for v in side["verdicts"]}
+    assert "planned looks" in "\n".join(p.extract_text() for p in PdfReader(path).pages)

@@ -1,0 +1,95 @@
+"""The model against closed-form results (model/validation.py), in quick mode.
+
+Each case's own test has a 0.1 % false-alarm rate and fixed seeds, so a failure here is a
+reproducible disagreement between the model and its theory (or a 1-in-1000 fluke, which the note
+and a full run will tell apart). The last tests show that the suite can fail: wrong theory is
+flagged.
+"""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from model import validation
+
+ROW_KEYS = {"case", "expected", "estimate", "lower", "upper", "agree", "note"}
+
+
+@pytest.fixture(scope="module")
+def quick_rows():
+    return validation.run_cases(quick=True)
+
+
+def test_the_suite_has_at_least_ten_cases_with_complete_rows(quick_rows):
+    assert len(quick_rows) == len(validation.CASES) >= 10
+    assert [r["case"] for r in quick_rows] == [c.name for c in validation.CASES]
+    for row in quick_rows:
+        assert set(row) == ROW_KEYS
+        assert "false alarm" in row["note"], row["case"]  # every case states its test's error rate
+        assert math.isfinite(row["estimate"]) and row["lower"] <= row["upper"], row
+
+
+@pytest.mark.parametrize("name", [c.name for c in validation.CASES])
+def test_case_agrees_with_theory(quick_rows, name):
+    (row,) = [r for r in quick_rows if r["case"] == name]
+    assert row["agree"], validation.format_row(row)
+
+
+@pytest.mark.parametrize("name, wrong", [
+    # a constant RTO (no doubling) would give R p/(1-p)
+    ("link: RTO retransmission delay R p/(1-2p)", 1.0 * 0.1 / (1 - 0.1)),
+    # "an exact interval covers exactly its nominal level": Clopper-Pearson over-covers at rare p
+    ("stats: clopper-pearson 95 % coverage at p=0.001, n=2000", 0.95),
+    # the textbook bad-state run 1/r is not the loss-burst length when the bad state loses only half
+    ("link: Gilbert-Elliott mean loss-burst length", 1 / 0.3),
+])
+def test_a_wrong_expected_value_is_flagged(name, wrong):
+    (row,) = validation.run_cases(quick=True, only=[name], expected_overrides={name: wrong})
+    assert row["expected"] == wrong
+    assert not row["agree"], validation.format_row(row)
+
+
+def test_a_wrong_distribution_is_flagged():
+    # Poisson(1) counts tested against Poisson(1.2): the chi-square row must disagree,
+    # while the right law passes.
+    counts = np.random.default_rng(0).poisson(1.0, 4000)
+    probs = lambda lam: np.append(sps.poisson.pmf(np.arange(15), lam), sps.poisson.sf(14, lam))
+    assert not validation._chi_square_row("wrong", counts, probs(1.2), 0, "test")["agree"]
+    assert validation._chi_square_row("right", counts, probs(1.0), 0, "test")["agree"]
+
+
+def test_a_value_outside_the_support_is_flagged():
+    row = validation._chi_square_row("support", np.array([0, 1, 2] * 50), np.array([0.5, 0.3, 0.2]), 1, "test")
+    assert not row["agree"] and "below the support" in row["note"]
+
+
+def test_main_validate_prints_one_line_per_case_and_fails_on_disagreement(monkeypatch, capsys):
+    good = dict(case="a", expected=1.0, estimate=1.0, lower=0.9, upper=1.1, agree=True, note="n")
+    bad = dict(good, case="b", expected=2.0, agree=False)
+    monkeypatch.setattr(validation, "run_cases", lambda quick=False: [good, bad])
+    assert validation.main_validate(quick=True) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("agree") and lines[1].startswith("DISAGREE") and "1/2 cases agree" in lines[2]
+    monkeypatch.setattr(validation, "run_cases", lambda quick=False: [good])
+    assert validation.main_validate(quick=True) == 0
+
+
+def test_unknown_case_names_are_refused():
+    with pytest.raises(ValueError, match="unknown case"):
+        validation.run_cases(quick=True, only=["no such case"])
+
+
+def test_theory_helpers_match_hand_values():
+    # restart with no downtime: (1/l)(e^{lT}-1); lambda -> 0 limit of the resume form is T
+    assert validation.repeat_mean(10.0, 0.1, 0.0) == pytest.approx(10 * math.expm1(1.0))
+    assert validation.FRAMES * validation.repeat_mean(validation.FRAME_TIME, 1e-9, 0.0) == pytest.approx(10.0, rel=1e-6)
+    # grid chain with no other disconnects reduces to Geometric(1 - e^{-c/m})
+    pmf, mean = validation.grid_wait(1e-12, 1.0, 0.05)
+    assert mean == pytest.approx(1 / -math.expm1(-0.05), rel=1e-9) and pmf.sum() == pytest.approx(1.0)
+    # backoff schedule of the module docstring
+    t = validation.backoff_syn_times(validation.backoff_scenario(1.0))
+    assert t == pytest.approx([1.0, 4.52, 8.54, 13.56])
+    # compound law of (X - T)/c sums to ~1 and starts at P(no interruption)
+    pmf = validation.attempts_sum_pmf(1000, math.exp(-0.001), math.exp(-0.1), 60)
+    assert pmf[0] == pytest.approx(math.exp(-1.0)) and pmf.sum() == pytest.approx(1.0, abs=1e-12)
