@@ -58,6 +58,7 @@ class LinkPhysics:
         self.conditions = [cfg.network.condition(name) for name in CONDITIONS]
         self.offsets = [retransmission_offsets(cfg.link, rto(cfg.link, c)) for c in self.conditions]
         self.rtt = [2 * (cfg.link.propagation + c.jitter.mean()) for c in self.conditions]
+        self.loss_rates = [c.loss.rate() if c.loss.model != "none" else 0.0 for c in self.conditions]
         self.ge_bad = False  # Gilbert-Elliott chain state, carried between batches
 
     # ---- one-way delivery of a batch of transmissions
@@ -124,9 +125,16 @@ class LinkPhysics:
         pattern = np.resize(np.array([state, not state]), len(lengths))
         return np.repeat(pattern, lengths)[:slots]
 
-    def one_way(self, t: float, downstream: bool = False) -> float:
-        """Arrival time of a single small message sent at t."""
-        return float(self.arrivals(np.array([t]), downstream)[0])
+    def one_way(self, t: float) -> float:
+        """Arrival time of a single small message sent at t (a scalar fast path of `arrivals` for
+        client->server messages and control frames: Bernoulli loss at the long-run rate)."""
+        c = int(self.weather.condition_at(t))
+        p, offsets = self.loss_rates[c], self.offsets[c]
+        k = min(int(self.rng.geometric(1.0 - p)) - 1, len(offsets) - 1) if p > 0 else 0
+        sent = t + offsets[k]
+        if self.weather.unreachable(sent) and math.isfinite(sent):
+            sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), offsets)[0])
+        return sent + self.cfg.link.propagation + float(self.conditions[c].jitter.sample(self.rng))
 
     def rtt_at(self, t: float) -> float:
         return self.rtt[int(self.weather.condition_at(t))]

@@ -24,6 +24,19 @@ def component_rng(root_seed: int, session: int, component: str, member: int = 0)
     return np.random.Generator(np.random.PCG64(seq))
 
 
-def stream_rngs(root_seed: int, session: int, member: int = 0) -> dict[str, np.random.Generator]:
-    """The generators of one stream's own components (the network is the session's)."""
-    return {name: component_rng(root_seed, session, name, member) for name in COMPONENTS if name != "network"}
+class StreamRngs(dict):
+    """The generators of one stream's own components, each made on first use (making one costs
+    about as much as simulating a dozen frames, and some components draw nothing in most runs)."""
+
+    def __init__(self, root_seed: int, session: int, member: int = 0):
+        super().__init__()
+        self.key = (root_seed, session, member)
+
+    def __missing__(self, name: str) -> np.random.Generator:
+        root_seed, session, member = self.key
+        self[name] = rng = component_rng(root_seed, session, name, member)
+        return rng
+
+
+def stream_rngs(root_seed: int, session: int, member: int = 0) -> StreamRngs:
+    return StreamRngs(root_seed, session, member)

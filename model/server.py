@@ -145,9 +145,10 @@ class Server:
     def _record(self, sid: int) -> None:
         s, now = self.streams.get(sid), self.env.now
         if s is not None:
-            self.traces[sid].add(now, s.buffer_bytes(now))
-            total = sum(other.buffer_bytes(now) for other in self.streams.values())
-            self.total_trace.add(now, total)
+            mine = s.buffer_bytes(now)
+            self.traces[sid].add(now, mine)
+            others = sum(o.buffer_bytes(now) for i, o in self.streams.items() if i != sid) if len(self.streams) > 1 else 0
+            self.total_trace.add(now, mine + others)
 
     # ---- messages
     def on_request(self, sid: int, conn, kind: str, position: int) -> None:

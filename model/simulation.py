@@ -89,7 +89,7 @@ def run_session(cfg: Scenario, seed: int, session: int) -> SessionRun:
     for member in range(size):
         rngs = stream_rngs(seed, session, member)
         sid = session * size + member
-        physics = LinkPhysics(cfg, weather, rngs["link"], rngs["corruption"])
+        physics = LinkPhysics(cfg, weather, rngs["link"], rngs["corruption"] if cfg.link.corruption_rate > 0 else None)
         frames = make_frames(cfg.content, rngs["content"])
         gaps = cfg.server.gap.sample(rngs["server"], len(frames))
         client = Client(env, sid, cfg, physics, weather, server, len(frames), rngs["client"], start=float(starts[member]))
