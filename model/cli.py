@@ -64,11 +64,39 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--streams", type=_whole_number(1), default=1000, help="streams per grid point (default 1000)")
     sweep.add_argument("--vary", action="append", default=[], metavar="PATH=V1,V2,...", required=True,
                        help="a dotted path and its values (repeatable: the grid is their product)")
+    report = verbs.add_parser("report", help="run the scenarios and write the PDF reliability report",
+                              description="Run the scenarios (default: all) as `midstream run` does and write a PDF: "
+                                          "SLO verdicts, estimates, figures, methods, validation and provenance.")
+    report.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenarios to include (default: every one)")
+    report.add_argument("--streams", type=_whole_number(1), default=None,
+                        help="sessions per scenario, as in `run` (default: 2000 single-stream sessions; "
+                             "about 6000 streams' worth of multi-stream sessions)")
+    report.add_argument("--until-decided", action="store_true",
+                        help="run each scenario in doubling batches until its verdicts are decided or --budget is spent")
+    report.add_argument("--budget", type=_whole_number(1), default=None,
+                        help="session budget per scenario for --until-decided (default: 8x its default size)")
+    report.add_argument("--seed", type=_whole_number(0), default=0, help="root seed (default 0)")
+    report.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                        help="override a setting in every scenario, e.g. content.frames=200 (repeatable)")
+    report.add_argument("--workers", type=_whole_number(1), default=None, help="worker processes (default: all cores)")
+    report.add_argument("--out", type=_pdf_path, default=Path("reports/reliability.pdf"),
+                        help="the PDF to write (default reports/reliability.pdf); provenance goes to OUT.json")
+    report.add_argument("--no-sweep", action="store_true", help="leave out the resume-against-restart sweep")
+    report.add_argument("--no-validation", action="store_true", help="do not run model.validation for the appendix")
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+
     validate = verbs.add_parser("validate", help="check the model against closed-form results",
                                 description="Compare Monte Carlo estimates with theory, one line per case "
                                             "(each test's false-alarm rate 0.1 %%); exit code 1 if any disagrees.")
     validate.add_argument("--quick", action="store_true", help="fewer replications (under a minute)")
     return p
+
+
+def _pdf_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() != ".pdf":
+        raise argparse.ArgumentTypeError(f"{text!r}: the file name must end in .pdf")
+    return path
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -134,6 +162,16 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from model.report import build_report  # matplotlib and reportlab load only for this verb
+    path = build_report(args.scenarios or None, streams=args.streams, until_decided=args.until_decided,
+                        budget=args.budget, seed=args.seed, out_path=args.out, workers=args.workers,
+                        progress=not args.quiet, overrides=args.overrides, sweep=not args.no_sweep,
+                        validate=not args.no_validation)
+    print(f"wrote {path} and {path}.json")
+    return 0
+
+
 def cmd_validate(args) -> int:
     from model.validation import main_validate
     return main_validate(quick=args.quick)
@@ -180,7 +218,7 @@ def _fmt(value) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     verbs = {"scenarios": cmd_scenarios, "describe": cmd_describe, "run": cmd_run, "sweep": cmd_sweep,
-             "validate": cmd_validate}
+             "report": cmd_report, "validate": cmd_validate}
     try:
         return verbs[args.verb](args)
     except (ConfigError, WorkdirMismatch) as e:

@@ -121,7 +121,7 @@ class Link:
 
     propagation: float = spec(0.02, "s", "one-way propagation delay", lo=0.0)
     bandwidth: float = spec(1.25e6, "B/s", "server->client bandwidth (10 Mbit/s); serialisation + FIFO queueing", lo=0.0, lo_open=True)
-    rto_min: float = spec(1.0, "s", "minimum retransmission timeout (RFC 6298: 1 s; Linux: 0.2 s)", lo=0.001)
+    rto_min: float = spec(0.2, "s", "minimum retransmission timeout (Linux, as on most servers: 0.2 s; RFC 6298: 1 s)", lo=0.001)
     rto_max: float = spec(120.0, "s", "maximum retransmission timeout (RFC 6298 / Linux: 120 s)", lo=0.001)
     tcp_retries: int = spec(15, "count", "retransmissions before TCP gives up (Linux tcp_retries2)", lo=1, hi=30)
     syn_rto: float = spec(1.0, "s", "initial SYN retransmission timeout when connecting (RFC 6298)", lo=0.001)

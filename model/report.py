@@ -1,9 +1,9 @@
 """The reliability report: run the standard scenarios and write a PDF with verdicts, estimates and figures.
 
     from model.report import build_report
-    build_report(seed=1, out_path="reports/midstream-report.pdf")
+    build_report(seed=1, out_path="reports/reliability.pdf")
 
-or `midstream report --seed 1 --out reports/midstream-report.pdf`.
+or `midstream report --seed 1 --out reports/reliability.pdf`.
 
 Each scenario is run exactly as `midstream run SCENARIO --streams N --seed S` runs it (the same
 `runner.run` call and `slo.verdicts`; with `until_decided`, the same `run_until_decided` call as
@@ -54,10 +54,10 @@ __all__ = ["build_report", "default_sessions", "run_scenario", "ScenarioRun", "S
 
 SINGLE_STREAM_SESSIONS = 2000
 MULTI_STREAM_STREAMS = 6000
-SWEEP_RATE_SCALES = (1, 2, 4, 8, 16)
+SWEEP_RATE_SCALES = (1, 2, 4, 8, 16, 32)
 SWEEP_SESSIONS = 300
 SWEEP_STRATEGIES = ("resume", "restart")
-DEFAULT_OUT = Path("reports/midstream-report.pdf")
+DEFAULT_OUT = Path("reports/reliability.pdf")
 DPI = 200
 
 # the preferred scenario for each single-run figure (falls back to another included one)
@@ -110,17 +110,6 @@ def _overrides_list(overrides) -> list[str]:
     return list(overrides)
 
 
-def _chunk_size(cfg: Scenario, sessions: int, workers: int | None) -> int | None:
-    """Sessions per chunk: the runner's default sizes chunks in sessions (at least 50), which leaves a
-    2-core machine with one chunk of 50 100-stream sessions and one of 10; size them by streams
-    instead. Chunking never changes the tables (stream i depends only on the seed and i)."""
-    size = cfg.session.streams
-    if size == 1:
-        return None
-    w = (os.cpu_count() or 1) if workers is None else workers
-    return max(1, runner.default_chunk_size(sessions * size, w) // size)
-
-
 def run_scenario(name: str, seed: int, streams: int | None = None, overrides=None, until_decided: bool = False,
                  budget: int | None = None, workers: int | None = None, progress: bool = True) -> ScenarioRun:
     """Run one scenario as `midstream run` does and judge its SLOs."""
@@ -135,8 +124,7 @@ def run_scenario(name: str, seed: int, streams: int | None = None, overrides=Non
         command = f"midstream run {name} --until-decided --budget {budget} --seed {seed}{sets}"
     else:
         sessions = streams or default_sessions(cfg)
-        res = runner.run(cfg, sessions, seed, workers=workers, progress=progress,
-                         chunk_size=_chunk_size(cfg, sessions, workers))
+        res = runner.run(cfg, sessions, seed, workers=workers, progress=progress)
         table = slo.verdicts(res, cfg.slo)
         command = f"midstream run {name} --streams {sessions} --seed {seed}{sets}"
     seconds = time.perf_counter() - start
@@ -433,39 +421,37 @@ def _settings_rows(run: ScenarioRun, extra: list[str]) -> list[list]:
     return rows
 
 
-class _Doc:
-    """BaseDocTemplate with a footer, PDF outline entries and a table of contents."""
+def _document(path: Path, title: str):
+    """An A4 BaseDocTemplate with a footer, PDF outline entries and table-of-contents notifications."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import cm
+    from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate
 
-    def __new__(cls, path: Path, title: str):
-        from reportlab.lib.pagesizes import A4
-        from reportlab.lib.units import cm
-        from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate
+    class Doc(BaseDocTemplate):
+        def afterFlowable(self, flowable):
+            level = getattr(flowable, "_toc_level", None)
+            if level is not None:
+                text = flowable.getPlainText()
+                key = f"h{self.seq.nextf('heading')}"
+                self.canv.bookmarkPage(key)
+                self.canv.addOutlineEntry(text, key, level=level, closed=level > 0)
+                self.notify("TOCEntry", (level, text, self.page, key))
 
-        class Doc(BaseDocTemplate):
-            def afterFlowable(self, flowable):
-                level = getattr(flowable, "_toc_level", None)
-                if level is not None:
-                    text = flowable.getPlainText()
-                    key = f"h{self.seq.nextf('heading')}"
-                    self.canv.bookmarkPage(key)
-                    self.canv.addOutlineEntry(text, key, level=level, closed=level > 0)
-                    self.notify("TOCEntry", (level, text, self.page, key))
+    doc = Doc(str(path), pagesize=A4, title=title, author=f"midstream {__version__}",
+              subject="Reliability of streaming responses cut mid-stream", leftMargin=2 * cm, rightMargin=2 * cm,
+              topMargin=1.8 * cm, bottomMargin=1.8 * cm)
+    frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body")
 
-        doc = Doc(str(path), pagesize=A4, title=title, author=f"midstream {__version__}",
-                  subject="Reliability of streaming responses cut mid-stream", leftMargin=2 * cm, rightMargin=2 * cm,
-                  topMargin=1.8 * cm, bottomMargin=1.8 * cm)
-        frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body")
+    def footer(canvas, d):
+        canvas.saveState()
+        canvas.setFont("Helvetica", 7.5)
+        canvas.setFillGray(0.4)
+        canvas.drawString(d.leftMargin, 1.0 * cm, f"midstream {__version__} - reliability report")
+        canvas.drawRightString(A4[0] - d.rightMargin, 1.0 * cm, f"page {d.page}")
+        canvas.restoreState()
 
-        def footer(canvas, d):
-            canvas.saveState()
-            canvas.setFont("Helvetica", 7.5)
-            canvas.setFillGray(0.4)
-            canvas.drawString(d.leftMargin, 1.0 * cm, f"midstream {__version__} - reliability report")
-            canvas.drawRightString(A4[0] - d.rightMargin, 1.0 * cm, f"page {d.page}")
-            canvas.restoreState()
-
-        doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=footer)])
-        return doc
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=footer)])
+    return doc
 
 
 def _heading(text: str, style, level: int):
@@ -651,7 +637,7 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
             ["git commit", meta.get("git_commit") or "unknown"], ["python", meta.get("python", "")],
             ["root seed", str(meta["seed"])], ["mode", meta["mode_text"]],
             ["report-wide overrides", "; ".join(meta["overrides"]) or "none"],
-            ["workers", str(meta["workers"])], ["wall time", f"{meta['wall_seconds']:.0f} s"]]
+            ["workers", str(meta["workers"])], ["wall time", f"{meta['wall_seconds']:.0f} s (up to writing this PDF)"]]
     story.append(_table(prov, [1.6 * inch, 4.9 * inch], st))
     story.append(Spacer(1, 6))
     rows = [["scenario", "sessions", "streams", "disconnects", "seconds", "command"]]
@@ -663,7 +649,7 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
                     "table exactly, whatever the number of workers. The JSON file next to this PDF holds the same "
                     "provenance and verdict tables in machine-readable form.", st["body"]))
 
-    doc = _Doc(path, "midstream reliability report")
+    doc = _document(path, "midstream reliability report")
     doc.multiBuild(story)
     return doc.page
 
@@ -798,25 +784,38 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     out.parent.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
 
+    stages: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        stages[stage] = round(now - clock, 2)
+        clock = now
+
     runs = []
     for name in names:
         say(f"report: simulating {name}")
         runs.append(run_scenario(name, seed, streams, extra, until_decided, budget, workers, progress))
+    lap("simulate")
     say("report: drawing figures")
     for r in runs:
         _scenario_figures(r)
     _special_figures(runs)
+    lap("figures")
     sweep_info = None
     base = _first(SWEEP_SCENARIO, runs, lambda r: r.cfg.session.streams == 1)
     if sweep and base is not None:
         say(f"report: sweeping {base.name} (resume against restart)")
         n = sweep_streams or min(SWEEP_SESSIONS, base.sessions)
         sweep_info = _sweep(base, n, seed, extra, workers, progress)
+    lap("sweep")
     if validate:
         say("report: validation against theory")
         validation = validation_rows(quick=True, workers=workers)
     else:
         validation = (None, "Validation against theory was not run for this report; run `midstream validate`.")
+    lap("validation")
 
     first = runs[0].provenance
     mode_text = ("until decided (doubling batches, Bonferroni looks)" if until_decided else
@@ -824,10 +823,12 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
                                f"sessions; about {MULTI_STREAM_STREAMS:,} streams per multi-stream scenario)")))
     meta = {"created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": seed,
             "overrides": extra, "mode_text": mode_text, "git_commit": first.get("git_commit"),
-            "python": first.get("python", ""), "workers": workers or "all cores", "wall_seconds": 0.0}
+            "python": first.get("python", ""), "workers": workers or "all cores", "wall_seconds": 0.0,
+            "stage_seconds": stages}
     say(f"report: writing {out}")
     meta["wall_seconds"] = time.perf_counter() - started
     pages = _render(out, runs, sweep_info, validation, meta)
+    lap("render")
     _write_sidecar(out, runs, meta, pages, sweep_info)
     say(f"report: {out} ({pages} pages, {time.perf_counter() - started:.0f} s)")
     return out

@@ -127,9 +127,11 @@ def _executor(executor: str | ChunkExecutor, workers: int) -> ChunkExecutor:
 
 # ---------------------------------------------------------------- run
 
-def default_chunk_size(streams: int, workers: int) -> int:
-    """About 8 chunks per worker (load balance, frequent checkpoints), within [50, 2000] streams."""
-    return min(2000, max(50, math.ceil(streams / (workers * 8))))
+def default_chunk_size(streams: int, workers: int, per_session: int = 1) -> int:
+    """About 8 chunks per worker (load balance, frequent checkpoints), of 50 to 2000 streams' worth
+    of sessions (a session holds `per_session` streams)."""
+    floor = max(1, 50 // per_session)
+    return min(max(floor, 2000 // per_session), max(floor, math.ceil(streams / (workers * 8))))
 
 
 def plan_chunks(streams: int, chunk_size: int, first_stream: int = 0) -> list[Chunk]:
@@ -156,7 +158,7 @@ def run(cfg: Scenario, streams: int, seed: int, workers: int | None = None, chun
         chunk_size = _whole(chunk_size=chunk_size, lo=1)
     store = _Workdir(Path(workdir)) if workdir is not None else None
     if chunk_size is None:  # a resumed run keeps its chunking even on a machine with other core counts
-        chunk_size = (store and store.recorded_chunk_size()) or default_chunk_size(streams, workers)
+        chunk_size = (store and store.recorded_chunk_size()) or default_chunk_size(streams, workers, cfg.session.streams)
     first_stream = _whole(first_stream=first_stream, lo=0)
     chunks = plan_chunks(streams, chunk_size, first_stream)
     results: dict[Chunk, Results] = {}

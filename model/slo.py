@@ -95,6 +95,9 @@ def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
                          upper=v.upper, n=len(sample), more_streams=v.more_streams, method=v.method))
     table = pd.DataFrame(rows)
     table["confidence"] = slo.confidence
+    if res.streams.session.nunique() < len(res.streams):  # sessions of several streams
+        rates = table.slo.isin(list(rate_counts(res)))
+        table.loc[rates, "method"] += " [streams of a session share its weather: the bound treats them as independent, so it is too narrow]"
     return table
 
 

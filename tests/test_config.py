@@ -30,7 +30,7 @@ def test_override_by_dotted_path_returns_a_new_frozen_config():
     ("client.ack_interval=-1", "client.ack_interval=-1.0: a number in (0.0, inf)"),
     ("client.strategy=teleport", "one of resume, restart"),
     ("client.backoff.max_attempts=2.5", "a whole number"),
-    ("link.rto_max=0.5", "link.rto_max=0.5: at least rto_min"),
+    ("link.rto_max=0.1", "link.rto_max=0.1: at least rto_min"),
     ("network.unstable.jiter.scale=1", "did you mean network.unstable.jitter.scale"),
     ("disconnects.schedule=5:bogus:1", "kind one of close, reset, half_open"),
     ("network.poor.loss.p=abc", "network.poor.loss.p='abc'"),

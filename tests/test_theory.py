@@ -18,7 +18,8 @@ from model.simulation import simulate
 
 def physics_for(loss: Loss, seed: int) -> LinkPhysics:
     """The calm link with `loss` on the wire, its weather and draws from one seeded generator."""
-    cfg = apply_overrides(calm(), {f"network.unstable.loss.{k}": v for k, v in loss.__dict__.items()})
+    cfg = apply_overrides(calm(link__rto_min=1.0),  # R = 1 s: the RTO floor binds (calm RTT is 40 ms)
+                          {f"network.unstable.loss.{k}": v for k, v in loss.__dict__.items()})
     rng = np.random.default_rng(seed)
     return LinkPhysics(cfg, Weather(cfg, rng), rng)
 
