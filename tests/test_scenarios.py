@@ -67,3 +67,12 @@ def test_cli_runs_a_scenario():
                           "--set", "content.frames=100", "--workers", "1", "--quiet"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "40 streams" in out.stdout and "SLO verdicts" in out.stdout
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_scenario_runs_through_the_cli(name, capsys):
+    from model.cli import main
+    assert main(["run", name, "--streams", "2", "--set", "content.frames=60", "--set", "session.streams=2",
+                 "--workers", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"{name}: 4 streams" in out and "SLO verdicts" in out
