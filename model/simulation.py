@@ -173,7 +173,7 @@ def disconnect_rows(run: StreamRun) -> list[dict]:
             "recovered_at": r.recovered_at, "recovery_time": r.recovered_at - r.time,
             "attempts": r.attempts, "backoff_wait": r.backoff_wait,
             "bytes_replayed": r.bytes_replayed, "bytes_missing": r.bytes_missing,
-            "outcome": r.outcome or run.client.outcome,
+            "outcome": r.outcome or ("recovered" if math.isfinite(r.recovered_at) else run.client.outcome),
         })
     return rows
 
