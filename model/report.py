@@ -530,9 +530,10 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
                     "conditions, disconnect rates, outage lengths and protocol settings (see Methods), not about a production "
                     "system: the intervals cover simulation noise only, not error in those assumptions. The confidence "
                     "applies to each verdict on its own; across a table of many verdicts a few may be wrong by chance. "
-                    "Rates count streams (or disconnects) as independent trials; in multi-stream scenarios the streams of "
-                    "one session share their network and their disconnects, so those rate intervals are narrower than "
-                    "the evidence warrants (the memory target is judged per session and is not affected). A PASS on a "
+                    "In multi-stream scenarios the streams of one session share their network and their disconnects: "
+                    "completion is then judged with the session as the trial (conservative, valid whatever the "
+                    "correlation) and memory per session, but recovery success still counts disconnects as "
+                    "independent, so its interval is narrower than the evidence warrants. A PASS on a "
                     "zero-tolerance target is not a proof that failures cannot happen.", st["body"]))
     story.append(_heading("Verdicts with intervals", st["h2"], 1))
     story.append(_p("Per scenario: the SLO, its target, the verdict, the estimate, the one-sided lower and upper bounds "
@@ -707,7 +708,10 @@ METHODS_STATS = [
     "<b>Rates</b> (completion, integrity, recovery, timeout handling) are judged with one-sided Clopper-Pearson "
     "(exact binomial) bounds at the SLO confidence C: PASS if the lower bound reaches the target, FAIL if the upper bound "
     "is below it, INCONCLUSIVE otherwise. Together the two bounds form a two-sided 2C-1 interval. For an inconclusive "
-    "rate, the extra trials needed are found by projecting the observed rate to larger samples.",
+    "rate, the extra trials needed are found by projecting the observed rate to larger samples. With sessions of "
+    "several streams, completion is judged per session: PASS if the lower bound on fully completed sessions reaches "
+    "the target (a stream completes at least as often as its whole session), FAIL if even one failed stream per "
+    "failing session would miss it.",
     "<b>Zero tolerance.</b> A target of 1 (integrity, timeout handling) cannot be demonstrated by any finite sample; it "
     "PASSes while no violation is seen and FAILs at the first. The reported lower bound (one-sided Clopper-Pearson at C) "
     "is the smallest success rate consistent with the clean sample.",

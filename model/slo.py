@@ -6,7 +6,10 @@ Conventions (stated in every report):
   recovery time: it counts against the latency quantiles instead of being dropped. Exception: a
   resume cut short by the stream's next disconnect is left out of the resume times (that next
   disconnect carries the delay).
-- Rate targets use one-sided Clopper-Pearson bounds at the SLO confidence; a target of 1 is zero
+- Rate targets use one-sided Clopper-Pearson bounds at the SLO confidence. With sessions of several
+  streams, completion is judged per session (conservative, valid under any within-session
+  correlation; see `_clustered_completion_row`); recovery success still counts disconnects as
+  independent and says so in its method. A target of 1 is zero
   tolerance: PASS while no violation is seen, FAIL at the first (the report also gives the upper
   bound on the violation rate that the clean sample supports).
 - Latency and memory targets apply to one quantile, judged by distribution-free order-statistic
@@ -80,9 +83,13 @@ def estimates(res: Results, confidence: float = 0.95) -> pd.DataFrame:
 def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
     """One row per SLO: PASS / FAIL / INCONCLUSIVE, with the bounds and how many more streams."""
     rows = []
+    clustered = res.streams.session.nunique() < len(res.streams)  # sessions of several streams
     for name, (k, n) in rate_counts(res).items():
         target = getattr(slo, name)
-        rows.append(_rate_row(name, k, n, target, slo.confidence))
+        if clustered and name == "completion_rate" and target < 1:
+            rows.append(_clustered_completion_row(res, target, slo.confidence))
+        else:
+            rows.append(_rate_row(name, k, n, target, slo.confidence))
     for name, sample in latency_samples(res).items():
         target = getattr(slo, name)
         label = f"p{slo.quantile * 100:g} {name}"
@@ -95,10 +102,29 @@ def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
                          upper=v.upper, n=len(sample), more_streams=v.more_streams, method=v.method))
     table = pd.DataFrame(rows)
     table["confidence"] = slo.confidence
-    if res.streams.session.nunique() < len(res.streams):  # sessions of several streams
-        rates = table.slo.isin(list(rate_counts(res)))
-        table.loc[rates, "method"] += " [streams of a session share its weather: the bound treats them as independent, so it is too narrow]"
+    if clustered:
+        naive = table.slo.isin(["recovery_rate"])
+        table.loc[naive, "method"] += (" [disconnects of a session share its weather: the bound treats them as "
+                                       "independent, so it is too narrow]")
     return table
+
+
+def _clustered_completion_row(res: Results, target: float, confidence: float) -> dict:
+    """Completion judged with the session, not the stream, as the independent trial (streams of a
+    session share their weather). Conservative but valid whatever the correlation within a session:
+    P(a stream completes) >= P(its whole session completes), and P(a stream fails) >=
+    P(its session has a failure) / (streams per session). So PASS if the lower bound on clean
+    sessions meets the target; FAIL if even the best case for streams misses it."""
+    s = res.streams
+    clean = s.groupby("session").outcome.agg(lambda o: bool((o == "completed").all()))
+    sessions, per_session = len(clean), s.groupby("session").size().max()
+    lo, _ = stats.clopper_pearson_interval(int(clean.sum()), sessions, 2 * confidence - 1)
+    fail_lo, _ = stats.clopper_pearson_interval(int((~clean).sum()), sessions, 2 * confidence - 1)
+    upper = 1 - fail_lo / per_session
+    status = "PASS" if lo >= target else "FAIL" if upper < target else "INCONCLUSIVE"
+    return dict(slo="completion_rate", target=f">= {target:g}", n=len(s), status=status,
+                estimate=float((s.outcome == "completed").mean()), lower=lo, upper=upper, more_streams=None,
+                method=f"clustered by session ({sessions} sessions): conservative clopper-pearson")
 
 
 def _rate_row(name: str, k: int, n: int, target: float, confidence: float) -> dict:

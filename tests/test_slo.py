@@ -1,5 +1,6 @@
 """SLO verdicts from tables: the conventions of model/slo.py on constructed data."""
 import numpy as np
+import pytest
 import pandas as pd
 
 from model.config import Slo
@@ -63,3 +64,18 @@ def test_timeout_handling_needs_a_typed_error_and_a_released_buffer():
     res.streams.loc[0, "buffer_released_by"] = np.inf  # held by a live connection: a leak
     assert rate_counts(res)["timeout_handling_rate"] == (2, 3)
     assert row(verdicts(res, Slo()), "timeout_handling_rate").status == "FAIL"
+
+
+def test_sessions_of_several_streams_are_judged_per_session():
+    # 6000 clean streams in 60 sessions of 100: per stream it would PASS 99.95 %, but only 60
+    # independent sessions were seen, so the conservative clustered bound cannot decide it
+    res = tables(6000, recovery_times=[1.0] * 10)
+    res.streams["session"] = res.streams.stream // 100
+    r = row(verdicts(res, Slo()), "completion_rate")
+    assert r.status == "INCONCLUSIVE" and "clustered by session" in r.method
+    assert r.lower == pytest.approx(0.05 ** (1 / 60))  # one-sided C-P lower bound, 60/60 clean sessions
+    # a failure in 40 % of sessions: even if each held only one failed stream (1/100), the stream
+    # completion rate is at most 1 - lower(0.4)/100 < 99.95 %: FAIL
+    failed = res.streams.session < 24
+    res.streams.loc[failed & (res.streams.stream % 100 == 0), "outcome"] = "failed"
+    assert row(verdicts(res, Slo()), "completion_rate").status == "FAIL"
