@@ -12,6 +12,7 @@ Assumptions (see README "Model assumptions"):
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ class Weather:
         self.cond_start, self.cond_index = self._conditions(cfg, rng)
         self.events = self._events(cfg, rng)
         self.down_start, self.down_end = _merge([(e.time, e.time + e.outage) for e in self.events])
+        self.down_start_list, self.down_end_list = self.down_start.tolist(), self.down_end.tolist()
 
     @staticmethod
     def _conditions(cfg: Scenario, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +71,8 @@ class Weather:
 
     def condition_at(self, t):
         """Index into CONDITIONS of the condition in force at time(s) t."""
+        if len(self.cond_index) == 1:  # a steady network (the common case): no search
+            return self.cond_index[0] if np.ndim(t) == 0 else np.full(np.shape(t), self.cond_index[0])
         return self.cond_index[np.searchsorted(self.cond_start, t, side="right") - 1]
 
     def _outage_end(self, t):
@@ -81,6 +85,9 @@ class Weather:
 
     def unreachable(self, t):
         """True where time(s) t fall inside an outage (any kind): packets there are dropped."""
+        if np.ndim(t) == 0:  # one message: a plain search over the (few) outages
+            i = bisect.bisect_right(self.down_start_list, t) - 1
+            return i >= 0 and t < self.down_end_list[i]
         return self._outage_end(t) > -np.inf
 
     def reachable_from(self, t):
