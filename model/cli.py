@@ -21,7 +21,7 @@ from model.sequential import run_until_decided
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 
 
-def _whole_number(lo: int):
+def whole_number(lo: int):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -53,32 +53,32 @@ def parser() -> argparse.ArgumentParser:
     run = verbs.add_parser("run", help="simulate streams and judge the SLOs",
                            description="Simulate streams of a scenario; print estimates and the SLO verdict table.")
     _common(run)
-    run.add_argument("--streams", type=_whole_number(1), default=2000, help="number of streams (default 2000)")
+    run.add_argument("--streams", type=whole_number(1), default=2000, help="number of streams (default 2000)")
     run.add_argument("--until-decided", action="store_true",
                      help="simulate in doubling batches until every verdict is decided or --budget is spent")
-    run.add_argument("--budget", type=_whole_number(1), default=64_000, help="stream budget for --until-decided (default 64000)")
+    run.add_argument("--budget", type=whole_number(1), default=64_000, help="stream budget for --until-decided (default 64000)")
 
     sweep = verbs.add_parser("sweep", help="replicate a scenario over a grid of settings",
                              description="Run every combination of the --vary values, each with the same seed.")
     _common(sweep)
-    sweep.add_argument("--streams", type=_whole_number(1), default=1000, help="streams per grid point (default 1000)")
+    sweep.add_argument("--streams", type=whole_number(1), default=1000, help="streams per grid point (default 1000)")
     sweep.add_argument("--vary", action="append", default=[], metavar="PATH=V1,V2,...", required=True,
                        help="a dotted path and its values (repeatable: the grid is their product)")
     report = verbs.add_parser("report", help="run the scenarios and write the PDF reliability report",
                               description="Run the scenarios (default: all) as `midstream run` does and write a PDF: "
                                           "SLO verdicts, estimates, figures, methods, validation and provenance.")
     report.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenarios to include (default: every one)")
-    report.add_argument("--streams", type=_whole_number(1), default=None,
+    report.add_argument("--streams", type=whole_number(1), default=None,
                         help="sessions per scenario, as in `run` (default: 2000 single-stream sessions; "
                              "about 6000 streams' worth of multi-stream sessions)")
     report.add_argument("--until-decided", action="store_true",
                         help="run each scenario in doubling batches until its verdicts are decided or --budget is spent")
-    report.add_argument("--budget", type=_whole_number(1), default=None,
+    report.add_argument("--budget", type=whole_number(1), default=None,
                         help="session budget per scenario for --until-decided (default: 8x its default size)")
-    report.add_argument("--seed", type=_whole_number(0), default=0, help="root seed (default 0)")
+    report.add_argument("--seed", type=whole_number(0), default=0, help="root seed (default 0)")
     report.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                         help="override a setting in every scenario, e.g. content.frames=200 (repeatable)")
-    report.add_argument("--workers", type=_whole_number(1), default=None, help="worker processes (default: all cores)")
+    report.add_argument("--workers", type=whole_number(1), default=None, help="worker processes (default: all cores)")
     report.add_argument("--out", type=_pdf_path, default=Path("reports/reliability.pdf"),
                         help="the PDF to write (default reports/reliability.pdf); provenance goes to OUT.json")
     report.add_argument("--no-sweep", action="store_true", help="leave out the resume-against-restart sweep")
@@ -101,10 +101,10 @@ def _pdf_path(text: str) -> Path:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
-    p.add_argument("--seed", type=_whole_number(0), default=0, help="root seed (default 0)")
+    p.add_argument("--seed", type=whole_number(0), default=0, help="root seed (default 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                    help="override a setting by dotted path, e.g. client.backoff.jitter=equal (repeatable)")
-    p.add_argument("--workers", type=_whole_number(1), default=None, help="worker processes (default: all cores)")
+    p.add_argument("--workers", type=whole_number(1), default=None, help="worker processes (default: all cores)")
     p.add_argument("--out", type=_output_path, help="write the stream table here (.parquet or .csv); "
                    "the disconnect table goes next to it as NAME.disconnects.EXT, provenance as NAME.EXT.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

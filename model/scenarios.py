@@ -71,7 +71,8 @@ CATALOGUE = [
           {"disconnects.outage.scale": "outages as long as the retry budget, so give-ups are common",
            "client.backoff.jitter": "equal jitter keeps a floor under each wait",
            "client.backoff.max_attempts": "the maximum-retry limit under test",
-           "client.backoff.deadline": "the overall reconnect deadline under test",
+           "client.backoff.deadline": "the overall reconnect deadline under test (counted from detection, which "
+                                      "for a silent outage comes 20-40 s after the break)",
            "client.backoff.cap": "socket.io-like cap well under the deadline"}),
     Entry("concurrent-interruptions",
           "Twenty streams share one client, network path and server: every disconnect hits all of them, "

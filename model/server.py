@@ -93,8 +93,9 @@ class StreamOnServer:
         """First frame still held at time t (acked ones trimmed, evicted ones dropped)."""
         floor = self.acked
         if self.cfg.server.when_full == "evict":
-            top = self.cum[self.generated_by(t)]
-            floor = max(floor, int(np.searchsorted(self.cum, top - self.cfg.server.buffer_bytes, side="left")))
+            newest = self.generated_by(t)
+            fits = int(np.searchsorted(self.cum, self.cum[newest] - self.cfg.server.buffer_bytes, side="left"))
+            floor = max(floor, min(fits, newest - 1))  # an over-sized frame is still kept, alone
         return floor
 
     def released_by(self) -> float:

@@ -176,3 +176,10 @@ def test_adaptive_heartbeat_stretches_on_slow_pongs_and_relaxes_on_prompt_ones()
     assert Client.adapt_tolerance(me, 3.0, 0.1) == 3.0    # never below ping_timeout
     fixed = SimpleNamespace(cfg=calm(client__ping_timeout=3))
     assert Client.adapt_tolerance(fixed, 3.0, 2.9) == 3.0  # stretch 1: a fixed heartbeat
+
+
+def test_evicting_buffer_smaller_than_a_frame_still_keeps_the_newest_frame():
+    cfg = calm(server__when_full="evict", server__buffer_bytes=10, disconnects__schedule="2:close:0.5")
+    r, row, (d,) = run(cfg)
+    trace = np.array(r.server.traces[0].bytes)
+    assert trace.max() <= 10 + r.server.content[0][0].size.max() and trace.max() > 10
