@@ -6,7 +6,7 @@ theoretical mean and variance, so tests can compare samples with theory.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

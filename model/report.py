@@ -31,7 +31,6 @@ import inspect
 import io
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -460,18 +459,12 @@ def _heading(text: str, style, level: int):
     return para
 
 
-def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, validation: tuple, meta: dict) -> int:
+def _title_section(runs: list[ScenarioRun], meta: dict, st) -> list:
+    """Title page and contents."""
     from reportlab.lib.units import inch
     from reportlab.platypus import PageBreak, Spacer
     from reportlab.platypus.tableofcontents import TableOfContents
-
-    st = _styles()
-    fig_no = _Counter()
     story: list = []
-    conf = {r.cfg.slo.confidence for r in runs}
-    confidence = conf.pop() if len(conf) == 1 else None
-
-    # ---- title page
     story += [Spacer(1, 1.6 * inch), _p("midstream reliability report", st["title"]),
               _p("Streaming responses cut mid-stream: do they come back complete, intact and fast enough, "
                  "and how sure are we?", st["subtitle"]), Spacer(1, 0.4 * inch)]
@@ -491,8 +484,15 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
     if len(toc.levelStyles) > 1:
         toc.levelStyles[1].fontSize, toc.levelStyles[1].leading = 9, 11
     story += [_p("Contents", st["h1"]), toc, PageBreak()]
+    return story
 
-    # ---- executive summary
+
+def _summary_section(runs: list[ScenarioRun], confidence: float | None, st) -> list:
+    """Executive summary: the verdict matrix, what verdicts mean, every verdict table."""
+    from reportlab.lib import colors
+    from reportlab.lib.units import inch
+    from reportlab.platypus import KeepTogether, PageBreak, TableStyle
+    story: list = []
     story.append(_heading("Executive summary", st["h1"], 0))
     slo_names = list(runs[0].verdicts.slo) if runs else []
     head = ["scenario"] + [_short_slo(n) for n in slo_names]
@@ -500,8 +500,6 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
     for r in runs:
         status = dict(zip(r.verdicts.slo, r.verdicts.status))
         matrix.append([r.name] + [MATRIX_LABEL.get(status.get(n), "-") for n in slo_names])
-    from reportlab.lib import colors
-    from reportlab.platypus import TableStyle
     mt = _table(matrix, [1.45 * inch] + [(6.6 - 1.45) / max(1, len(slo_names)) * inch] * len(slo_names), st, small=True)
     for i, row in enumerate(matrix[1:], start=1):
         for j, v in enumerate(row[1:], start=1):
@@ -541,7 +539,6 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
                     "rates, the extra trials that would decide it. These are the tables `midstream run` prints for the "
                     "same streams and seed (command under each).", st["body"]))
     widths = [1.35 * inch, 0.7 * inch, 0.95 * inch, 0.7 * inch, 0.7 * inch, 0.7 * inch, 0.55 * inch, 0.75 * inch]
-    from reportlab.platypus import KeepTogether
     for r in runs:
         note = (f"one-sided bounds at {r.verdicts.confidence.iloc[0]:.4g}"
                 + (f" per look ({int(r.verdicts.looks_planned.iloc[0])} planned looks, overall "
@@ -552,8 +549,14 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
             _table(_verdict_rows(r.verdicts), widths, st, status_col=2),
             _p(f"<font face='Courier'>{_e(r.command)}</font>", st["caption"])]))
     story.append(PageBreak())
+    return story
 
-    # ---- scenarios
+
+def _scenario_sections(runs: list[ScenarioRun], meta: dict, st, fig_no) -> list:
+    """A section per scenario: settings, reading, estimates, figures."""
+    from reportlab.lib.units import inch
+    from reportlab.platypus import KeepTogether, PageBreak, Spacer
+    story: list = []
     story.append(_heading("Scenarios", st["h1"], 0))
     for r in runs:
         story.append(_heading(r.name, st["h2"], 1))
@@ -588,20 +591,29 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
             if kind in figs:
                 story += _figure_block(figs[kind], st, fig_no)
         story.append(PageBreak())
+    return story
 
-    # ---- sweep
-    if sweep_info is not None:
-        story.append(_heading("What if: resume against restart as disconnects grow", st["h1"], 0))
-        story.append(_p(f"The <b>{_e(sweep_info['scenario'])}</b> scenario run at disconnect-rate multipliers "
-                        f"{', '.join(f'{x:g}' for x in sweep_info['scales'])} (disconnects.rate_scale) with the client "
-                        f"resuming from its last frame or restarting the response from scratch; {sweep_info['sessions']:,} "
-                        f"streams per point, seed {meta['seed']}, the same weather for both strategies (common random "
-                        f"numbers). Command: <font face='Courier'>{_e(sweep_info['command'])}</font>", st["body"]))
-        story += _figure_block(sweep_info["figure"], st, fig_no)
-        story.append(_table(sweep_info["rows"], [1.2 * inch, 0.8 * inch, 0.8 * inch, 1.1 * inch, 1.2 * inch, 1.2 * inch], st))
-        story.append(PageBreak())
 
-    # ---- methods
+def _sweep_section(sweep_info: dict, meta: dict, st, fig_no) -> list:
+    """The resume-against-restart sweep."""
+    from reportlab.lib.units import inch
+    from reportlab.platypus import PageBreak
+    story: list = []
+    story.append(_heading("What if: resume against restart as disconnects grow", st["h1"], 0))
+    story.append(_p(f"The <b>{_e(sweep_info['scenario'])}</b> scenario run at disconnect-rate multipliers "
+                    f"{', '.join(f'{x:g}' for x in sweep_info['scales'])} (disconnects.rate_scale) with the client "
+                    f"resuming from its last frame or restarting the response from scratch; {sweep_info['sessions']:,} "
+                    f"streams per point, seed {meta['seed']}, the same weather for both strategies (common random "
+                    f"numbers). Command: <font face='Courier'>{_e(sweep_info['command'])}</font>", st["body"]))
+    story += _figure_block(sweep_info["figure"], st, fig_no)
+    story.append(_table(sweep_info["rows"], [1.2 * inch, 0.8 * inch, 0.8 * inch, 1.1 * inch, 1.2 * inch, 1.2 * inch], st))
+    story.append(PageBreak())
+    return story
+
+
+def _methods_section(runs: list[ScenarioRun], meta: dict, st) -> list:
+    """Methods and assumptions."""
+    story: list = []
     story.append(_heading("Methods and assumptions", st["h1"], 0))
     story.append(_heading("The model", st["h2"], 1))
     for text in METHODS_MODEL:
@@ -610,8 +622,14 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
     for text in METHODS_STATS:
         story.append(_p(text, st["body"]))
     story.append(_p(_sizes_paragraph(runs, meta), st["body"]))
+    return story
 
-    # ---- validation appendix
+
+def _validation_section(validation: tuple, st) -> list:
+    """Appendix A: validation against theory."""
+    from reportlab.lib.units import inch
+    from reportlab.platypus import PageBreak
+    story: list = []
     story.append(PageBreak())
     story.append(_heading("Appendix A. Validation against theory", st["h1"], 0))
     rows, note = validation
@@ -631,8 +649,14 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
         bad = [row.get("case") for row in rows if not row.get("agree")]
         story.append(_p(f"{len(rows) - len(bad)} of {len(rows)} cases agree with theory"
                         + (f"; disagreeing: {_e(', '.join(map(str, bad)))}." if bad else "."), st["body"]))
+    return story
 
-    # ---- provenance
+
+def _provenance_section(runs: list[ScenarioRun], meta: dict, st) -> list:
+    """Appendix B: provenance."""
+    from reportlab.lib.units import inch
+    from reportlab.platypus import Spacer
+    story: list = []
     story.append(_heading("Appendix B. Provenance", st["h1"], 0))
     prov = [["", ""], ["created (UTC)", meta["created_utc"]], ["package version", __version__],
             ["git commit", meta.get("git_commit") or "unknown"], ["python", meta.get("python", "")],
@@ -649,7 +673,18 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
     story.append(_p("Every stream depends only on (seed, stream index): the commands above reproduce each verdict "
                     "table exactly, whatever the number of workers. The JSON file next to this PDF holds the same "
                     "provenance and verdict tables in machine-readable form.", st["body"]))
+    return story
 
+
+def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, validation: tuple, meta: dict) -> int:
+    st = _styles()
+    fig_no = _Counter()
+    conf = {r.cfg.slo.confidence for r in runs}
+    confidence = conf.pop() if len(conf) == 1 else None
+    story = _title_section(runs, meta, st) + _summary_section(runs, confidence, st) + _scenario_sections(runs, meta, st, fig_no)
+    if sweep_info is not None:
+        story += _sweep_section(sweep_info, meta, st, fig_no)
+    story += _methods_section(runs, meta, st) + _validation_section(validation, st) + _provenance_section(runs, meta, st)
     doc = _document(path, "midstream reliability report")
     doc.multiBuild(story)
     return doc.page

@@ -5,7 +5,6 @@ round trips (4 legs x 20 ms), so the stream is connected at 0.08 s; the request 
 at 0.10 s; frames are generated every 20 ms from then on; SYNs of an attempt leave at 0, 1, 3 s
 after it starts (RFC 6298 initial SYN timeout 1 s, doubling).
 """
-import math
 
 import numpy as np
 import pytest
