@@ -159,7 +159,7 @@ class Client:
             if math.isnan(rec.recovered_at) and self.health.have >= rec.generated_at_break:
                 rec.recovered_at = self.env.now  # nothing was missing: back once reconnected
         arrival = self.conn.upstream(self.env.now)
-        self.server.at(arrival, self.server.on_request, self.sid, self.conn, kind, position)
+        clock.at(self.env, arrival, self.server.on_request, self.sid, self.conn, kind, position)
 
     def stream(self):
         """Read until completion (None), a break (Break) or an error (its kind)."""
@@ -215,7 +215,7 @@ class Client:
 
     def ack(self, conn: Connection) -> None:
         arrival = conn.upstream(self.env.now)
-        self.server.at(arrival, self.server.on_ack, self.sid, conn, self.health.have)
+        clock.at(self.env, arrival, self.server.on_ack, self.sid, conn, self.health.have)
 
     def pong_arrival(self, conn: Connection, ping_sent: float) -> float:
         """When the pong to a ping sent at `ping_sent` reaches the client (it queues behind data)."""

@@ -322,7 +322,7 @@ STATUS_COLOURS = {"PASS": "#c7e9c0", "FAIL": "#fcbba1", "INCONCLUSIVE": "#fee391
 MATRIX_LABEL = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INCONCL."}
 
 
-def _p(text: str, style, **kw) -> "Paragraph":
+def _p(text: str, style, **kw):
     from reportlab.platypus import Paragraph
     return Paragraph(text, style, **kw)
 

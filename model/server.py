@@ -133,10 +133,6 @@ class Server:
         self.content: dict[int, tuple[Frames, np.ndarray]] = {}
         self.total_trace = BufferTrace()  # all streams' buffers together: the server's memory
 
-    def at(self, t: float, action, *args) -> None:
-        """Run `action(*args)` at simulated time t (one event)."""
-        at(self.env, t, action, *args)
-
     def register(self, sid: int, client, frames: Frames, gaps: np.ndarray) -> None:
         """Make a stream known: its client, its content and its generation gaps."""
         self.clients[sid] = client
@@ -209,7 +205,7 @@ class Server:
         s.conn = None
         s.breaks += 1
         s.release_at = self.env.now + self.cfg.server.retention
-        self.at(s.release_at, self._expire, sid, s, s.breaks)
+        at(self.env, s.release_at, self._expire, sid, s, s.breaks)
 
     def _expire(self, sid: int, s: StreamOnServer, breaks: int) -> None:
         """Free the buffer if the stream has not come back since this break."""

@@ -10,11 +10,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import calm
+from conftest import calm, faulty_sender
 from model import link
 from model.config import ConfigError, Content, Scenario, apply_overrides
 from model.content import make_frames, verify
-from model.server import StreamOnServer
 from model.simulation import disconnect_rows, run_stream, stream_row
 
 KINDS = ("text", "json", "multipart", "large")
@@ -132,16 +131,7 @@ def test_a_corrupted_digest_in_the_application_buffer_fails_verification(kind):
 # ---- duplicated frames: dropped and counted by the client
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_duplicated_frame_is_dropped_and_counted(kind, monkeypatch):
-    original = StreamOnServer.send_from
-
-    def send_frame_7_twice(self, conn, start, now, stop=None):
-        stop = self.generated if stop is None else stop
-        if start <= 7 < stop:
-            original(self, conn, start, now, 8)
-            return original(self, conn, 7, now, stop)
-        return original(self, conn, start, now, stop)
-
-    monkeypatch.setattr(StreamOnServer, "send_from", send_frame_7_twice)
+    faulty_sender(monkeypatch, upto=8, resume_at=7)  # frame 7 sent twice
     r, frames, row, _, v = run(scenario(kind))
     assert list(r.server.streams[0].conn.seq[6:10]) == [6, 7, 7, 8]
     assert row["duplicates_received"] == 1

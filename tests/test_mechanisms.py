@@ -9,7 +9,7 @@ after it starts (RFC 6298 initial SYN timeout 1 s, doubling).
 import numpy as np
 import pytest
 
-from conftest import calm
+from conftest import calm, faulty_sender
 from model.simulation import disconnect_rows, run_stream, stream_row
 
 
@@ -140,17 +140,7 @@ def test_blocking_buffer_never_exceeds_capacity_plus_one_frame():
 
 
 def test_a_sequence_gap_is_a_protocol_error(monkeypatch):
-    from model.server import StreamOnServer
-    original = StreamOnServer.send_from
-
-    def drop_frame_7(self, conn, start, now, stop=None):  # a faulty server skips frame 7
-        stop = self.generated if stop is None else stop
-        if start <= 7 < stop:
-            original(self, conn, start, now, 7)
-            return original(self, conn, 8, now, stop)
-        return original(self, conn, start, now, stop)
-
-    monkeypatch.setattr(StreamOnServer, "send_from", drop_frame_7)
+    faulty_sender(monkeypatch, upto=7, resume_at=8)  # a faulty server skips frame 7
     r, row, _ = run(calm())
     assert row["error"] == "protocol_error" and row["gaps"] == 1
     assert row["frames_delivered"] == 7 and not row["integrity_ok"]
