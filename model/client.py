@@ -257,46 +257,62 @@ class Client:
         if k <= self.read:
             return ""
         h, lo = self.health, self.read
+        self.read = k
         # checksums first: nothing from a corrupted frame on is taken (the connection is abandoned)
         bad = conn.corrupt[lo:k] if conn.any_corrupt else None
         ok = lo + int(np.argmax(bad)) if bad is not None and bad.any() else k
-        seq, arrive = conn.seq[lo:ok], conn.arrive[lo:ok]
-        self.read = k
-        # a frame is a duplicate if its seq was already held; new frames must continue the sequence
-        held = np.maximum.accumulate(np.concatenate([[h.have - 1], seq[:-1]]))
-        duplicate = seq <= held
-        gap = ~duplicate & (seq != held + 1)
-        stop = int(np.argmax(gap)) if gap.any() else len(seq)  # frames after a gap are not taken
-        h.duplicates_received += int(duplicate[:stop].sum())
-        fresh = ~duplicate
-        fresh[stop:] = False
-        new = seq[fresh]
+        fresh, gap = self.sort_out(conn, lo, ok)
         error: str | Break = ""
-        if stop < len(seq):
+        if gap:
             h.gaps += 1
             error = "protocol_error"
-        elif ok < k and h.have + len(new) < self.n:  # once the response is complete nothing more is read
+        elif ok < k and h.have + len(conn.seq[fresh]) < self.n:  # once complete nothing more is read
             h.corrupt_detected += 1
             error = Break("corruption", min(float(conn.arrive[ok]), self.env.now), "checksum")  # never after detection
+        new = conn.seq[fresh]
         if not len(new):
             return error
-        times = arrive[fresh]
-        first_new = float(times[0])
-        last = self.disconnects[-1] if self.disconnects else None
-        if last is not None and math.isnan(last.resumed_at) and not math.isnan(last.connected_at):
-            last.resumed_at = first_new
-        for rec in self.disconnects:
-            need = rec.generated_at_break - 1  # recovered once every frame that existed is held
-            if math.isnan(rec.recovered_at) and h.have <= need < h.have + len(new):
-                rec.recovered_at = float(times[need - h.have])
-        if self.log[-1][1] == "resuming":
-            self.set_state("streaming", first_new)
-        h.digests.append(conn.digest[lo:ok][fresh])
+        times = conn.arrive[fresh]
+        self.note_progress(float(times[0]), times)
+        h.digests.append(conn.digest[fresh])
         h.seqs.append(new)
         h.have += len(new)
         if self.done:
             h.completed_at = float(times[-1])
         return error
+
+    def sort_out(self, conn: Connection, lo: int, hi: int) -> tuple[slice | np.ndarray, bool]:
+        """Which of frames [lo, hi) of `conn` are new (a slice or index array) and whether a sequence
+        gap stops the reading. A frame is a duplicate if its seq is already held; new frames must
+        continue the sequence, and nothing after a gap is taken."""
+        h = self.health
+        if lo >= hi:
+            return slice(lo, lo), False
+        first = int(conn.seq[lo])
+        if conn.contiguous and first <= h.have:  # in order, duplicates only at the start: no search
+            start = lo + min(h.have - first, hi - lo)
+            h.duplicates_received += start - lo
+            return slice(start, hi), False
+        seq = conn.seq[lo:hi]
+        held = np.maximum.accumulate(np.concatenate([[h.have - 1], seq[:-1]]))
+        duplicate = seq <= held
+        gap = ~duplicate & (seq != held + 1)
+        stop = int(np.argmax(gap)) if gap.any() else len(seq)
+        h.duplicates_received += int(duplicate[:stop].sum())
+        return lo + np.flatnonzero(~duplicate[:stop]), stop < len(seq)
+
+    def note_progress(self, first_new: float, times: np.ndarray) -> None:
+        """Recovery bookkeeping for new frames arriving at `times` (the buffer holds `have` before them)."""
+        h = self.health
+        last = self.disconnects[-1] if self.disconnects else None
+        if last is not None and math.isnan(last.resumed_at) and not math.isnan(last.connected_at):
+            last.resumed_at = first_new
+        for rec in self.disconnects:
+            need = rec.generated_at_break - 1  # recovered once every frame that existed is held
+            if math.isnan(rec.recovered_at) and h.have <= need < h.have + len(times):
+                rec.recovered_at = float(times[need - h.have])
+        if self.log[-1][1] == "resuming":
+            self.set_state("streaming", first_new)
 
     # ---- connecting
     def connect(self, rec: DisconnectRecord | None):

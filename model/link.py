@@ -163,6 +163,7 @@ class Connection:
         self.arrive = np.empty(0)
         self.corrupt = np.empty(0, dtype=bool)  # the frame's bytes no longer match its checksum
         self.any_corrupt = False  # lets readers of a clean connection skip the array
+        self.contiguous = True  # every frame so far is its predecessor's seq + 1 (the server's own sends)
         self.on_corrupt = None  # called with the arrival time of each batch's first corrupted frame
 
     @property
@@ -180,6 +181,9 @@ class Connection:
         raw = self.physics.arrivals(depart)
         arrive = np.maximum.accumulate(np.maximum(raw, self.last_arrival))  # in order: head-of-line
         self.busy_until, self.last_arrival = float(depart[-1]), float(arrive[-1])
+        if self.contiguous:
+            follows = not len(self.seq) or seq[0] == self.seq[-1] + 1
+            self.contiguous = bool(follows and seq[-1] - seq[0] == len(seq) - 1 and (np.diff(seq) == 1).all())
         corrupt = self._corrupt(seq)
         if corrupt.any():
             self.any_corrupt = True
@@ -215,8 +219,8 @@ class Connection:
 
     def delivered_until(self, t: float) -> int:
         """Number of committed frames that have reached the client by time t."""
-        return int(np.searchsorted(self.arrive, min(t, self.cut), side="right"))
+        return int(self.arrive.searchsorted(min(t, self.cut), "right"))
 
     def sent_by(self, t: float) -> int:
         """Number of committed frames that had left the server by time t."""
-        return int(np.searchsorted(self.depart, t, side="right"))
+        return int(self.depart.searchsorted(t, "right"))

@@ -87,7 +87,7 @@ class StreamOnServer:
         return np.arange(k, limit)
 
     def generated_by(self, t: float) -> int:
-        return int(np.searchsorted(self.gen_times[: self.generated], t, side="right"))
+        return min(int(self.gen_times.searchsorted(t, "right")), self.generated)  # unscheduled frames sit at inf
 
     def floor(self, t: float) -> int:
         """First frame still held at time t (acked ones trimmed, evicted ones dropped)."""
