@@ -33,7 +33,7 @@ import simpy
 from model import clock
 from model.backoff import BackoffSchedule
 from model.config import Scenario
-from model.link import Connection, LinkPhysics
+from model.link import Connection, FrameByFrameConnection, LinkPhysics
 from model.network import Weather
 
 STATES = ("connecting", "streaming", "disconnected", "backing_off", "resuming", "completed", "failed")
@@ -119,10 +119,21 @@ class Client:
     # ---- notifications from the network and the server
     def notify(self, at: float, conn: Connection, cause) -> None:
         """Interrupt the client at `at` with `cause`, if it is still reading `conn` then."""
-        def deliver():
-            if self.conn is conn and self.streaming and self.proc.is_alive:
-                self.proc.interrupt(cause)
-        clock.at(self.env, at, deliver)
+        clock.at(self.env, at, self.interrupt, conn, cause)
+
+    def interrupt(self, conn: Connection, cause) -> None:
+        """Interrupt the reading of `conn` now (once: a second cause at the same moment is dropped)."""
+        if self.conn is conn and self.streaming and self.proc.is_alive:
+            self.streaming = False
+            self.proc.interrupt(cause)
+
+    def receive(self, conn: Connection) -> None:
+        """Per-frame engine: a frame of `conn` arrives now; take it in at once (a sequence gap or a
+        failed checksum interrupts the reading here, not at the next tick)."""
+        if self.conn is conn and self.streaming:
+            error = self.take_in(conn, self.env.now)
+            if error:
+                self.interrupt(conn, error)
 
     def on_resume_accepted(self, replayed: int, missing: int) -> None:
         rec = self.disconnects[-1]
@@ -181,6 +192,7 @@ class Client:
                     # take in up to the corrupted frame's exact arrival (`now` can fall a rounding
                     # error short of it); if a cut came first, nothing is found and reading goes on
                     upto = max(self.env.now, interrupt.cause.at)
+                    self.streaming = True
                 error = self.take_in(conn, upto)
                 if error:
                     self.abandon(conn)
@@ -340,11 +352,22 @@ class Client:
             yield clock.until(self.env, established)
             if rec is not None and self.rng.random() < c.auth_failure_prob:
                 return "auth_failure"
-            self.conn, self.read = Connection(self.physics, self.env.now, self.cfg.link.bandwidth), 0
-            self.conn.on_corrupt = lambda t, conn=self.conn: self.notify(t, conn, Corrupted(t))
+            self.conn, self.read = self.open_connection(), 0
             if rec is not None:
                 rec.connected_at = self.env.now
             return ""
+
+    def open_connection(self) -> Connection:
+        """A new connection; the bulk engine learns of corrupted frames from the link in advance,
+        the per-frame engine handles every frame at its arrival."""
+        bandwidth = self.cfg.link.bandwidth
+        if self.cfg.engine == "per_frame":
+            conn = FrameByFrameConnection(self.physics, self.env.now, bandwidth, None)
+            conn.on_frame = lambda t: clock.at(self.env, t, self.receive, conn)
+        else:
+            conn = Connection(self.physics, self.env.now, bandwidth)
+            conn.on_corrupt = lambda t: self.notify(t, conn, Corrupted(t))
+        return conn
 
     def attempt(self, t: float) -> float | None:
         """Time the connection is established, or None if this attempt fails."""

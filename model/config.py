@@ -283,6 +283,9 @@ class Slo:
         validate(self)
 
 
+ENGINES = ("bulk", "per_frame")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Everything one simulated stream needs. `horizon` censors streams still running."""
@@ -298,6 +301,8 @@ class Scenario:
     session: Session = Session()
     slo: Slo = Slo()
     horizon: float = spec(600.0, "s", "simulated time after which an unfinished stream is censored", lo=0.0, lo_open=True)
+    engine: str = spec("bulk", "-", "bulk: frames computed in arrays between protocol events (fast); "
+                       "per_frame: one event per frame per hop (the reference)", choices=ENGINES)
 
     def __post_init__(self):
         validate(self)

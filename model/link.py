@@ -125,16 +125,33 @@ class LinkPhysics:
         pattern = np.resize(np.array([state, not state]), len(lengths))
         return np.repeat(pattern, lengths)[:slots]
 
-    def one_way(self, t: float) -> float:
-        """Arrival time of a single small message sent at t (a scalar fast path of `arrivals` for
-        client->server messages and control frames: Bernoulli loss at the long-run rate)."""
+    def transmit(self, t: float, downstream: bool = False) -> float:
+        """Arrival time of one transmission sent at t: the scalar form of `arrivals`. The fast
+        engine uses it for small messages (acks, pings, requests, pongs: Bernoulli loss at the
+        long-run rate); the per-frame engine for every frame too (`downstream`)."""
         c = int(self.weather.condition_at(t))
-        p, offsets = self.loss_rates[c], self.offsets[c]
-        k = min(int(self.rng.geometric(1.0 - p)) - 1, len(offsets) - 1) if p > 0 else 0
+        loss, offsets = self.conditions[c].loss, self.offsets[c]
+        if downstream and loss.model == "gilbert_elliott":
+            k = self._gilbert_elliott_step(loss)
+        else:
+            p = self.loss_rates[c]
+            k = int(self.rng.geometric(1.0 - p)) - 1 if p > 0 else 0
+        k = min(k, len(offsets) - 1)
         sent = t + offsets[k]
         if self.weather.unreachable(sent) and math.isfinite(sent):
             sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), offsets)[0])
         return sent + self.cfg.link.propagation + float(self.conditions[c].jitter.sample(self.rng))
+
+    def one_way(self, t: float) -> float:
+        """Arrival time of a small message sent at t."""
+        return self.transmit(t)
+
+    def _gilbert_elliott_step(self, loss: Loss) -> int:
+        """One frame's first transmission steps the chain; its retransmissions see the long-run rate."""
+        self.ge_bad = bool(self.rng.random() < (1 - loss.r if self.ge_bad else loss.p))
+        if self.rng.random() >= (loss.loss_bad if self.ge_bad else loss.loss_good):
+            return 0
+        return int(self.rng.geometric(1.0 - loss.rate()))  # this loss plus the retransmissions lost after it
 
     def rtt_at(self, t: float) -> float:
         return self.rtt[int(self.weather.condition_at(t))]
@@ -180,6 +197,10 @@ class Connection:
         depart = total + np.maximum(self.busy_until, np.maximum.accumulate(ready - (total - serial)))
         raw = self.physics.arrivals(depart)
         arrive = np.maximum.accumulate(np.maximum(raw, self.last_arrival))  # in order: head-of-line
+        self._commit(seq, size, digest, depart, arrive)
+
+    def _commit(self, seq, size, digest, depart, arrive) -> None:
+        """Append frames whose departures and arrivals are computed; damage some (`corruption_rate`)."""
         self.busy_until, self.last_arrival = float(depart[-1]), float(arrive[-1])
         if self.contiguous:
             follows = not len(self.seq) or seq[0] == self.seq[-1] + 1
@@ -224,3 +245,21 @@ class Connection:
     def sent_by(self, t: float) -> int:
         """Number of committed frames that had left the server by time t."""
         return int(self.depart.searchsorted(t, "right"))
+
+
+class FrameByFrameConnection(Connection):
+    """The per-frame reference engine's connection: each frame is serialised, transmitted and
+    delivered on its own (a scalar loop, no arrays), and announced to `on_frame` with its arrival
+    time so the client can handle it then, as one event."""
+
+    def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float, on_frame):
+        super().__init__(physics, opened, bandwidth)
+        self.on_frame = on_frame
+
+    def send(self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray) -> None:
+        for i in range(len(seq)):
+            depart = max(float(ready[i]), self.busy_until) + float(size[i]) / self.bandwidth
+            arrive = max(self.physics.transmit(depart, downstream=True), self.last_arrival)
+            one = slice(i, i + 1)
+            self._commit(seq[one], size[one], digest[one], np.array([depart]), np.array([arrive]))
+            self.on_frame(arrive)

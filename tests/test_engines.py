@@ -1,0 +1,136 @@
+"""The fast (bulk) engine against the per-frame reference engine.
+
+The bulk engine computes frames in arrays and lets the client act only at protocol moments; the
+per-frame engine generates, transmits and delivers every frame as its own event with scalar code.
+On deterministic schedules they must agree exactly; on random ones (different seeds, so the samples
+are independent) their distributions must be indistinguishable by two-sample tests, each at level
+ALPHA. A session is the unit of independence, so multi-stream scenarios are compared per session.
+The last test shows the same battery does reject a small real change, so passing means something.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from conftest import calm, faulty_sender
+from model.config import apply_overrides
+from model.link import FrameByFrameConnection
+from model.scenarios import get_scenario
+from model.server import FrameByFrameStream
+from model.simulation import run_stream, simulate
+
+ALPHA = 0.001  # per test; 5 scenarios x 5 tests -> at most 2.5 % chance of any false alarm
+SESSIONS = 600  # per engine and scenario
+
+DETERMINISTIC = {
+    "clean close": {"disconnects.schedule": "3.3:close:1.2"},
+    "reset, then a long silent outage": {"disconnects.schedule": "2.1:reset:0.7;6.05:half_open:30"},
+    "short silent outages vs a fast heartbeat": {"client.ping_interval": 2.0, "client.ping_timeout": 1.5,
+                                                 "disconnects.schedule": "3.3:half_open:4;7:half_open:0.5"},
+    "blocking small buffer": {"server.buffer_bytes": 2000, "disconnects.schedule": "4.4:close:2.5"},
+    "evicting small buffer": {"server.buffer_bytes": 2000, "server.when_full": "evict",
+                              "disconnects.schedule": "4.4:close:2.5"},
+    "restart": {"client.strategy": "restart", "disconnects.schedule": "4.4:reset:2.5;8.1:close:0.3"},
+    "replay from the last ack": {"server.replay_from": "ack", "disconnects.schedule": "4.4:reset:2.5"},
+    "slow link, constant jitter": {"network.unstable.jitter.scale": 0.013, "link.bandwidth": 20000,
+                                   "disconnects.schedule": "3.3:reset:1.1"},
+    "retention expires": {"server.retention": 5.0, "disconnects.schedule": "4.4:close:30",
+                          "client.backoff.deadline": 100, "client.backoff.max_attempts": 30},
+    "gives up": {"disconnects.schedule": "4.4:close:200"},
+    "auth failures": {"client.auth_failure_prob": 0.5, "disconnects.schedule": "3.3:reset:1.1;5:close:1;7:close:1"},
+    "four streams per session": {"session.streams": 4, "session.start_spread": 3.0,
+                                 "disconnects.schedule": "4.4:close:2.5;9:reset:1"},
+}
+
+
+def per_frame(cfg):
+    return apply_overrides(cfg, ["engine=per_frame"])
+
+
+@pytest.mark.parametrize("case", DETERMINISTIC)
+def test_engines_agree_exactly_on_deterministic_schedules(case):
+    cfg = calm(**{k.replace(".", "__"): v for k, v in DETERMINISTIC[case].items()})
+    fast, reference = simulate(cfg, 3, seed=1), simulate(per_frame(cfg), 3, seed=1)
+    pd.testing.assert_frame_equal(fast.streams, reference.streams, rtol=1e-9, check_dtype=False)
+    pd.testing.assert_frame_equal(fast.disconnects, reference.disconnects, rtol=1e-9, check_dtype=False)
+
+
+def test_per_frame_engine_handles_every_frame_as_an_event():
+    cfg = per_frame(calm(disconnects__schedule="3.3:close:1.2"))
+    run = run_stream(cfg, seed=0, stream=0)
+    assert isinstance(run.server.streams[0], FrameByFrameStream)
+    frames = cfg.content.frames
+    assert run.client.health.have == frames
+    # one generation event and one arrival event per frame (replays arrive again)
+    assert next(run.env._eid) >= 2 * frames
+    fast = run_stream(calm(disconnects__schedule="3.3:close:1.2"), seed=0, stream=0)
+    assert next(fast.env._eid) < frames / 5
+
+
+@pytest.mark.parametrize("upto, resume_at, error", [(7, 8, "protocol_error"), (8, 7, "")])
+def test_engines_agree_on_a_faulty_server(monkeypatch, upto, resume_at, error):
+    faulty_sender(monkeypatch, upto=upto, resume_at=resume_at)
+    fast, reference = simulate(calm(), 1, seed=0).streams, simulate(per_frame(calm()), 1, seed=0).streams
+    for col in ("error", "gaps", "duplicates_received", "frames_delivered", "integrity_ok"):
+        assert fast[col][0] == reference[col][0], col
+    assert fast.error[0] == error
+    if error:  # the per-frame client sees the gap when the frame after it arrives, not at the next tick
+        assert reference.end_time[0] <= fast.end_time[0]
+
+
+def per_session(res, col: str) -> pd.Series:
+    return res.streams.groupby("session")[col].mean()
+
+
+def agreement_pvalues(a, b) -> dict[str, float]:
+    """Two-sample p-values: completion (Fisher exact on sessions fully completed), recovery time of
+    every recovered disconnect (KS), and per-session means of buffer peak, end time and disconnects."""
+    def complete(res):
+        done = res.streams.groupby("session").outcome.apply(lambda s: (s == "completed").all())
+        return [int(done.sum()), int((~done).sum())]
+    p = {"completion": stats.fisher_exact([complete(a), complete(b)]).pvalue}
+    if a.cfg.session.streams == 1:  # disconnects of one session are not independent
+        ra, rb = a.disconnects.recovery_time.dropna(), b.disconnects.recovery_time.dropna()
+        p["recovery_time"] = stats.ks_2samp(ra, rb).pvalue
+    for col in ("buffer_peak_bytes", "end_time"):
+        p[col] = stats.ks_2samp(per_session(a, col), per_session(b, col)).pvalue
+    p["disconnects"] = stats.mannwhitneyu(per_session(a, "disconnects"), per_session(b, "disconnects")).pvalue
+    return p
+
+
+def run_pair(cfg_a, cfg_b, sessions: int = SESSIONS):
+    a, b = simulate(cfg_a, sessions, seed=11), simulate(cfg_b, sessions, seed=12)
+    a.cfg, b.cfg = cfg_a, cfg_b
+    return a, b
+
+
+# each shortened to 300 frames (the reference costs ~2 events per frame), with 4x the disconnects
+# (about 0.4 per stream) so the recovery paths are well exercised
+SHORTER_AND_CUT_MORE = ["content.frames=300", "disconnects.rate_scale=4"]
+RANDOM = {
+    "text-interruption": [],
+    "network-degradation": [],  # Gilbert-Elliott loss, conditions changing mid-stream
+    "json-interruption": [],  # frame corruption
+    "timeout-and-retry": [],  # give-ups
+    "buffer-memory-management": ["session.streams=3"],  # auth failures, expiry, a shared server
+}
+
+
+@pytest.mark.parametrize("name", RANDOM)
+def test_engines_are_statistically_indistinguishable(name):
+    cfg = apply_overrides(get_scenario(name), SHORTER_AND_CUT_MORE + RANDOM[name])
+    a, b = run_pair(cfg, per_frame(cfg))
+    assert (a.streams.outcome != "censored").all() and len(a.disconnects) > 50
+    p = agreement_pvalues(a, b)
+    assert min(p.values()) > ALPHA, p
+
+
+@pytest.mark.parametrize("change, measure", [
+    ("disconnects.outage.scale=3.0", "recovery_time"),  # mean outage 1.5 s -> 3 s
+    ("link.rto_min=0.3", "buffer_peak_bytes"),  # slower loss repair: more frames held unacked
+])
+def test_the_agreement_tests_do_detect_a_real_change(change, measure):
+    cfg = apply_overrides(get_scenario("text-interruption"), SHORTER_AND_CUT_MORE)
+    p = agreement_pvalues(*run_pair(cfg, apply_overrides(cfg, [change])))
+    assert p[measure] < ALPHA, p
