@@ -54,7 +54,9 @@ class StreamOnServer:
         self.n = len(frames)
         self.gen_times = np.full(self.n, np.inf)
         self.generated = 0  # frames scheduled so far (their times may lie in the future)
+        self.created = start
         self.acked = 0
+        self.ack_history: tuple[list, list] = ([], [])  # (time, acked) of every change, for `buffer_bytes_at`
         self.freed_at = math.nan
         self.conn = None
         self.served: set = set()  # connections this generation was sent on (acks from others are stale)
@@ -110,6 +112,28 @@ class StreamOnServer:
             return 0
         return int(self.cum[self.generated_by(t)] - self.cum[self.floor(t)])
 
+    def ack(self, count: int, now: float) -> None:
+        self.acked = count
+        self.ack_history[0].append(now)
+        self.ack_history[1].append(count)
+
+    def buffer_bytes_at(self, times: np.ndarray, after: bool) -> np.ndarray:
+        """`buffer_bytes` at many past times at once, just before or just after any change made at
+        that instant. Exact after the fact: a frame's generation time, once scheduled, never moves
+        and is never earlier than the moment it was scheduled."""
+        side = "right" if after else "left"
+        gen = np.minimum(self.gen_times.searchsorted(times, "right"), self.generated)
+        changes, values = self.ack_history
+        i = np.searchsorted(changes, times, side)
+        floor = np.concatenate([[0], values]).astype(np.int64)[i]
+        if self.cfg.server.when_full == "evict":
+            fits = self.cum.searchsorted(self.cum[gen] - self.cfg.server.buffer_bytes, "left")
+            floor = np.maximum(floor, np.minimum(fits, gen - 1))
+        held = self.cum[gen] - self.cum[floor]
+        end = self.freed_at if self.freed else np.inf
+        exists = (times >= self.created) & (times < end) if after else (times > self.created) & (times <= end)
+        return np.where(exists, held, 0)
+
     def send_from(self, conn, start: int, now: float, stop: int | None = None) -> None:
         """Send frames [start, stop) down `conn`, each when generated (the backlog at once)."""
         stop = self.generated if stop is None else stop
@@ -159,8 +183,9 @@ class Server:
         self.traces: dict[int, BufferTrace] = {}
         self.clients: dict = {}
         self.content: dict[int, tuple[Frames, np.ndarray]] = {}
-        self.total_trace = BufferTrace()  # all streams' buffers together: the server's memory
-
+        self.incarnations: list[StreamOnServer] = []  # every stream ever made (restarts make new ones)
+        self.event_times: list[float] = []  # when any stream's buffer was traced
+        self._total: tuple[int, BufferTrace] | None = None  # (events summed, total_trace)
     def register(self, sid: int, client, frames: Frames, gaps: np.ndarray) -> None:
         """Make a stream known: its client, its content and its generation gaps."""
         self.clients[sid] = client
@@ -169,16 +194,34 @@ class Server:
 
     def _new_stream(self, sid: int, now: float) -> StreamOnServer:
         if self.cfg.engine == "per_frame":
-            return FrameByFrameStream(self.cfg, *self.content[sid], now, self.env)
-        return StreamOnServer(self.cfg, *self.content[sid], now)
+            s = FrameByFrameStream(self.cfg, *self.content[sid], now, self.env)
+        else:
+            s = StreamOnServer(self.cfg, *self.content[sid], now)
+        self.incarnations.append(s)
+        return s
 
     def _record(self, sid: int) -> None:
         s, now = self.streams.get(sid), self.env.now
         if s is not None:
-            mine = s.buffer_bytes(now)
-            self.traces[sid].add(now, mine)
-            others = sum(o.buffer_bytes(now) for i, o in self.streams.items() if i != sid) if len(self.streams) > 1 else 0
-            self.total_trace.add(now, mine + others)
+            self.traces[sid].add(now, s.buffer_bytes(now))
+            self.event_times.append(now)
+
+    @property
+    def total_trace(self) -> BufferTrace:
+        """All streams' buffers together (the server's memory), just before and just after every
+        traced event; summed after the fact, so a server event costs O(1), not O(streams)."""
+        if len(self.traces) == 1:
+            return next(iter(self.traces.values()))
+        if self._total is not None and self._total[0] == len(self.event_times):
+            return self._total[1]
+        times = np.unique(self.event_times)
+        before = sum(s.buffer_bytes_at(times, after=False) for s in self.incarnations)
+        after = sum(s.buffer_bytes_at(times, after=True) for s in self.incarnations)
+        trace = BufferTrace()
+        trace.times = np.repeat(times, 2).tolist()
+        trace.bytes = np.column_stack([before, after]).ravel().tolist() if len(times) else []
+        self._total = (len(self.event_times), trace)
+        return trace
 
     # ---- messages
     def on_request(self, sid: int, conn, kind: str, position: int) -> None:
@@ -196,7 +239,7 @@ class Server:
             self._record(sid)
             if self.cfg.server.replay_from == "client":
                 start = position
-                s.acked = max(s.acked, position)  # the resume position acknowledges what precedes it
+                s.ack(max(s.acked, position), now)  # the resume position acknowledges what precedes it
             else:
                 start = s.floor(now)  # SignalR style: replay all unacked, the client drops duplicates
             s.generate(now)
@@ -222,7 +265,7 @@ class Server:
         if s is None or s.freed or count <= s.acked or conn not in s.served or self.env.now >= conn.cut:
             return
         self._record(sid)
-        s.acked = count
+        s.ack(count, self.env.now)
         if count >= s.n:
             s.freed_at = self.env.now  # the whole response is acknowledged
         elif s.conn is conn:
