@@ -286,8 +286,8 @@ class Client:
             return error
         times = conn.arrive[fresh]
         self.note_progress(float(times[0]), times)
-        h.digests.append(conn.digest[fresh])
-        h.seqs.append(new)
+        h.digests.append(conn.digest[fresh].copy())  # copies: a view would pin the connection's storage
+        h.seqs.append(new.copy())
         h.have += len(new)
         if self.done:
             h.completed_at = float(times[-1])

@@ -64,16 +64,20 @@ class LinkPhysics:
     # ---- one-way delivery of a batch of transmissions
     def arrivals(self, depart: np.ndarray, downstream: bool = True) -> np.ndarray:
         """Arrival time of each transmission first sent at `depart` (before in-order delivery)."""
+        if len(self.weather.cond_index) == 1:  # a steady network (the common case): one condition
+            return self._arrivals_in(int(self.weather.cond_index[0]), depart, downstream)
         cond = self.weather.condition_at(depart)
         out = np.empty(len(depart))
         for c in np.unique(cond):
             mask = cond == c
-            d = depart[mask]
-            failures = self._failures(self.conditions[c].loss, len(d), downstream)
-            sent = self._first_reachable_attempt(d, failures, self.offsets[c])
-            jitter = self.conditions[c].jitter.sample(self.rng, len(d))
-            out[mask] = sent + self.cfg.link.propagation + jitter
+            out[mask] = self._arrivals_in(int(c), depart[mask], downstream)
         return out
+
+    def _arrivals_in(self, c: int, depart: np.ndarray, downstream: bool) -> np.ndarray:
+        """`arrivals` of transmissions that all leave in condition c."""
+        failures = self._failures(self.conditions[c].loss, len(depart), downstream)
+        sent = self._first_reachable_attempt(depart, failures, self.offsets[c])
+        return sent + self.cfg.link.propagation + self.conditions[c].jitter.sample(self.rng, len(depart))
 
     def _first_reachable_attempt(self, depart, failures, offsets) -> np.ndarray:
         """Send time of the first attempt that is neither lost nor inside an outage."""
@@ -157,7 +161,8 @@ class LinkPhysics:
         return self.rtt[int(self.weather.condition_at(t))]
 
 
-CORRUPTED = np.uint64(0x9E3779B97F4A7C15)  # any non-zero mask: a corrupted frame's digest never matches
+CORRUPTED = np.uint64(0x9E3779B97F4A7C15)
+FRAME_COLUMNS = {"seq": np.int64, "size": np.int64, "digest": np.uint64, "depart": float, "arrive": float, "corrupt": bool}  # any non-zero mask: a corrupted frame's digest never matches
 
 
 class Connection:
@@ -173,12 +178,12 @@ class Connection:
         self.busy_until = opened  # when the last committed frame finished serialising
         self.last_arrival = opened
         self.last_up_arrival = opened
-        self.seq = np.empty(0, dtype=np.int64)
-        self.digest = np.empty(0, dtype=np.uint64)
-        self.size = np.empty(0, dtype=np.int64)
-        self.depart = np.empty(0)
-        self.arrive = np.empty(0)
-        self.corrupt = np.empty(0, dtype=bool)  # the frame's bytes no longer match its checksum
+        # the frames sent, one column each (`corrupt`: the bytes no longer match the checksum); the
+        # public arrays are views of the first `frames` rows of storage that doubles when full, so a
+        # connection carrying n frames costs O(n) however many sends it takes
+        self.frames = 0
+        self._storage = {name: np.empty(16, dtype=dtype) for name, dtype in FRAME_COLUMNS.items()}
+        self._expose()
         self.any_corrupt = False  # lets readers of a clean connection skip the array
         self.contiguous = True  # every frame so far is its predecessor's seq + 1 (the server's own sends)
         self.on_corrupt = None  # called with the arrival time of each batch's first corrupted frame
@@ -211,12 +216,22 @@ class Connection:
             digest = np.where(corrupt, digest ^ CORRUPTED, digest)  # what the damaged bytes hash to
             if self.on_corrupt is not None:
                 self.on_corrupt(float(arrive[np.argmax(corrupt)]))
-        self.corrupt = np.concatenate([self.corrupt, corrupt])
-        self.seq = np.concatenate([self.seq, seq])
-        self.size = np.concatenate([self.size, size])
-        self.digest = np.concatenate([self.digest, digest])
-        self.depart = np.concatenate([self.depart, depart])
-        self.arrive = np.concatenate([self.arrive, arrive])
+        columns = {"seq": seq, "size": size, "digest": digest, "depart": depart, "arrive": arrive, "corrupt": corrupt}
+        lo, hi = self.frames, self.frames + len(seq)
+        if hi > len(self._storage["seq"]):
+            capacity = max(hi, 2 * len(self._storage["seq"]))
+            for name, old in self._storage.items():
+                self._storage[name] = np.empty(capacity, dtype=old.dtype)
+                self._storage[name][:lo] = old[:lo]
+        for name, values in columns.items():
+            self._storage[name][lo:hi] = values
+        self.frames = hi
+        self._expose()
+
+    def _expose(self) -> None:
+        n, st = self.frames, self._storage
+        self.seq, self.size, self.digest = st["seq"][:n], st["size"][:n], st["digest"][:n]
+        self.depart, self.arrive, self.corrupt = st["depart"][:n], st["arrive"][:n], st["corrupt"][:n]
 
     def _corrupt(self, seq: np.ndarray) -> np.ndarray:
         """Which of these frames arrive corrupted."""
