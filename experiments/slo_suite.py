@@ -4,11 +4,11 @@ Question. Which of the seed's targets (p99 reconnect < 2 s, p99 resume < 0.5 s, 
 p99 replay-buffer memory < 50 MB, completion >= 99.95 %, integrity 100 %, recovery success >= 99.9 %,
 timeout handling 100 %) does each scenario meet, miss, or leave undecided at this sample size?
 
-Method. Each scenario of `model.scenarios.SCENARIOS` is run exactly as `midstream run SCENARIO
---streams N --seed S` and `midstream report` run it (`model.report.run_scenario`: `model.runner.run`
-then `model.slo.verdicts`), with the same seed for every scenario (common random numbers). Default
-sizes are the report's (`model.report.default_sessions`: 2,000 single-stream sessions, about 6,000
-streams of a multi-stream scenario); `--streams N` sets every scenario's sessions, as
+Method. Each scenario of `model.scenarios.SCENARIOS` is run exactly as `midstream report` runs it
+(`model.report.run_scenario`), with the same seed for every scenario (common random numbers). By
+default that is `midstream run SCENARIO --demonstrate`: the sessions and disconnects with which zero
+failures would pass the completion and recovery targets, within the report's budget
+(`model.report.default_budget`); `--streams N` runs every scenario with N sessions instead, as
 `midstream report --streams N` does, so with the same seed and sizes the verdicts equal the report's.
 
 Reading the output. `verdicts.parquet` has one row per (scenario, SLO): `status` is PASS when the
@@ -40,7 +40,7 @@ from model.scenarios import SCENARIOS
 NAME = "slo_suite"
 COLUMNS = ["scenario", "sessions", "streams", "slo", "target", "status", "estimate", "lower", "upper", "n",
            "more_streams", "confidence", "method"]
-STATUS_COLOURS = {"PASS": "#a1d99b", "FAIL": "#fc9272", "INCONCLUSIVE": "#d9d9d9"}
+STATUS_COLOURS = {"PASS": "#a1d99b", "FAIL": "#fc9272", "INCONCLUSIVE": "#d9d9d9", "N/A": "#f7f7f7"}
 
 
 def suite(args) -> tuple[pd.DataFrame, list]:
@@ -81,10 +81,10 @@ def verdict_matrix(table: pd.DataFrame) -> Figure:
     ax.set_yticks(np.arange(len(scenarios)) + 0.5, scenarios, fontsize=7)
     ax.tick_params(length=0)
     conf = float(table.confidence.iloc[0])
-    ax.set_title(f"SLO verdicts ({conf:.0%} one-sided bounds; green PASS, red FAIL, grey INCONCLUSIVE)", fontsize=9)
+    ax.set_title(f"SLO verdicts ({conf:.0%} one-sided bounds; green PASS, red FAIL, grey INCONCLUSIVE, pale n/a)", fontsize=9)
     counts = table.status.value_counts()
     fig.caption = (f"{len(table)} verdicts over {len(scenarios)} scenarios: " + ", ".join(
-        f"{int(counts.get(s, 0))} {s}" for s in ("PASS", "FAIL", "INCONCLUSIVE")) + ". Each cell shows the estimate "
+        f"{int(counts.get(s, 0))} {s}" for s in ("PASS", "FAIL", "INCONCLUSIVE", "N/A")) + ". Each cell shows the estimate "
         "(rates in %, latencies in s, memory per session).")
     return fig
 
@@ -96,7 +96,7 @@ def _rect(x, y, colour) -> Rectangle:
 def main(argv: list[str] | None = None) -> int:
     args = common.parse_args(NAME, __doc__, None, argv,
                              streams_help="sessions per scenario, as `midstream report --streams` (default: the "
-                                          "report's sizes, 2,000 single-stream sessions, about 6,000 streams of a "
+                                          "report's demonstration sizes, within 20,000 single-stream sessions or 12,000 streams of a "
                                           "multi-stream scenario)")
     table, runs = suite(args)
     common.write_table(table, args, "verdicts", common.provenance(args, [(r.cfg, r.sessions) for r in runs],
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = v.status.value_counts()
         fails = ", ".join(f"{row.slo} {_cell(row)}" for row in v[v.status == "FAIL"].itertuples())
         lines.append(f"  {r.name:26s} {r.sessions:>5,} sessions {len(r.results.streams):>6,} streams  "
-                     + " ".join(f"{s[0]}{int(counts.get(s, 0))}" for s in ("PASS", "FAIL", "INCONCLUSIVE"))
+                     + " ".join(f"{s[0]}{int(counts.get(s, 0))}" for s in ("PASS", "FAIL", "INCONCLUSIVE", "N/A"))
                      + (f"  FAIL: {fails}" if fails else ""))
     return common.finish(args, lines)
 

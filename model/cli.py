@@ -16,7 +16,7 @@ from model import runner, slo
 from model.config import ConfigError, Scenario, apply_overrides, settable_paths
 from model.runner import WorkdirMismatch
 from model.scenarios import SCENARIOS, get_scenario
-from model.sequential import run_until_decided
+from model.sequential import run_demonstration, run_until_decided
 
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 
@@ -54,9 +54,14 @@ def parser() -> argparse.ArgumentParser:
                            description="Simulate streams of a scenario; print estimates and the SLO verdict table.")
     _common(run)
     run.add_argument("--streams", type=whole_number(1), default=2000, help="number of streams (default 2000)")
-    run.add_argument("--until-decided", action="store_true",
-                     help="simulate in doubling batches until every verdict is decided or --budget is spent")
-    run.add_argument("--budget", type=whole_number(1), default=64_000, help="stream budget for --until-decided (default 64000)")
+    how_many = run.add_mutually_exclusive_group()
+    how_many.add_argument("--until-decided", action="store_true",
+                          help="simulate in doubling batches until every verdict is decided or --budget is spent")
+    how_many.add_argument("--demonstrate", action="store_true",
+                          help="simulate the sessions and disconnects with which zero failures would pass the completion "
+                               "and recovery targets (5,990 and 2,995 by default), within --budget; judge once")
+    run.add_argument("--budget", type=whole_number(1), default=64_000,
+                     help="session budget for --until-decided and --demonstrate (default 64000)")
 
     sweep = verbs.add_parser("sweep", help="replicate a scenario over a grid of settings",
                              description="Run every combination of the --vary values, each with the same seed.")
@@ -68,13 +73,15 @@ def parser() -> argparse.ArgumentParser:
                               description="Run the scenarios (default: all) as `midstream run` does and write a PDF: "
                                           "SLO verdicts, estimates, figures, methods, validation and provenance.")
     report.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenarios to include (default: every one)")
-    report.add_argument("--streams", type=whole_number(1), default=None,
-                        help="sessions per scenario, as in `run` (default: 2000 single-stream sessions; "
-                             "about 6000 streams' worth of multi-stream sessions)")
-    report.add_argument("--until-decided", action="store_true",
-                        help="run each scenario in doubling batches until its verdicts are decided or --budget is spent")
+    how_many = report.add_mutually_exclusive_group()
+    how_many.add_argument("--streams", type=whole_number(1), default=None,
+                          help="a fixed number of sessions per scenario, as in `run --streams` (default: each scenario "
+                               "runs as `run --demonstrate`)")
+    how_many.add_argument("--until-decided", action="store_true",
+                          help="run each scenario in doubling batches until its verdicts are decided or --budget is spent")
     report.add_argument("--budget", type=whole_number(1), default=None,
-                        help="session budget per scenario for --until-decided (default: 8x its default size)")
+                        help="session budget per scenario (default: 20000 single-stream sessions, 12000 streams' worth "
+                             "of multi-stream ones)")
     report.add_argument("--seed", type=whole_number(0), default=0, help="root seed (default 0)")
     report.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                         help="override a setting in every scenario, e.g. content.frames=200 (repeatable)")
@@ -133,6 +140,8 @@ def cmd_run(args) -> int:
     if args.until_decided:
         res, table = run_until_decided(cfg, args.budget, args.seed, first_batch=min(1000, args.budget),
                                        workers=args.workers, progress=not args.quiet)
+    elif args.demonstrate:
+        res, table = run_demonstration(cfg, args.budget, args.seed, workers=args.workers, progress=not args.quiet)
     else:
         res = runner.run(cfg, args.streams, args.seed, workers=args.workers, progress=not args.quiet)
         table = slo.verdicts(res, cfg.slo)

@@ -374,7 +374,7 @@ class Client:
         c = self.cfg.client
         syn, step = t, self.cfg.link.syn_rto
         while syn < t + c.connect_timeout:
-            if not self.weather.unreachable(syn):
+            if not self.weather.unreachable_at(syn):
                 done = syn
                 for _ in range(2 * c.handshake_rtts):  # each leg can be lost and retransmitted
                     done = self.physics.one_way(done)

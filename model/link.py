@@ -27,6 +27,7 @@ Assumptions (README "Model assumptions"):
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -48,6 +49,17 @@ def retransmission_offsets(link_cfg, first_rto: float) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(gaps), [np.inf]])
 
 
+@functools.lru_cache(maxsize=64)
+def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list]:
+    """Per condition: its settings, retransmission offsets, mean RTT and long-run loss rate (the same
+    for every stream of a scenario, so computed once)."""
+    conditions = [network_cfg.condition(name) for name in CONDITIONS]
+    offsets = [retransmission_offsets(link_cfg, rto(link_cfg, c)) for c in conditions]
+    rtt = [2 * (link_cfg.propagation + c.jitter.mean()) for c in conditions]
+    loss_rates = [c.loss.rate() if c.loss.model != "none" else 0.0 for c in conditions]
+    return conditions, offsets, rtt, loss_rates
+
+
 class LinkPhysics:
     """Per-stream wire behaviour: loss, retransmission, jitter and outages, drawn from one generator."""
 
@@ -55,17 +67,14 @@ class LinkPhysics:
                  corruption_rng: np.random.Generator | None = None):
         self.cfg, self.weather, self.rng = cfg, weather, rng
         self.corruption_rng = corruption_rng if corruption_rng is not None else rng  # own stream: on/off keeps other draws
-        self.conditions = [cfg.network.condition(name) for name in CONDITIONS]
-        self.offsets = [retransmission_offsets(cfg.link, rto(cfg.link, c)) for c in self.conditions]
-        self.rtt = [2 * (cfg.link.propagation + c.jitter.mean()) for c in self.conditions]
-        self.loss_rates = [c.loss.rate() if c.loss.model != "none" else 0.0 for c in self.conditions]
+        self.conditions, self.offsets, self.rtt, self.loss_rates = condition_tables(cfg.link, cfg.network)
         self.ge_bad = False  # Gilbert-Elliott chain state, carried between batches
 
     # ---- one-way delivery of a batch of transmissions
     def arrivals(self, depart: np.ndarray, downstream: bool = True) -> np.ndarray:
         """Arrival time of each transmission first sent at `depart` (before in-order delivery)."""
-        if len(self.weather.cond_index) == 1:  # a steady network (the common case): one condition
-            return self._arrivals_in(int(self.weather.cond_index[0]), depart, downstream)
+        if len(self.weather.cond_list) == 1:  # a steady network (the common case): one condition
+            return self._arrivals_in(self.weather.cond_list[0], depart, downstream)
         cond = self.weather.condition_at(depart)
         out = np.empty(len(depart))
         for c in np.unique(cond):
@@ -133,7 +142,7 @@ class LinkPhysics:
         """Arrival time of one transmission sent at t: the scalar form of `arrivals`. The fast
         engine uses it for small messages (acks, pings, requests, pongs: Bernoulli loss at the
         long-run rate); the per-frame engine for every frame too (`downstream`)."""
-        c = int(self.weather.condition_at(t))
+        c = self.weather.condition_of(t)
         loss, offsets = self.conditions[c].loss, self.offsets[c]
         if downstream and loss.model == "gilbert_elliott":
             k = self._gilbert_elliott_step(loss)
@@ -142,7 +151,7 @@ class LinkPhysics:
             k = int(self.rng.geometric(1.0 - p)) - 1 if p > 0 else 0
         k = min(k, len(offsets) - 1)
         sent = t + offsets[k]
-        if self.weather.unreachable(sent) and math.isfinite(sent):
+        if self.weather.unreachable_at(sent) and math.isfinite(sent):
             sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), offsets)[0])
         return sent + self.cfg.link.propagation + float(self.conditions[c].jitter.sample(self.rng))
 
@@ -158,7 +167,7 @@ class LinkPhysics:
         return int(self.rng.geometric(1.0 - loss.rate()))  # this loss plus the retransmissions lost after it
 
     def rtt_at(self, t: float) -> float:
-        return self.rtt[int(self.weather.condition_at(t))]
+        return self.rtt[self.weather.condition_of(t)]
 
 
 CORRUPTED = np.uint64(0x9E3779B97F4A7C15)

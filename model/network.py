@@ -13,6 +13,7 @@ Assumptions (see README "Model assumptions"):
 from __future__ import annotations
 
 import bisect
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ class Weather:
     def __init__(self, cfg: Scenario, rng: np.random.Generator):
         self.cfg = cfg
         self.cond_start, self.cond_index = self._conditions(cfg, rng)
+        self.cond_start_list, self.cond_list = self.cond_start.tolist(), self.cond_index.tolist()
         self.events = self._events(cfg, rng)
         self.down_start, self.down_end = _merge([(e.time, e.time + e.outage) for e in self.events])
         self.down_start_list, self.down_end_list = self.down_start.tolist(), self.down_end.tolist()
@@ -63,17 +65,21 @@ class Weather:
             rate = cfg.network.condition(CONDITIONS[state]).disconnect_rate * d.rate_scale
             count = rng.poisson(rate * (end - start)) if rate > 0 else 0
             times.extend(np.sort(rng.uniform(start, end, count)))
-        kinds = rng.choice(3, size=len(times), p=d.kind_probabilities())
+        kinds = _kind_cdf(d.kind_probabilities()).searchsorted(rng.random(len(times)), side="right")  # = rng.choice(3, p=...)
         outages = d.outage.sample(rng, len(times))
         events = [NetworkEvent(float(t), DISCONNECT_KINDS[k], float(o)) for t, k, o in zip(times, kinds, outages)]
         events += [NetworkEvent(t, kind, outage) for t, kind, outage in d.scheduled()]
         return sorted(events, key=lambda e: e.time)
 
-    def condition_at(self, t):
-        """Index into CONDITIONS of the condition in force at time(s) t."""
-        if len(self.cond_index) == 1:  # a steady network (the common case): no search
-            return self.cond_index[0] if np.ndim(t) == 0 else np.full(np.shape(t), self.cond_index[0])
+    def condition_at(self, t: np.ndarray) -> np.ndarray:
+        """Index into CONDITIONS of the condition in force at each time of t."""
         return self.cond_index[np.searchsorted(self.cond_start, t, side="right") - 1]
+
+    def condition_of(self, t: float) -> int:
+        """`condition_at` for one time (a plain search: called for every small message)."""
+        if len(self.cond_list) == 1:  # a steady network (the common case): no search
+            return self.cond_list[0]
+        return self.cond_list[bisect.bisect_right(self.cond_start_list, t) - 1]
 
     def _outage_end(self, t):
         """End of the outage containing t, or -inf where the network is up."""
@@ -83,12 +89,14 @@ class Weather:
         end = self.down_end[np.maximum(i, 0)]
         return np.where((i >= 0) & (t < end), end, -np.inf)
 
-    def unreachable(self, t):
-        """True where time(s) t fall inside an outage (any kind): packets there are dropped."""
-        if np.ndim(t) == 0:  # one message: a plain search over the (few) outages
-            i = bisect.bisect_right(self.down_start_list, t) - 1
-            return i >= 0 and t < self.down_end_list[i]
+    def unreachable(self, t: np.ndarray) -> np.ndarray:
+        """True where the times t fall inside an outage (any kind): packets there are dropped."""
         return self._outage_end(t) > -np.inf
+
+    def unreachable_at(self, t: float) -> bool:
+        """`unreachable` for one time: a plain search over the (few) outages."""
+        i = bisect.bisect_right(self.down_start_list, t) - 1
+        return i >= 0 and t < self.down_end_list[i]
 
     def reachable_from(self, t):
         """The end of the outage containing t (t itself if the network is up at t)."""
@@ -98,6 +106,12 @@ class Weather:
         """True if no outage overlaps [t0, t1]."""
         i = np.searchsorted(self.down_start, t1, side="right")
         return i == 0 or self.down_end[i - 1] <= t0
+
+
+@functools.lru_cache(maxsize=16)
+def _kind_cdf(p: tuple[float, float, float]) -> np.ndarray:
+    cdf = np.cumsum(p)
+    return cdf / cdf[-1]
 
 
 def _merge(intervals) -> tuple[np.ndarray, np.ndarray]:

@@ -5,18 +5,17 @@
 
 or `midstream report --seed 1 --out reports/reliability.pdf`.
 
-Each scenario is run exactly as `midstream run SCENARIO --streams N --seed S` runs it (the same
-`runner.run` call and `slo.verdicts`; with `until_decided`, the same `run_until_decided` call as
-`midstream run --until-decided --budget B`), so the verdicts in the PDF are the ones the command
-prints. `N` counts sessions (replications), as on the command line; a multi-stream scenario's
-session holds `session.streams` streams.
+Each scenario is run exactly as `midstream run` runs it (the same `run_demonstration`,
+`runner.run` or `run_until_decided` call and `slo.verdicts`), so the verdicts in the PDF are the
+ones the command prints. Sizes count sessions (replications), as on the command line; a
+multi-stream scenario's session holds `session.streams` streams.
 
-Default sizes (`default_sessions`): 2,000 sessions for single-stream scenarios; for multi-stream
-scenarios, as many sessions as make about 6,000 streams (750 sessions of 8 streams, 600 of 10, 300
-of 20, 60 of 100). With 300 or more sessions the p99 memory target can be decided (an upper
-order-statistic bound for p99 at 95 % needs n >= 299); `stress`, at about 1 s of CPU per
-100-stream session, gets 60 and its memory verdict stays INCONCLUSIVE unless the observed peaks are
-decisive. The whole default report takes a few minutes on 2 cores.
+Default sizes (`run --demonstrate`): each scenario simulates the sessions and disconnects with
+which zero failures would PASS its completion and recovery targets (5,990 sessions and 2,995
+disconnects for 99.95 % and 99.9 % at 95 %), within a budget (`default_budget`): 20,000 sessions
+for a single-stream scenario, 12,000 streams' worth for a multi-stream one. A multi-stream
+scenario's completion is judged per session, so within that budget it can FAIL but not PASS. The
+whole default report takes about two minutes on 2 cores.
 
 The PDF (reportlab platypus: real text, tables, figures as 200 dpi PNG) has a title page, contents,
 an executive summary with every scenario's SLO verdicts, a section per scenario (description,
@@ -45,14 +44,14 @@ from tqdm import tqdm
 from model import __version__, figures, runner, slo, stats
 from model.config import Scenario, apply_overrides
 from model.scenarios import ENTRIES, SCENARIOS, get_scenario
-from model.sequential import run_until_decided
+from model.sequential import run_demonstration, run_until_decided
 from model.simulation import Results, run_session
 
-__all__ = ["build_report", "default_sessions", "run_scenario", "ScenarioRun", "SINGLE_STREAM_SESSIONS",
-           "MULTI_STREAM_STREAMS", "SWEEP_RATE_SCALES", "DEFAULT_OUT"]
+__all__ = ["build_report", "default_budget", "run_scenario", "ScenarioRun", "SINGLE_STREAM_BUDGET",
+           "MULTI_STREAM_BUDGET_STREAMS", "SWEEP_RATE_SCALES", "DEFAULT_OUT"]
 
-SINGLE_STREAM_SESSIONS = 2000
-MULTI_STREAM_STREAMS = 6000
+SINGLE_STREAM_BUDGET = 20_000
+MULTI_STREAM_BUDGET_STREAMS = 12_000
 SWEEP_RATE_SCALES = (1, 2, 4, 8, 16, 32)
 SWEEP_SESSIONS = 300
 SWEEP_STRATEGIES = ("resume", "restart")
@@ -77,10 +76,10 @@ def _short_slo(name: str) -> str:
     return SLO_SHORT.get(name, name)
 
 
-def default_sessions(cfg: Scenario) -> int:
-    """Default sessions for a scenario: 2,000 single-stream sessions, or about 6,000 streams' worth."""
+def default_budget(cfg: Scenario) -> int:
+    """Default session budget for a scenario: 20,000 single-stream sessions, or 12,000 streams' worth."""
     size = cfg.session.streams
-    return SINGLE_STREAM_SESSIONS if size == 1 else max(1, math.ceil(MULTI_STREAM_STREAMS / size))
+    return SINGLE_STREAM_BUDGET if size == 1 else max(1, math.ceil(MULTI_STREAM_BUDGET_STREAMS / size))
 
 
 @dataclass
@@ -116,21 +115,25 @@ def run_scenario(name: str, seed: int, streams: int | None = None, overrides=Non
     cfg = apply_overrides(get_scenario(name), extra)
     sets = "".join(f" --set {o}" for o in extra)
     start = time.perf_counter()
-    if until_decided:
-        budget = budget if budget is not None else 8 * (streams or default_sessions(cfg))
-        res, table = run_until_decided(cfg, budget, seed, first_batch=min(1000, budget), workers=workers, progress=progress)
-        sessions = int(res.streams.session.nunique())
-        command = f"midstream run {name} --until-decided --budget {budget} --seed {seed}{sets}"
-    else:
-        sessions = streams or default_sessions(cfg)
+    if streams is not None:
+        sessions, mode = streams, "fixed"
         res = runner.run(cfg, sessions, seed, workers=workers, progress=progress)
         table = slo.verdicts(res, cfg.slo)
         command = f"midstream run {name} --streams {sessions} --seed {seed}{sets}"
+    else:
+        budget = budget if budget is not None else default_budget(cfg)
+        if until_decided:
+            mode = "until-decided"
+            res, table = run_until_decided(cfg, budget, seed, first_batch=min(1000, budget), workers=workers, progress=progress)
+        else:
+            mode = "demonstrate"
+            res, table = run_demonstration(cfg, budget, seed, workers=workers, progress=progress)
+        sessions = int(res.streams.session.nunique())
+        command = f"midstream run {name} --{mode} --budget {budget} --seed {seed}{sets}"
     seconds = time.perf_counter() - start
     est = slo.estimates(res, cfg.slo.confidence)
     prov = runner.provenance(cfg, extra, seed, sessions)
-    return ScenarioRun(name, cfg, sessions, res, table, est, command, seconds, prov,
-                       "until-decided" if until_decided else "fixed", budget)
+    return ScenarioRun(name, cfg, sessions, res, table, est, command, seconds, prov, mode, budget)
 
 
 # ---------------------------------------------------------------- figures and readings
@@ -244,7 +247,7 @@ def reading(run: ScenarioRun) -> list[str]:
             out.append(f"Clients dropped {dups:,} duplicate frames; {int(s.duplicates_delivered.sum()):,} reached an application.")
     else:
         out.append("No stream was disconnected, so the recovery, reconnect and resume measures have no samples "
-                   "(their verdicts are INCONCLUSIVE by construction).")
+                   "(their verdicts are N/A).")
     stalls = int(s.stalls_absorbed.sum())
     if stalls:
         out.append(f"{stalls:,} outages hit a stream without breaking its connection (silent outages shorter than the "
@@ -260,7 +263,7 @@ def reading(run: ScenarioRun) -> list[str]:
                    if released.any() else f"{len(failed):,} failed streams still hold their server buffer.")
     v = run.verdicts
     counts = v.status.value_counts()
-    text = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("PASS", "FAIL", "INCONCLUSIVE"))
+    text = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("PASS", "FAIL", "INCONCLUSIVE", "N/A"))
     more = v[(v.status == "INCONCLUSIVE") & v.more_streams.notna()]
     if len(more):
         text += ("; if the observed rates hold, " + "; ".join(
@@ -318,8 +321,9 @@ def _styles():
     return st
 
 
-STATUS_COLOURS = {"PASS": "#c7e9c0", "FAIL": "#fcbba1", "INCONCLUSIVE": "#fee391", "yes": "#c7e9c0", "NO": "#fcbba1"}
-MATRIX_LABEL = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INCONCL."}
+STATUS_COLOURS = {"PASS": "#c7e9c0", "FAIL": "#fcbba1", "INCONCLUSIVE": "#fee391", "N/A": "#f0f0f0",
+                  "yes": "#c7e9c0", "NO": "#fcbba1"}
+MATRIX_LABEL = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INCONCL.", "N/A": "n/a"}
 
 
 def _p(text: str, style, **kw):
@@ -509,12 +513,14 @@ def _summary_section(runs: list[ScenarioRun], confidence: float | None, st) -> l
     pass_n = sum((r.verdicts.status == "PASS").sum() for r in runs)
     fail_n = sum((r.verdicts.status == "FAIL").sum() for r in runs)
     inc_n = sum((r.verdicts.status == "INCONCLUSIVE").sum() for r in runs)
+    na_n = sum((r.verdicts.status == "N/A").sum() for r in runs)
     total = pass_n + fail_n + inc_n
     story.append(_p(f"{len(runs)} scenarios, {total} SLO verdicts: <b>{pass_n} PASS</b>, <b>{fail_n} FAIL</b>, "
-                    f"<b>{inc_n} INCONCLUSIVE</b>. Each verdict compares a one-sided "
+                    f"<b>{inc_n} INCONCLUSIVE</b> ({na_n} more SLOs had nothing to judge: n/a). Each verdict compares a one-sided "
                     f"{'%g %%' % (confidence * 100) if confidence else 'per-scenario'} confidence bound with the target "
                     "(targets: the seed's SLOs; see each table).", st["body"]))
-    story += [mt, _p("INCONCL. = INCONCLUSIVE. Column labels: the SLO (rates) or the quantile and measure the target "
+    story += [mt, _p("INCONCL. = INCONCLUSIVE; n/a = no trials (no give-ups to judge timeout handling by, no "
+                     "disconnects to time). Column labels: the SLO (rates) or the quantile and measure the target "
                      "applies to.", st["caption"])]
     story.append(_p("<b>What the verdicts mean.</b> PASS: the one-sided bound on the wrong side of the target clears it "
                     "(for a rate, the lower bound is at least the target; for a p99 latency or memory target, the upper "
@@ -695,10 +701,13 @@ def _sizes_paragraph(runs: list[ScenarioRun], meta: dict) -> str:
                       for r in runs)
     text = (f"<b>Sample sizes.</b> Sessions simulated per scenario (streams per session where more than one): {sizes}. "
             f"Mode: {_e(meta['mode_text'])}. ")
-    if "default" in meta["mode_text"]:
-        text += (f"The defaults are {SINGLE_STREAM_SESSIONS:,} sessions for a single-stream scenario and about "
-                 f"{MULTI_STREAM_STREAMS:,} streams' worth of sessions for a multi-stream one, so the whole report runs in "
-                 "a few minutes on two cores. ")
+    if runs[0].mode == "demonstrate":
+        text += ("Each scenario ran the sessions and disconnects with which zero failures would PASS its completion "
+                 "and recovery targets (the success-run sizes n = ln(1-C)/ln(target)), further batches being sized from "
+                 "the disconnect rate seen so far, within a budget of "
+                 f"{SINGLE_STREAM_BUDGET:,} sessions (single-stream) or {MULTI_STREAM_BUDGET_STREAMS:,} streams' worth "
+                 "(multi-stream; their completion, judged per session, can then FAIL but not PASS). The stopping rule "
+                 "counts trials, never their outcomes, so every verdict is judged once at the stated confidence. ")
     few = [r.name for r in runs if r.sessions < 299]
     if few:
         text += (f"With fewer than 299 sessions ({_e(', '.join(few))}) the p99 memory target, judged once per session, "
@@ -796,10 +805,10 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     """Run the scenarios and write the PDF report to `out_path`; returns its path.
 
     scenarios: names (default: every scenario in the catalogue, in catalogue order).
-    streams: sessions per scenario, as `midstream run --streams` (default: `default_sessions`).
-    until_decided / budget: run each scenario in doubling batches until its verdicts are decided or
-        `budget` sessions are spent (default budget: 8x the scenario's default size), first batch
-        min(1000, budget), as `midstream run --until-decided --budget B`.
+    streams: a fixed number of sessions per scenario, as `midstream run --streams`.
+    until_decided / budget: without `streams`, each scenario runs as `midstream run --demonstrate
+        --budget B` (default) or, with `until_decided`, in doubling batches until its verdicts are
+        decided, as `midstream run --until-decided --budget B`; B defaults to `default_budget`.
     overrides: `path=value` settings applied to every scenario after its own (e.g. a smaller
         `content.frames` for a quick look).
     sweep: add the resume-against-restart sweep (on text-interruption, or the first single-stream
@@ -857,9 +866,9 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     lap("validation")
 
     first = runs[0].provenance
-    mode_text = ("until decided (doubling batches, Bonferroni looks)" if until_decided else
-                 ("fixed: " + (f"{streams:,} sessions per scenario" if streams else "default sizes (2,000 single-stream "
-                               f"sessions; about {MULTI_STREAM_STREAMS:,} streams per multi-stream scenario)")))
+    mode_text = (f"fixed: {streams:,} sessions per scenario" if streams else
+                 "until decided (doubling batches, Bonferroni looks)" if until_decided else
+                 "demonstration sizes (completion and recovery targets), within a session budget")
     meta = {"created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": seed,
             "overrides": extra, "mode_text": mode_text, "git_commit": first.get("git_commit"),
             "python": first.get("python", ""), "workers": workers or "all cores", "wall_seconds": 0.0,

@@ -1,6 +1,6 @@
-"""Sequential mode: simulate in growing batches until every SLO verdict is decided or a budget is spent.
+"""How many streams to simulate: until decided (sequential looks), or a demonstration-sized run.
 
-Method: the looks are fixed in advance (batch totals n0, 2 n0, 4 n0, ... up to the budget, L looks)
+Until decided: the looks are fixed in advance (batch totals n0, 2 n0, 4 n0, ... up to the budget, L looks)
 and each look judges the verdicts at the Bonferroni-corrected confidence 1 - (1 - C)/L. Whatever
 the dependence between looks, the chance that any look returns a wrong PASS or FAIL is at most
 the sum of the per-look error rates, (1 - C); so stopping at the first decided look keeps the
@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 import pandas as pd
+
+import math
 
 from model import runner, slo, stats
 from model.config import Scenario
@@ -44,3 +46,35 @@ def run_until_decided(cfg: Scenario, budget: int, seed: int, first_batch: int = 
     table["looks_planned"] = len(looks)
     table["stated_confidence"] = cfg.slo.confidence
     return results, table
+
+
+def demonstration_plan(cfg: Scenario) -> tuple[int, int]:
+    """(sessions, disconnects) with which zero failures PASS the completion and recovery targets at
+    the SLO confidence (the success-run sizes: 5,990 and 2,995 for 99.95 % and 99.9 % at 95 %).
+    Completion counts sessions because multi-stream sessions are judged per session."""
+    c = cfg.slo.confidence
+    sessions = stats.zero_failure_sample_size(cfg.slo.completion_rate, c) if cfg.slo.completion_rate < 1 else 1
+    disconnects = stats.zero_failure_sample_size(cfg.slo.recovery_rate, c) if cfg.slo.recovery_rate < 1 else 1
+    return sessions, disconnects
+
+
+def run_demonstration(cfg: Scenario, budget: int, seed: int, workers: int | None = None,
+                      progress: bool = True) -> tuple[Results, pd.DataFrame]:
+    """Simulate the completion demonstration size in sessions, then further batches until the
+    disconnects reach the recovery demonstration size (each batch sized from the disconnect rate
+    seen so far, and at most doubling the total), at most `budget` sessions; judge every verdict
+    once, at the stated confidence.
+
+    Valid as a single look because the stopping rule counts trials, never their outcomes (a weak
+    link remains: a stream that recovers slowly lives longer and so meets more disconnects)."""
+    need_sessions, need_disconnects = demonstration_plan(cfg)
+    n = min(need_sessions, budget)
+    parts = [runner.run(cfg, n, seed, workers=workers, progress=progress)]
+    seen = len(parts[0].disconnects)
+    while 0 < seen < need_disconnects and n < budget:
+        # sized from the rate seen so far (10 % spare), at most doubling the total so the estimate firms up
+        more = min(budget - n, n, math.ceil(1.1 * (need_disconnects - seen) * n / seen))
+        parts.append(runner.run(cfg, more, seed, workers=workers, progress=progress, first_stream=n))
+        n, seen = n + more, seen + len(parts[-1].disconnects)
+    results = runner.concat_results(parts)
+    return results, slo.verdicts(results, cfg.slo)

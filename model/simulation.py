@@ -133,7 +133,7 @@ def stream_row(run: StreamRun, cfg: Scenario) -> dict:
         "bytes_delivered": int(s.cum[h.have]) if s is not None else 0,
         **content,
         "duplicates_received": h.duplicates_received,
-        "duplicates_delivered": int(h.have - len(np.unique(seqs))),
+        "duplicates_delivered": 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs))),
         "corrupt_detected": h.corrupt_detected,
         "gaps": h.gaps,
         "disconnects": len(c.disconnects),

@@ -81,7 +81,9 @@ def estimates(res: Results, confidence: float = 0.95) -> pd.DataFrame:
 
 
 def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
-    """One row per SLO: PASS / FAIL / INCONCLUSIVE, with the bounds and how many more streams."""
+    """One row per SLO: PASS / FAIL / INCONCLUSIVE, with the bounds and how many more streams; N/A
+    when the measure had nothing to judge (no give-ups for timeout handling, no disconnects for
+    the latencies): more streams of the same scenario would rarely change that."""
     rows = []
     clustered = res.streams.session.nunique() < len(res.streams)  # sessions of several streams
     for name, (k, n) in rate_counts(res).items():
@@ -94,7 +96,7 @@ def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
         target = getattr(slo, name)
         label = f"p{slo.quantile * 100:g} {name}"
         if len(sample) == 0:
-            rows.append(dict(slo=label, target=f"< {target:g}", status="INCONCLUSIVE", estimate=np.nan, lower=np.nan,
+            rows.append(dict(slo=label, target=f"< {target:g}", status="N/A", estimate=np.nan, lower=np.nan,
                              upper=np.nan, n=0, more_streams=None, method="no samples (no disconnects)"))
             continue
         v = stats.quantile_verdict(sample, slo.quantile, target, slo.confidence)
@@ -130,7 +132,7 @@ def _clustered_completion_row(res: Results, target: float, confidence: float) ->
 def _rate_row(name: str, k: int, n: int, target: float, confidence: float) -> dict:
     base = dict(slo=name, target=f">= {target:g}", n=n)
     if n == 0:
-        return {**base, "status": "INCONCLUSIVE", "estimate": np.nan, "lower": np.nan, "upper": np.nan,
+        return {**base, "status": "N/A", "estimate": np.nan, "lower": np.nan, "upper": np.nan,
                 "more_streams": None, "method": "no trials"}
     if target >= 1.0:  # zero tolerance
         lo, _ = stats.clopper_pearson_interval(k, n, 2 * confidence - 1)  # one-sided lower at C
@@ -142,5 +144,5 @@ def _rate_row(name: str, k: int, n: int, target: float, confidence: float) -> di
 
 
 def decided(table: pd.DataFrame) -> bool:
-    """True when no verdict is INCONCLUSIVE."""
+    """True when no verdict is INCONCLUSIVE (N/A counts as decided: there is nothing to decide)."""
     return not (table.status == "INCONCLUSIVE").any()

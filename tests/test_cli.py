@@ -37,6 +37,12 @@ def test_run_prints_estimates_and_verdicts_and_writes_tables_with_provenance(tmp
     assert prov["seed"] == 4 and "content.frames=100" in prov["overrides"]
 
 
+def test_run_demonstrate_stops_at_its_budget():
+    out = midstream("run", "text-interruption", "--demonstrate", "--budget", "40", "--seed", "4", *SMALL)
+    assert out.returncode == 0, out.stderr
+    assert "40 streams" in out.stdout.replace(",", "")
+
+
 @pytest.mark.parametrize("args, message", [
     (["run", "no-such-scenario"], "scenario='no-such-scenario': one of buffer-memory-management, "),
     (["run", "text-interruption", "--set", "link.bandwith=3"], "did you mean link.bandwidth"),
@@ -46,6 +52,7 @@ def test_run_prints_estimates_and_verdicts_and_writes_tables_with_provenance(tmp
     (["run", "text-interruption", "--out", "runs.xlsx"], "must end in .parquet or .csv"),
     (["sweep", "text-interruption", "--vary", "client.strategy=resume,teleport"], "one of resume, restart"),
     (["describe", "nope"], "text-interruption, timeout-and-retry"),
+    (["run", "text-interruption", "--demonstrate", "--until-decided"], "not allowed with argument"),
 ])
 def test_bad_input_gets_one_clear_message_and_exit_2(args, message, tmp_path):
     out = midstream(*args, cwd=tmp_path)

@@ -12,14 +12,14 @@ from pypdf import PdfReader
 
 from model import cli, figures, runner
 from model.config import ConfigError, apply_overrides
-from model.report import build_report, default_sessions, validation_rows
+from model.report import build_report, default_budget, validation_rows
 from model.scenarios import get_scenario
 from model.simulation import run_session
 
 SCENARIOS = ["text-interruption", "buffer-preservation"]
 SEED, SESSIONS = 3, 30
 SMALL = ["content.frames=200"]
-STATUS = re.compile(r"\b(PASS|FAIL|INCONCLUSIVE)\b")
+STATUS = re.compile(r"\b(PASS|FAIL|INCONCLUSIVE|N/A)\b")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_verdicts_equal_the_command_line(report, capsys):
             if m:  # "   p99 recovery_time       < 5         FAIL ...": the SLO, then a two-token target
                 cli_status[" ".join(line[:m.start()].split()[:-2])] = m.group(1)
         ours = {v["slo"]: v["status"] for v in side["scenarios"][name]["verdicts"]}
-        assert len(ours) == 8 and set(ours.values()) <= {"PASS", "FAIL", "INCONCLUSIVE"}
+        assert len(ours) == 8 and set(ours.values()) <= {"PASS", "FAIL", "INCONCLUSIVE", "N/A"}
         assert cli_status == ours, name
     assert STATUS.search(text) and "INCONCLUSIVE" in text
 
@@ -118,10 +118,10 @@ def test_bad_input_fails_before_simulating(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_default_sizes():
-    assert default_sessions(get_scenario("text-interruption")) == 2000
-    assert default_sessions(get_scenario("stress")) == 60
-    assert default_sessions(get_scenario("concurrent-interruptions")) == 300
+def test_default_budgets():
+    assert default_budget(get_scenario("text-interruption")) == 20_000
+    assert default_budget(get_scenario("stress")) == 120
+    assert default_budget(get_scenario("concurrent-interruptions")) == 600
 
 
 def test_figures_return_captioned_figures_without_pyplot_state():

@@ -1,10 +1,11 @@
-"""Sequential mode: fixed look schedule, Bonferroni per-look confidence, stop at the first decided look."""
+"""Run sizes: sequential looks (fixed schedule, Bonferroni per-look confidence, stop at the first decided
+look) and demonstration-sized runs."""
 import pytest
 
 from conftest import calm
 from model import slo
 from model.runner import run
-from model.sequential import look_schedule, run_until_decided
+from model.sequential import demonstration_plan, look_schedule, run_demonstration, run_until_decided
 
 
 def test_looks_double_up_to_the_budget():
@@ -33,8 +34,37 @@ def test_stops_at_the_first_decided_look_with_corrected_confidence():
 
 
 def test_undecided_runs_to_the_budget_and_equals_a_fixed_run():
-    cfg = calm(content__frames=50)  # no disconnects: latency verdicts stay INCONCLUSIVE
+    cfg = calm(content__frames=50)  # 90 clean streams cannot demonstrate 99.95 % completion
     res, table = run_until_decided(cfg, budget=90, seed=2, first_batch=30, workers=1, progress=False)
     assert len(res.streams) == 90 and not slo.decided(table)
     fixed = run(cfg, 90, 2, workers=1, progress=False)
     assert res.streams.equals(fixed.streams)
+
+
+# ---- demonstration-sized runs
+
+def test_demonstration_plan_is_the_success_run_size():
+    from model.config import Scenario
+    assert demonstration_plan(Scenario()) == (5990, 2995)  # 99.95 % and 99.9 % at 95 %
+    assert demonstration_plan(calm(slo__completion_rate=0.9, slo__recovery_rate=0.99)) == (29, 299)
+
+
+def test_demonstration_runs_until_enough_disconnects_and_equals_a_fixed_run():
+    # about one disconnect per stream; 29 sessions for completion, then batches until 299 disconnects
+    cfg = calm(content__frames=200, disconnects__rate_scale=15, slo__completion_rate=0.9, slo__recovery_rate=0.99)
+    res, table = run_demonstration(cfg, budget=2000, seed=3, workers=1, progress=False)
+    n = len(res.streams)
+    assert n > 29 and len(res.disconnects) >= 299
+    assert len(res.disconnects) < 1.5 * 299  # batches sized from the rate seen: no large overshoot
+    fixed = run(cfg, n, 3, workers=1, progress=False)
+    assert res.streams.equals(fixed.streams) and res.disconnects.equals(fixed.disconnects)
+    assert table.equals(slo.verdicts(fixed, cfg.slo))  # judged once, at the stated confidence
+
+
+def test_demonstration_stops_at_the_budget_and_without_disconnects():
+    rare = calm(content__frames=1000, disconnects__rate_scale=2, slo__completion_rate=0.9)
+    res, _ = run_demonstration(rare, budget=60, seed=1, workers=1, progress=False)
+    assert len(res.streams) == 60 and len(res.disconnects) < 2995
+    none, _ = run_demonstration(calm(content__frames=50, slo__completion_rate=0.9), budget=500, seed=1,
+                                workers=1, progress=False)
+    assert len(none.streams) == 29  # no disconnects: nothing more to gather
