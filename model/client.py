@@ -3,7 +3,8 @@
 The client acts at protocol moments only: ack ticks, heartbeat checks, break notifications and
 connection attempts. At each it takes in every frame that has arrived since the last one (frame
 arrival times are known exactly from the link's arrays), so per-frame times stay exact while the
-event count stays small.
+event count stays small. In the per-frame reference engine (`engine=per_frame`) every frame's
+arrival is an event of its own too (`receive`), and the protocol moments are the same.
 
 Its connection state machine (connecting, streaming, disconnected, backing_off, resuming, completed,
 failed) is logged with the time of every transition. Stream health (frames, duplicates, gaps,
@@ -362,11 +363,10 @@ class Client:
         the per-frame engine handles every frame at its arrival."""
         bandwidth = self.cfg.link.bandwidth
         if self.cfg.engine == "per_frame":
-            conn = FrameByFrameConnection(self.physics, self.env.now, bandwidth, None)
-            conn.on_frame = lambda t: clock.at(self.env, t, self.receive, conn)
-        else:
-            conn = Connection(self.physics, self.env.now, bandwidth)
-            conn.on_corrupt = lambda t: self.notify(t, conn, Corrupted(t))
+            return FrameByFrameConnection(self.physics, self.env.now, bandwidth,
+                                          lambda conn, t: clock.at(self.env, t, self.receive, conn))
+        conn = Connection(self.physics, self.env.now, bandwidth)
+        conn.on_corrupt = lambda t: self.notify(t, conn, Corrupted(t))
         return conn
 
     def attempt(self, t: float) -> float | None:

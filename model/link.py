@@ -2,7 +2,8 @@
 
 Frames are computed in bulk with numpy instead of one SimPy event per frame per hop: whatever is
 deterministic between two protocol events (departure queue, loss, retransmission, jitter,
-head-of-line blocking) is a closed-form recurrence over arrays.
+head-of-line blocking) is a closed-form recurrence over arrays. `FrameByFrameConnection` (the
+per-frame reference engine) computes the same mechanisms one frame at a time with scalar code.
 
 Assumptions (README "Model assumptions"):
 - Serialisation at `bandwidth`, FIFO: a frame departs at max(ready, previous departure) + size/bw.
@@ -273,8 +274,8 @@ class Connection:
 
 class FrameByFrameConnection(Connection):
     """The per-frame reference engine's connection: each frame is serialised, transmitted and
-    delivered on its own (a scalar loop, no arrays), and announced to `on_frame` with its arrival
-    time so the client can handle it then, as one event."""
+    delivered on its own (scalar code), and announced as `on_frame(connection, arrival time)` so
+    the client can handle it then, as one event."""
 
     def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float, on_frame):
         super().__init__(physics, opened, bandwidth)
@@ -286,4 +287,4 @@ class FrameByFrameConnection(Connection):
             arrive = max(self.physics.transmit(depart, downstream=True), self.last_arrival)
             one = slice(i, i + 1)
             self._commit(seq[one], size[one], digest[one], np.array([depart]), np.array([arrive]))
-            self.on_frame(arrive)
+            self.on_frame(self, arrive)

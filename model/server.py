@@ -3,7 +3,8 @@
 The server reacts to messages as they arrive (a request, an ack, a break, a retention expiry): each
 arrival is one SimPy event. Between events, generation is deterministic, so it is scheduled in
 bulk: frame k is generated `gap_k` after frame k-1, or, when the buffer is full in `block` mode, at
-the moment an ack makes room.
+the moment an ack makes room. The per-frame reference engine (`FrameByFrameStream`) generates and
+sends each frame at its own event instead.
 
 Assumptions (README "Model assumptions"):
 - Generation starts when the request arrives and does not depend on the client, except that in
