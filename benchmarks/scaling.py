@@ -169,8 +169,9 @@ def simpy_events_per_stream(cfg: Scenario, streams: int, seed: int) -> float:
 
 # The standard 100 kB buffer holds about 2,000 text frames: longer responses block, and every ack
 # then releases a small send (dearer per frame than one big send), so the standard series mixes two
-# regimes; the second series keeps one (the whole response fits), isolating the growth itself.
-BUFFER_REGIMES = {"standard buffer": [], "whole response fits the buffer": ["server.buffer_bytes=1e12"]}
+# regimes; the other two series each keep one, isolating the growth itself.
+BUFFER_REGIMES = {"standard buffer": [], "whole response fits the buffer": ["server.buffer_bytes=1e12"],
+                  "5 kB buffer: a send per ack": ["server.buffer_bytes=5000"]}
 
 
 def with_frames(frames: int, extra: list[str]) -> Scenario:

@@ -113,7 +113,7 @@ def run_stream(cfg: Scenario, seed: int, stream: int) -> StreamRun:
 
 def stream_row(run: StreamRun, cfg: Scenario) -> dict:
     c, h = run.client, run.client.health
-    trace = run.server.traces[run.stream]
+    trace = run.server.trace(run.stream)
     s = run.server.streams.get(run.stream)
     end = c.ended_at if not math.isnan(c.ended_at) else cfg.horizon
     delivered = np.concatenate(h.digests) if h.digests else np.empty(0, dtype=np.uint64)

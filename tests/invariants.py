@@ -34,7 +34,7 @@ def check_stream_invariants(run, cfg, run_on: bool = True) -> None:
             assert d["recovered_at"] >= d["time"]
 
     # replay-buffer bytes: never negative, never above capacity plus one frame
-    trace = run.server.traces[stream]
+    trace = run.server.trace(stream)
     b = np.array(trace.bytes)
     assert (b >= 0).all() and (b <= cfg.server.buffer_bytes + frames.size.max()).all()
     # ... and zero once the stream has ended and the retention time has passed: run the

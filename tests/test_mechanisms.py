@@ -170,5 +170,5 @@ def test_adaptive_heartbeat_stretches_on_slow_pongs_and_relaxes_on_prompt_ones()
 def test_evicting_buffer_smaller_than_a_frame_still_keeps_the_newest_frame():
     cfg = calm(server__when_full="evict", server__buffer_bytes=10, disconnects__schedule="2:close:0.5")
     r, row, (d,) = run(cfg)
-    trace = np.array(r.server.traces[0].bytes)
+    trace = np.array(r.server.trace(0).bytes)
     assert trace.max() <= 10 + r.server.content[0][0].size.max() and trace.max() > 10
