@@ -172,3 +172,42 @@ def test_evicting_buffer_smaller_than_a_frame_still_keeps_the_newest_frame():
     r, row, (d,) = run(cfg)
     trace = np.array(r.server.trace(0).bytes)
     assert trace.max() <= 10 + r.server.content[0][0].size.max() and trace.max() > 10
+
+
+@pytest.mark.parametrize("extra", [
+    ["server.buffer_bytes=500"], ["server.buffer_bytes=2000", "server.when_full=evict"],
+    ["client.strategy=restart", "server.buffer_bytes=3000"], ["session.streams=4", "server.buffer_bytes=1500"],
+])
+def test_buffer_traces_summed_after_the_run_equal_the_buffer_seen_live(monkeypatch, extra):
+    """The trace is rebuilt after the run from the streams' schedules; live, at every server event,
+    the buffer (read before and after the event's changes) must be exactly what the rebuild says."""
+    from model.config import apply_overrides
+    from model.scenarios import get_scenario
+    from model.server import Server
+    from model.simulation import run_session
+    live: dict = {}
+    original = Server._record
+
+    def record(self, sid):
+        if sid in self.streams:
+            live.setdefault(sid, []).append((self.env.now, self.streams[sid].buffer_bytes(self.env.now)))
+        original(self, sid)
+
+    monkeypatch.setattr(Server, "_record", record)
+    cfg = apply_overrides(get_scenario("text-interruption"), ["content.frames=300", "disconnects.rate_scale=6", *extra])
+    checked = 0
+    for session in range(6):
+        live.clear()
+        server = run_session(cfg, seed=5, session=session).server
+        for sid, seen in live.items():
+            trace = server.trace(sid)
+            rebuilt = dict(zip(zip(trace.times, [0, 1] * (len(trace.times) // 2)), trace.bytes))
+            for i, (t, b) in enumerate(seen):
+                first = i == 0 or seen[i - 1][0] != t
+                last = i == len(seen) - 1 or seen[i + 1][0] != t
+                if first:
+                    assert rebuilt[(t, 0)] == b
+                if last:
+                    assert rebuilt[(t, 1)] == b
+                checked += 1
+    assert checked > 50
