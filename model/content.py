@@ -121,7 +121,7 @@ def json_payload(target_bytes: int, rng: np.random.Generator) -> bytes:
     items: list[bytes] = []
     length = 0  # items and their commas only: the envelope around them makes up the rest
     while length < target_bytes:
-        batch = [_dump(item) for item in _items(rng, len(items), (target_bytes - length) // 150 + 1)]  # ~150-400 B each
+        batch = _dump_each(_items(rng, len(items), (target_bytes - length) // 150 + 1))  # ~150-400 B each
         sizes = np.cumsum([len(b) + 1 for b in batch])
         keep = int(np.searchsorted(sizes, target_bytes - length)) + 1  # the shortest prefix that reaches it
         items += batch[:keep]
@@ -132,6 +132,13 @@ def json_payload(target_bytes: int, rng: np.random.Generator) -> bytes:
 
 def _dump(doc) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _dump_each(items: list[dict]) -> list[bytes]:
+    """Each item serialised, in one call: the list's text cut at the item starts (no field can hold
+    '{"id":', since every string is made of WORDS)."""
+    first, *rest = _dump(items)[1:-1].split(b',{"id":')
+    return [first] + [b'{"id":' + part for part in rest]
 
 
 _WEIGHTS = np.random.default_rng(0x6D6964).integers(0, 2**63, 1 << 16, dtype=np.int64).astype(np.uint64) * 2 + 1
@@ -201,12 +208,12 @@ def received_bytes(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> byt
 
 def verify_json(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> dict:
     """json: the reassembled bytes parse, validate against the schema and equal the original.
-    Bytes equal to the original are the generated document, valid by construction (the tests
-    validate generated documents), so only a differing reassembly pays for parsing and validation
-    (which costs ten times the simulation of the stream)."""
+    Every frame received intact and in order (the response hash matches) is the generated
+    document, valid by construction (the tests validate generated documents), so only a differing
+    reassembly pays for parsing and validation (ten times the cost of simulating the stream)."""
+    if _hash_ok(frames, digests):
+        return {"integrity_ok": True, "json_valid": True, "schema_valid": True}
     body = received_bytes(frames, seqs, digests)
-    if body == frames.payload:
-        return {"integrity_ok": _hash_ok(frames, digests), "json_valid": True, "schema_valid": True}
     try:
         doc, parsed = json.loads(body), True
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
