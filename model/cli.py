@@ -81,7 +81,7 @@ def parser() -> argparse.ArgumentParser:
                           help="run each scenario in doubling batches until its verdicts are decided or --budget is spent")
     report.add_argument("--budget", type=whole_number(1), default=None,
                         help="session budget per scenario (default: 20000 single-stream sessions, 12000 streams' worth "
-                             "of multi-stream ones)")
+                             "of multi-stream ones but at least 299 sessions)")
     report.add_argument("--seed", type=whole_number(0), default=0, help="root seed (default 0)")
     report.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                         help="override a setting in every scenario, e.g. content.frames=200 (repeatable)")

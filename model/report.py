@@ -13,9 +13,10 @@ multi-stream scenario's session holds `session.streams` streams.
 Default sizes (`run --demonstrate`): each scenario simulates the sessions and disconnects with
 which zero failures would PASS its completion and recovery targets (5,990 sessions and 2,995
 disconnects for 99.95 % and 99.9 % at 95 %), within a budget (`default_budget`): 20,000 sessions
-for a single-stream scenario, 12,000 streams' worth for a multi-stream one. A multi-stream
-scenario's completion is judged per session, so within that budget it can FAIL but not PASS. The
-whole default report takes about two minutes on 2 cores.
+for a single-stream scenario, 12,000 streams' worth for a multi-stream one but at least the 299
+sessions a p99 memory verdict needs. A multi-stream scenario's completion is judged per session,
+so within that budget it can FAIL but not PASS. The whole default report takes under two minutes
+on 2 cores.
 
 The PDF (reportlab platypus: real text, tables, figures as 200 dpi PNG) has a title page, contents,
 an executive summary with every scenario's SLO verdicts, a section per scenario (description,
@@ -53,7 +54,7 @@ __all__ = ["build_report", "default_budget", "run_scenario", "ScenarioRun", "SIN
 SINGLE_STREAM_BUDGET = 20_000
 MULTI_STREAM_BUDGET_STREAMS = 12_000
 SWEEP_RATE_SCALES = (1, 2, 4, 8, 16, 32)
-SWEEP_SESSIONS = 300
+SWEEP_SESSIONS = 200
 SWEEP_STRATEGIES = ("resume", "restart")
 DEFAULT_OUT = Path("reports/reliability.pdf")
 DPI = 200
@@ -77,9 +78,14 @@ def _short_slo(name: str) -> str:
 
 
 def default_budget(cfg: Scenario) -> int:
-    """Default session budget for a scenario: 20,000 single-stream sessions, or 12,000 streams' worth."""
+    """Default session budget for a scenario: 20,000 single-stream sessions; 12,000 streams' worth of
+    multi-stream ones, but never fewer sessions than a p99 memory verdict (one sample per session)
+    needs to be able to PASS: 299 at 95 % (the upper order-statistic bound exists once q^n <= 1-C)."""
     size = cfg.session.streams
-    return SINGLE_STREAM_BUDGET if size == 1 else max(1, math.ceil(MULTI_STREAM_BUDGET_STREAMS / size))
+    if size == 1:
+        return SINGLE_STREAM_BUDGET
+    memory = stats.zero_failure_sample_size(cfg.slo.quantile, cfg.slo.confidence)  # same formula: q^n <= 1-C
+    return max(math.ceil(MULTI_STREAM_BUDGET_STREAMS / size), memory)
 
 
 @dataclass
@@ -706,7 +712,8 @@ def _sizes_paragraph(runs: list[ScenarioRun], meta: dict) -> str:
                  "and recovery targets (the success-run sizes n = ln(1-C)/ln(target)), further batches being sized from "
                  "the disconnect rate seen so far, within a budget of "
                  f"{SINGLE_STREAM_BUDGET:,} sessions (single-stream) or {MULTI_STREAM_BUDGET_STREAMS:,} streams' worth "
-                 "(multi-stream; their completion, judged per session, can then FAIL but not PASS). The stopping rule "
+                 "and at least the 299 sessions a p99 memory verdict needs (multi-stream; their completion, judged per "
+                 "session, can then FAIL but not PASS). The stopping rule "
                  "counts trials, never their outcomes, so every verdict is judged once at the stated confidence. ")
     few = [r.name for r in runs if r.sessions < 299]
     if few:
