@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import simpy
 from scipy import stats
 
 from conftest import calm, faulty_sender
 from model.config import apply_overrides
-from model.link import FrameByFrameConnection
 from model.scenarios import get_scenario
 from model.server import FrameByFrameStream
 from model.simulation import run_stream, simulate
@@ -56,16 +56,28 @@ def test_engines_agree_exactly_on_deterministic_schedules(case):
     pd.testing.assert_frame_equal(fast.disconnects, reference.disconnects, rtol=1e-9, check_dtype=False)
 
 
-def test_per_frame_engine_handles_every_frame_as_an_event():
-    cfg = per_frame(calm(disconnects__schedule="3.3:close:1.2"))
-    run = run_stream(cfg, seed=0, stream=0)
-    assert isinstance(run.server.streams[0], FrameByFrameStream)
+def events_of(cfg, monkeypatch) -> tuple[int, object]:
+    """SimPy events processed by one stream of `cfg`, and the run."""
+    count, step = [0], simpy.Environment.step
+
+    def counting(env):
+        count[0] += 1
+        return step(env)
+
+    with monkeypatch.context() as m:
+        m.setattr(simpy.Environment, "step", counting)
+        run = run_stream(cfg, seed=0, stream=0)
+    return count[0], run
+
+
+def test_per_frame_engine_handles_every_frame_as_an_event(monkeypatch):
+    cfg = calm(disconnects__schedule="3.3:close:1.2")
     frames = cfg.content.frames
-    assert run.client.health.have == frames
-    # one generation event and one arrival event per frame (replays arrive again)
-    assert next(run.env._eid) >= 2 * frames
-    fast = run_stream(calm(disconnects__schedule="3.3:close:1.2"), seed=0, stream=0)
-    assert next(fast.env._eid) < frames / 5
+    reference_events, run = events_of(per_frame(cfg), monkeypatch)
+    assert isinstance(run.server.streams[0], FrameByFrameStream) and run.client.health.have == frames
+    assert reference_events >= 2 * frames  # one generation and one arrival event per frame (replays again)
+    fast_events, _ = events_of(cfg, monkeypatch)
+    assert fast_events < frames / 10
 
 
 @pytest.mark.parametrize("upto, resume_at, error", [(7, 8, "protocol_error"), (8, 7, "")])
