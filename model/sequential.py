@@ -51,10 +51,14 @@ def run_until_decided(cfg: Scenario, budget: int, seed: int, first_batch: int = 
 def demonstration_plan(cfg: Scenario) -> tuple[int, int]:
     """(sessions, disconnects) with which zero failures PASS the completion and recovery targets at
     the SLO confidence (the success-run sizes: 5,990 and 2,995 for 99.95 % and 99.9 % at 95 %).
-    Completion counts sessions because multi-stream sessions are judged per session."""
-    c = cfg.slo.confidence
-    sessions = stats.zero_failure_sample_size(cfg.slo.completion_rate, c) if cfg.slo.completion_rate < 1 else 1
-    disconnects = stats.zero_failure_sample_size(cfg.slo.recovery_rate, c) if cfg.slo.recovery_rate < 1 else 1
+    Completion counts sessions because multi-stream sessions are judged per session. Never fewer
+    sessions than a quantile verdict on memory (one sample per session) needs to be able to PASS
+    (q^n <= 1-C: 299 for p99 at 95 %), which also sizes a zero-tolerance (target 1) completion."""
+    c, slo_ = cfg.slo.confidence, cfg.slo
+    sessions = stats.zero_failure_sample_size(slo_.quantile, c)  # the same formula
+    if slo_.completion_rate < 1:
+        sessions = max(sessions, stats.zero_failure_sample_size(slo_.completion_rate, c))
+    disconnects = stats.zero_failure_sample_size(slo_.recovery_rate, c) if slo_.recovery_rate < 1 else 1
     return sessions, disconnects
 
 

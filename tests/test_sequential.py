@@ -46,12 +46,16 @@ def test_undecided_runs_to_the_budget_and_equals_a_fixed_run():
 def test_demonstration_plan_is_the_success_run_size():
     from model.config import Scenario
     assert demonstration_plan(Scenario()) == (5990, 2995)  # 99.95 % and 99.9 % at 95 %
-    assert demonstration_plan(calm(slo__completion_rate=0.9, slo__recovery_rate=0.99)) == (29, 299)
+    easy = calm(slo__completion_rate=0.9, slo__recovery_rate=0.99, slo__quantile=0.5)
+    assert demonstration_plan(easy) == (29, 299)
+    assert demonstration_plan(calm(slo__completion_rate=0.9)) == (299, 2995)  # a p99 memory verdict needs 299
+    assert demonstration_plan(calm(slo__completion_rate=1.0, slo__quantile=0.5)) == (5, 2995)  # zero tolerance
 
 
 def test_demonstration_runs_until_enough_disconnects_and_equals_a_fixed_run():
     # about one disconnect per stream; 29 sessions for completion, then batches until 299 disconnects
-    cfg = calm(content__frames=200, disconnects__rate_scale=15, slo__completion_rate=0.9, slo__recovery_rate=0.99)
+    cfg = calm(content__frames=200, disconnects__rate_scale=15, slo__completion_rate=0.9, slo__recovery_rate=0.99,
+               slo__quantile=0.5)
     res, table = run_demonstration(cfg, budget=2000, seed=3, workers=1, progress=False)
     n = len(res.streams)
     assert n > 29 and len(res.disconnects) >= 299
@@ -62,9 +66,9 @@ def test_demonstration_runs_until_enough_disconnects_and_equals_a_fixed_run():
 
 
 def test_demonstration_stops_at_the_budget_and_without_disconnects():
-    rare = calm(content__frames=1000, disconnects__rate_scale=2, slo__completion_rate=0.9)
+    rare = calm(content__frames=1000, disconnects__rate_scale=2, slo__completion_rate=0.9, slo__quantile=0.5)
     res, _ = run_demonstration(rare, budget=60, seed=1, workers=1, progress=False)
     assert len(res.streams) == 60 and len(res.disconnects) < 2995
-    none, _ = run_demonstration(calm(content__frames=50, slo__completion_rate=0.9), budget=500, seed=1,
-                                workers=1, progress=False)
+    none, _ = run_demonstration(calm(content__frames=50, slo__completion_rate=0.9, slo__quantile=0.5), budget=500,
+                                seed=1, workers=1, progress=False)
     assert len(none.streams) == 29  # no disconnects: nothing more to gather
