@@ -50,12 +50,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import simpy
 
 from model.config import Scenario, apply_overrides
 from model.runner import run
 from model.scenarios import get_scenario
-from model.simulation import simulate
+from model.simulation import counting_events, simulate
 
 SCENARIO = "text-interruption"
 SECTIONS = ("memory", "frames", "streams", "parallel")  # the order they run in
@@ -149,19 +148,9 @@ def peak_rss_of_this_process() -> int:
 
 
 def simpy_events_per_stream(cfg: Scenario, streams: int, seed: int) -> float:
-    """SimPy events per stream, counted by wrapping `Environment.step` (as stream_rate.py does)."""
-    counted = [0]
-    step = simpy.Environment.step
-
-    def counting_step(self):
-        counted[0] += 1
-        return step(self)
-
-    simpy.Environment.step = counting_step
-    try:
+    """SimPy events per stream."""
+    with counting_events() as counted:
         simulate(cfg, streams, seed=seed)
-    finally:
-        simpy.Environment.step = step
     return counted[0] / streams
 
 

@@ -232,7 +232,7 @@ class Client:
 
     def pong_arrival(self, conn: Connection, ping_sent: float) -> float:
         """When the pong to a ping sent at `ping_sent` reaches the client (it queues behind data)."""
-        ping_arrival = self.physics.one_way(ping_sent) if ping_sent < conn.cut else math.inf
+        ping_arrival = self.physics.transmit(ping_sent) if ping_sent < conn.cut else math.inf
         return conn.downstream_control(ping_arrival) if math.isfinite(ping_arrival) else math.inf
 
     def adapt_tolerance(self, tolerance: float, pong_delay: float) -> float:
@@ -377,7 +377,7 @@ class Client:
             if not self.weather.unreachable_at(syn):
                 done = syn
                 for _ in range(2 * c.handshake_rtts):  # each leg can be lost and retransmitted
-                    done = self.physics.one_way(done)
+                    done = self.physics.transmit(done)
                 if done <= t + c.connect_timeout and self.weather.up_throughout(syn, done):
                     return done
                 return None

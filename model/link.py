@@ -156,10 +156,6 @@ class LinkPhysics:
             sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), offsets)[0])
         return sent + self.cfg.link.propagation + float(self.conditions[c].jitter.sample(self.rng))
 
-    def one_way(self, t: float) -> float:
-        """Arrival time of a small message sent at t."""
-        return self.transmit(t)
-
     def _gilbert_elliott_step(self, loss: Loss) -> int:
         """One frame's first transmission steps the chain; its retransmissions see the long-run rate."""
         self.ge_bad = bool(self.rng.random() < (1 - loss.r if self.ge_bad else loss.p))
@@ -254,14 +250,14 @@ class Connection:
         """Arrival at the server of a small client message sent at t (inf once the connection is cut)."""
         if t >= self.cut:
             return math.inf
-        arrival = max(self.physics.one_way(t), self.last_up_arrival)
+        arrival = max(self.physics.transmit(t), self.last_up_arrival)
         self.last_up_arrival = arrival
         return arrival
 
     def downstream_control(self, t: float) -> float:
         """Arrival at the client of a small server message sent at t, queued behind the frames."""
         behind = self.arrive[np.searchsorted(self.depart, t, side="right") - 1] if len(self.depart) and self.depart[0] <= t else self.opened
-        return max(self.physics.one_way(t), behind)
+        return max(self.physics.transmit(t), behind)
 
     def delivered_until(self, t: float) -> int:
         """Number of committed frames that have reached the client by time t."""

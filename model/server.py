@@ -93,12 +93,15 @@ class StreamOnServer:
 
     def floor(self, t: float) -> int:
         """First frame still held at time t (acked ones trimmed, evicted ones dropped)."""
-        floor = self.acked
-        if self.cfg.server.when_full == "evict":
-            newest = self.generated_by(t)
-            fits = int(np.searchsorted(self.cum, self.cum[newest] - self.cfg.server.buffer_bytes, side="left"))
-            floor = max(floor, min(fits, newest - 1))  # an over-sized frame is still kept, alone
-        return floor
+        return int(self._floor(self.generated_by(t), self.acked))
+
+    def _floor(self, generated, acked):
+        """First frame held with `generated` frames made and `acked` acknowledged (numbers or arrays):
+        in `evict` mode the oldest are dropped until the rest fit (an over-sized frame is kept, alone)."""
+        if self.cfg.server.when_full != "evict":
+            return acked
+        fits = self.cum.searchsorted(self.cum[generated] - self.cfg.server.buffer_bytes, "left")
+        return np.maximum(acked, np.minimum(fits, generated - 1))
 
     def released_by(self) -> float:
         """When the buffer is (or will be) freed: inf while a live connection still holds it."""
@@ -129,11 +132,8 @@ class StreamOnServer:
         return (self._held(gen_before, acked[np.searchsorted(changes, times, "left")], (times > self.created) & (times <= end)),
                 self._held(gen, acked[np.searchsorted(changes, times, "right")], (times >= self.created) & (times < end)))
 
-    def _held(self, gen: np.ndarray, floor: np.ndarray, exists: np.ndarray) -> np.ndarray:
-        if self.cfg.server.when_full == "evict":
-            fits = self.cum.searchsorted(self.cum[gen] - self.cfg.server.buffer_bytes, "left")
-            floor = np.maximum(floor, np.minimum(fits, gen - 1))
-        return np.where(exists, self.cum[gen] - self.cum[floor], 0)
+    def _held(self, gen: np.ndarray, acked: np.ndarray, exists: np.ndarray) -> np.ndarray:
+        return np.where(exists, self.cum[gen] - self.cum[self._floor(gen, acked)], 0)
 
     def send_from(self, conn, start: int, now: float, stop: int | None = None) -> None:
         """Send frames [start, stop) down `conn`, each when generated (the backlog at once)."""

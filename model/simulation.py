@@ -6,6 +6,7 @@ on (seed, i), so asking for more streams never changes the first streams' rows.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -197,3 +198,20 @@ def simulate(cfg: Scenario, streams: int, seed: int = 0, first_stream: int = 0) 
             stream_rows.append(stream_row(run, cfg))
             disc_rows.extend(disconnect_rows(run))
     return Results(pd.DataFrame(stream_rows), pd.DataFrame(disc_rows, columns=DISCONNECT_COLUMNS))
+
+
+@contextlib.contextmanager
+def counting_events():
+    """Count the SimPy events processed inside the block, in every environment (for benchmarks and
+    tests): `with counting_events() as counted: ...`, then `counted[0]`."""
+    counted, step = [0], simpy.Environment.step
+
+    def counting_step(env):
+        counted[0] += 1
+        return step(env)
+
+    simpy.Environment.step = counting_step
+    try:
+        yield counted
+    finally:
+        simpy.Environment.step = step

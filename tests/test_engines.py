@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import simpy
 from scipy import stats
 
 from conftest import calm, faulty_sender
 from model.config import apply_overrides
 from model.scenarios import get_scenario
 from model.server import FrameByFrameStream
-from model.simulation import run_stream, simulate
+from model.simulation import counting_events, run_stream, simulate
 
 ALPHA = 0.001  # per test; 5 scenarios x 5 tests -> at most 2.5 % chance of any false alarm
 SESSIONS = 600  # per engine and scenario
@@ -56,27 +55,20 @@ def test_engines_agree_exactly_on_deterministic_schedules(case):
     pd.testing.assert_frame_equal(fast.disconnects, reference.disconnects, rtol=1e-9, check_dtype=False)
 
 
-def events_of(cfg, monkeypatch) -> tuple[int, object]:
+def events_of(cfg) -> tuple[int, object]:
     """SimPy events processed by one stream of `cfg`, and the run."""
-    count, step = [0], simpy.Environment.step
-
-    def counting(env):
-        count[0] += 1
-        return step(env)
-
-    with monkeypatch.context() as m:
-        m.setattr(simpy.Environment, "step", counting)
+    with counting_events() as counted:
         run = run_stream(cfg, seed=0, stream=0)
-    return count[0], run
+    return counted[0], run
 
 
-def test_per_frame_engine_handles_every_frame_as_an_event(monkeypatch):
+def test_per_frame_engine_handles_every_frame_as_an_event():
     cfg = calm(disconnects__schedule="3.3:close:1.2")
     frames = cfg.content.frames
-    reference_events, run = events_of(per_frame(cfg), monkeypatch)
+    reference_events, run = events_of(per_frame(cfg))
     assert isinstance(run.server.streams[0], FrameByFrameStream) and run.client.health.have == frames
     assert reference_events >= 2 * frames  # one generation and one arrival event per frame (replays again)
-    fast_events, _ = events_of(cfg, monkeypatch)
+    fast_events, _ = events_of(cfg)
     assert fast_events < frames / 10
 
 
