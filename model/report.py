@@ -45,7 +45,7 @@ from tqdm import tqdm
 from model import __version__, figures, runner, slo, stats
 from model.config import Scenario, apply_overrides
 from model.scenarios import ENTRIES, SCENARIOS, get_scenario
-from model.sequential import run_demonstration, run_until_decided
+from model.sequential import memory_sessions, run_demonstration, run_until_decided
 from model.simulation import Results, run_session
 
 __all__ = ["build_report", "default_budget", "run_scenario", "ScenarioRun", "SINGLE_STREAM_BUDGET",
@@ -84,8 +84,7 @@ def default_budget(cfg: Scenario) -> int:
     size = cfg.session.streams
     if size == 1:
         return SINGLE_STREAM_BUDGET
-    memory = stats.zero_failure_sample_size(cfg.slo.quantile, cfg.slo.confidence)  # same formula: q^n <= 1-C
-    return max(math.ceil(MULTI_STREAM_BUDGET_STREAMS / size), memory)
+    return max(math.ceil(MULTI_STREAM_BUDGET_STREAMS / size), memory_sessions(cfg))
 
 
 @dataclass

@@ -48,14 +48,19 @@ def run_until_decided(cfg: Scenario, budget: int, seed: int, first_batch: int = 
     return results, table
 
 
+def memory_sessions(cfg: Scenario) -> int:
+    """Sessions a quantile verdict on memory (one sample per session) needs before it can PASS: its
+    upper order-statistic bound exists once q^n <= 1-C (299 for p99 at 95 %; the success-run formula)."""
+    return stats.zero_failure_sample_size(cfg.slo.quantile, cfg.slo.confidence)
+
+
 def demonstration_plan(cfg: Scenario) -> tuple[int, int]:
     """(sessions, disconnects) with which zero failures PASS the completion and recovery targets at
     the SLO confidence (the success-run sizes: 5,990 and 2,995 for 99.95 % and 99.9 % at 95 %).
     Completion counts sessions because multi-stream sessions are judged per session. Never fewer
-    sessions than a quantile verdict on memory (one sample per session) needs to be able to PASS
-    (q^n <= 1-C: 299 for p99 at 95 %), which also sizes a zero-tolerance (target 1) completion."""
+    sessions than `memory_sessions`, which also sizes a zero-tolerance (target 1) completion."""
     c, slo_ = cfg.slo.confidence, cfg.slo
-    sessions = stats.zero_failure_sample_size(slo_.quantile, c)  # the same formula
+    sessions = memory_sessions(cfg)
     if slo_.completion_rate < 1:
         sessions = max(sessions, stats.zero_failure_sample_size(slo_.completion_rate, c))
     disconnects = stats.zero_failure_sample_size(slo_.recovery_rate, c) if slo_.recovery_rate < 1 else 1
