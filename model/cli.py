@@ -16,7 +16,7 @@ from model import runner, slo
 from model.config import ConfigError, Scenario, apply_overrides, settable_paths
 from model.runner import WorkdirMismatch
 from model.scenarios import SCENARIOS, get_scenario
-from model.sequential import run_demonstration, run_until_decided
+from model.sequential import RunSize, run_sized
 
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 
@@ -137,14 +137,9 @@ def cmd_describe(args) -> int:
 
 def cmd_run(args) -> int:
     cfg = apply_overrides(get_scenario(args.scenario), args.overrides)
-    if args.until_decided:
-        res, table = run_until_decided(cfg, args.budget, args.seed, first_batch=min(1000, args.budget),
-                                       workers=args.workers, progress=not args.quiet)
-    elif args.demonstrate:
-        res, table = run_demonstration(cfg, args.budget, args.seed, workers=args.workers, progress=not args.quiet)
-    else:
-        res = runner.run(cfg, args.streams, args.seed, workers=args.workers, progress=not args.quiet)
-        table = slo.verdicts(res, cfg.slo)
+    size = (RunSize("until-decided", args.budget) if args.until_decided else
+            RunSize("demonstrate", args.budget) if args.demonstrate else RunSize("fixed", args.streams))
+    res, table = run_sized(cfg, size, args.seed, workers=args.workers, progress=not args.quiet)
     print_summary(cfg, res, table, args.seed)
     if args.out:
         _write(res, args.out, runner.provenance(cfg, args.overrides, args.seed, len(res.streams)))

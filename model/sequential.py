@@ -1,4 +1,6 @@
-"""How many streams to simulate: until decided (sequential looks), or a demonstration-sized run.
+"""How many streams to simulate: a fixed number, until decided (sequential looks), or a
+demonstration-sized run. `run_sized` is the one place that decides how a run is sized; the command
+line (`midstream run`) and the report both call it.
 
 Until decided: the looks are fixed in advance (batch totals n0, 2 n0, 4 n0, ... up to the budget, L looks)
 and each look judges the verdicts at the Bonferroni-corrected confidence 1 - (1 - C)/L. Whatever
@@ -9,14 +11,54 @@ stated confidence C. The price is wider intervals at each look than a single fix
 from __future__ import annotations
 
 import dataclasses
+import math
+from dataclasses import dataclass
 
 import pandas as pd
-
-import math
 
 from model import runner, slo, stats
 from model.config import Scenario
 from model.simulation import Results
+
+
+MODES = ("fixed", "until-decided", "demonstrate")
+FIRST_BATCH = 1000  # sessions at the first look of an until-decided run (or the budget, if smaller)
+
+
+@dataclass(frozen=True)
+class RunSize:
+    """How many sessions one run simulates, as `midstream run` takes it: `fixed` (`--streams
+    COUNT`), `until-decided` or `demonstrate` (within a budget of COUNT sessions)."""
+
+    mode: str
+    count: int
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r}: one of {', '.join(MODES)}")
+        if not isinstance(self.count, int) or self.count < 1:
+            raise ValueError(f"count={self.count!r}: a whole number >= 1")
+
+    @property
+    def budget(self) -> int | None:
+        """The session budget (None for a fixed run)."""
+        return None if self.mode == "fixed" else self.count
+
+    def flags(self) -> str:
+        """The `midstream run` options that ask for this size."""
+        return f"--streams {self.count}" if self.mode == "fixed" else f"--{self.mode} --budget {self.count}"
+
+
+def run_sized(cfg: Scenario, size: RunSize, seed: int, workers: int | None = None,
+              progress: bool = True) -> tuple[Results, pd.DataFrame]:
+    """Simulate `cfg` at `size` and judge its SLOs: (tables, verdict table)."""
+    if size.mode == "until-decided":
+        return run_until_decided(cfg, size.count, seed, first_batch=min(FIRST_BATCH, size.count),
+                                 workers=workers, progress=progress)
+    if size.mode == "demonstrate":
+        return run_demonstration(cfg, size.count, seed, workers=workers, progress=progress)
+    res = runner.run(cfg, size.count, seed, workers=workers, progress=progress)
+    return res, slo.verdicts(res, cfg.slo)
 
 
 def look_schedule(first_batch: int, budget: int) -> list[int]:
@@ -30,7 +72,7 @@ def look_schedule(first_batch: int, budget: int) -> list[int]:
     return looks + [budget]
 
 
-def run_until_decided(cfg: Scenario, budget: int, seed: int, first_batch: int = 1000,
+def run_until_decided(cfg: Scenario, budget: int, seed: int, first_batch: int = FIRST_BATCH,
                       workers: int | None = None, progress: bool = True) -> tuple[Results, pd.DataFrame]:
     """Streams and verdicts at the first look where every verdict is decided (or at the budget)."""
     looks = look_schedule(first_batch, budget)

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import types
 
 import pytest
 from matplotlib.figure import Figure
 from pypdf import PdfReader
 
-from model import cli, figures, runner
+from model import cli, figures, runner, validation
 from model.config import ConfigError, apply_overrides
 from model.report import build_report, default_budget, validation_rows
 from model.scenarios import get_scenario
@@ -87,24 +85,27 @@ def test_figures_are_embedded(report):
     assert "took under" in text  # a computed reading ("... % of recoveries took under 5 s")
 
 
-def test_validation_rows_from_model_validation(monkeypatch):
-    fake = types.ModuleType("model.validation")
-    fake.run_cases = lambda quick: [dict(case="M/M/1 mean wait", expected=1.0, estimate=1.02, lower=0.97, upper=1.07, agree=True),
-                                    dict(case="backoff mean", expected=2.0, estimate=2.5, lower=2.4, upper=2.6, agree=False)]
-    monkeypatch.setitem(sys.modules, "model.validation", fake)
-    rows, note = validation_rows(quick=True)
-    assert [r["case"] for r in rows] == ["M/M/1 mean wait", "backoff mean"] and "2 cases" in note
+FAST_CASE = "stats: wilson 95 % coverage at p=0.001, n=2000"  # a real case that takes a fraction of a second
 
 
-def test_validation_rows_rendered(monkeypatch, tmp_path):
-    fake = types.ModuleType("model.validation")
-    fake.validation_rows = lambda: [dict(case="zero-failure demonstration", expected=0.999, estimate=0.9992,
-                                         lower=0.9985, upper=0.9997, agree=True)]
-    monkeypatch.setitem(sys.modules, "model.validation", fake)
+def test_validation_rows_are_rendered(monkeypatch, tmp_path):
+    real = validation.run_cases  # the appendix runs the real cases; here only a fast one
+    monkeypatch.setattr(validation, "run_cases", lambda quick, workers: real(quick=quick, only=[FAST_CASE],
+                                                                             workers=workers))
+    rows, note = validation_rows(quick=True, workers=1)
+    assert [r["case"] for r in rows] == [FAST_CASE] and rows[0]["agree"] and "1 cases" in note
     path = build_report(["rapid-reconnection"], streams=10, seed=1, out_path=tmp_path / "v.pdf", workers=1,
                         progress=False, overrides=SMALL, sweep=False, validate=True)
     text = "\n".join(p.extract_text() for p in PdfReader(path).pages)
-    assert "zero-failure demonstration" in text and "1 of 1 cases agree with theory" in text
+    assert "wilson 95 % coverage" in text and "1 of 1 cases agree with theory" in text
+
+
+def test_a_validation_failure_is_shown_not_hidden(monkeypatch):
+    real = validation.run_cases
+    monkeypatch.setattr(validation, "run_cases", lambda quick, workers: real(quick=quick, only=["no such case"],
+                                                                             workers=workers))
+    rows, note = validation_rows(quick=True, workers=1)
+    assert rows is None and "Running model.validation failed: ValueError: unknown case" in note
 
 
 def test_bad_input_fails_before_simulating(tmp_path):

@@ -1,0 +1,197 @@
+"""`build_report`: run the scenarios, draw their figures, sweep, validate, render the PDF, write the sidecar.
+
+Which figures a scenario gets, and which stream or session a single-run figure shows, is decided
+here; the figures themselves are `model.figures`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from model import __version__, figures, runner, stats
+from model.config import apply_overrides
+from model.report.narrative import _pct
+from model.report.running import ScenarioRun, _overrides_list, run_scenario, validation_rows
+from model.report.sections import _render
+from model.scenarios import SCENARIOS, get_scenario
+from model.simulation import run_session
+
+SWEEP_RATE_SCALES = (1, 2, 4, 8, 16, 32)
+SWEEP_SESSIONS = 200
+SWEEP_STRATEGIES = ("resume", "restart")
+DEFAULT_OUT = Path("reports/reliability.pdf")
+
+# the preferred scenario for each single-run figure (falls back to another included one)
+TIMELINE_SCENARIO = "text-interruption"
+MEMORY_SCENARIO = "stress"
+CONDITIONS_SCENARIO = "network-degradation"
+SWEEP_SCENARIO = "text-interruption"
+
+
+def _first(preferred: str, runs: list[ScenarioRun], want) -> ScenarioRun | None:
+    by_name = {r.name: r for r in runs}
+    if preferred in by_name and want(by_name[preferred]):
+        return by_name[preferred]
+    return next((r for r in runs if want(r)), None)
+
+
+def _member(run: ScenarioRun, stream: int):
+    """Re-simulate the session holding `stream` (deterministic: the same rows as the table)."""
+    size = run.cfg.session.streams
+    session = run_session(run.cfg, run.provenance["seed"], stream // size)
+    return session.members[stream % size]
+
+
+def _scenario_figures(run: ScenarioRun) -> None:
+    d, s, name = run.results.disconnects, run.results.streams, run.name
+    if len(d):
+        run.figures.append(("recovery", figures.recovery_cdf(d, run.cfg.slo, name)))
+        run.figures.append(("attempts", figures.attempts_histogram(d)))
+    run.figures.append(("outcomes", figures.error_breakdown(s)))
+
+
+def _special_figures(runs: list[ScenarioRun]) -> None:
+    single_with_disc = lambda r: r.cfg.session.streams == 1 and len(r.results.disconnects) > 0
+    tl = _first(TIMELINE_SCENARIO, runs, single_with_disc)
+    if tl is not None:
+        sid = figures.pick_stream(tl.results.disconnects, 2, tl.results.streams)
+        tl.figures.append(("timeline", figures.stream_timeline(_member(tl, sid), tl.cfg)))
+    mem = _first(MEMORY_SCENARIO, runs, lambda r: r.cfg.session.streams > 1)
+    if mem is not None:
+        peaks = mem.results.streams.groupby("session").session_buffer_peak_bytes.first()
+        worst = int(peaks.idxmax())
+        session = run_session(mem.cfg, mem.provenance["seed"], worst)
+        fig = figures.buffer_memory(session, mem.cfg.slo, mem.name)
+        fig.caption += f" Session {worst} is the one with the largest peak of the {len(peaks):,} simulated."
+        mem.figures.append(("memory", fig))
+    cond = _first(CONDITIONS_SCENARIO, runs, single_with_disc)
+    if cond is not None:
+        sid = figures.pick_stream(cond.results.disconnects, 1, cond.results.streams, after=5.0)
+        cond.figures.append(("conditions", figures.conditions_throughput(_member(cond, sid), cond.cfg)))
+
+
+def _sweep(run: ScenarioRun, sessions: int, seed: int, extra: list[str], workers, progress) -> dict:
+    grid = {"disconnects.rate_scale": list(SWEEP_RATE_SCALES), "client.strategy": list(SWEEP_STRATEGIES)}
+    res = runner.sweep(run.cfg, grid, sessions, seed, workers=workers, progress=progress)
+    fig = figures.completion_vs_disconnect_rate(res.streams, "disconnects.rate_scale", run.cfg, confidence=run.cfg.slo.confidence)
+    s = res.streams
+    s = s.assign(done=s.outcome == "completed", t=s.completion_time.astype(float) - s.start_time.astype(float))
+    rows = [["rate_scale", "strategy", "completed", "median time (s)", "disconnects / stream", "failed / censored"]]
+    order = {k: i for i, k in enumerate(SWEEP_STRATEGIES)}
+    groups = sorted(s.groupby(["disconnects.rate_scale", "client.strategy"]), key=lambda kv: (kv[0][0], order[kv[0][1]]))
+    for (scale, strategy), g in groups:
+        rows.append([f"{scale:g}", strategy, _pct(g.done.mean()),
+                     f"{stats.quantile_interval(g.t[g.done].to_numpy(), 0.5)[0]:.1f}" if g.done.any() else "-", f"{g.disconnects.mean():.2f}",
+                     f"{int((g.outcome == 'failed').sum())} / {int((g.outcome == 'censored').sum())}"])
+    sets = "".join(f" --set {o}" for o in extra)
+    command = (f"midstream sweep {run.name} --streams {sessions} --seed {seed}{sets} --vary disconnects.rate_scale="
+               + ",".join(f"{x:g}" for x in SWEEP_RATE_SCALES) + " --vary client.strategy=" + ",".join(SWEEP_STRATEGIES))
+    return {"scenario": run.name, "scales": SWEEP_RATE_SCALES, "sessions": sessions, "figure": fig, "rows": rows,
+            "command": command}
+
+
+def build_report(scenarios: list[str] | None = None, streams: int | None = None, until_decided: bool = False,
+                 budget: int | None = None, seed: int = 0, out_path: str | Path = DEFAULT_OUT,
+                 workers: int | None = None, progress: bool = True, overrides: list[str] | dict | None = None,
+                 sweep: bool = True, sweep_streams: int | None = None, validate: bool = True) -> Path:
+    """Run the scenarios and write the PDF report to `out_path`; returns its path.
+
+    scenarios: names (default: every scenario in the catalogue, in catalogue order).
+    streams: a fixed number of sessions per scenario, as `midstream run --streams`.
+    until_decided / budget: without `streams`, each scenario runs as `midstream run --demonstrate
+        --budget B` (default) or, with `until_decided`, in doubling batches until its verdicts are
+        decided, as `midstream run --until-decided --budget B`; B defaults to `default_budget`.
+    overrides: `path=value` settings applied to every scenario after its own (e.g. a smaller
+        `content.frames` for a quick look).
+    sweep: add the resume-against-restart sweep (on text-interruption, or the first single-stream
+        scenario), `sweep_streams` per point (default min(300, that scenario's sessions)).
+    validate: run `model.validation` (quick sizes) for the appendix.
+    """
+    started = time.perf_counter()
+    names = list(SCENARIOS) if scenarios is None else list(scenarios)
+    if not names:
+        raise ValueError("scenarios=[]: name at least one scenario")
+    for name in names:
+        get_scenario(name)  # unknown names fail before any simulation
+    extra = _overrides_list(overrides)
+    for name in names:
+        apply_overrides(get_scenario(name), extra)  # bad overrides fail before any simulation
+    if streams is not None and (not isinstance(streams, int) or streams < 1):
+        raise ValueError(f"streams={streams!r}: a whole number >= 1, or None for the defaults")
+    out = Path(out_path)
+    if out.suffix.lower() != ".pdf":
+        raise ValueError(f"out_path={str(out)!r}: the file name must end in .pdf")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    say = (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
+
+    stages: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        stages[stage] = round(now - clock, 2)
+        clock = now
+
+    runs = []
+    for name in names:
+        say(f"report: simulating {name}")
+        runs.append(run_scenario(name, seed, streams, extra, until_decided, budget, workers, progress))
+    lap("simulate")
+    say("report: drawing figures")
+    for r in runs:
+        _scenario_figures(r)
+    _special_figures(runs)
+    lap("figures")
+    sweep_info = None
+    base = _first(SWEEP_SCENARIO, runs, lambda r: r.cfg.session.streams == 1)
+    if sweep and base is not None:
+        say(f"report: sweeping {base.name} (resume against restart)")
+        n = sweep_streams or min(SWEEP_SESSIONS, base.sessions)
+        sweep_info = _sweep(base, n, seed, extra, workers, progress)
+    lap("sweep")
+    if validate:
+        say("report: validation against theory")
+        validation = validation_rows(quick=True, workers=workers)
+    else:
+        validation = (None, "Validation against theory was not run for this report; run `midstream validate`.")
+    lap("validation")
+
+    first = runs[0].provenance
+    mode_text = (f"fixed: {streams:,} sessions per scenario" if streams else
+                 "until decided (doubling batches, Bonferroni looks)" if until_decided else
+                 "demonstration sizes (completion and recovery targets), within a session budget")
+    meta = {"created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": seed,
+            "overrides": extra, "mode_text": mode_text, "git_commit": first.get("git_commit"),
+            "python": first.get("python", ""), "workers": workers or "all cores", "wall_seconds": 0.0,
+            "stage_seconds": stages}
+    say(f"report: writing {out}")
+    meta["wall_seconds"] = time.perf_counter() - started
+    pages = _render(out, runs, sweep_info, validation, meta)
+    lap("render")
+    _write_sidecar(out, runs, meta, pages, sweep_info)
+    say(f"report: {out} ({pages} pages, {time.perf_counter() - started:.0f} s)")
+    return out
+
+
+def _jsonable(df: pd.DataFrame) -> list[dict]:
+    return json.loads(df.to_json(orient="records"))
+
+
+def _write_sidecar(out: Path, runs: list[ScenarioRun], meta: dict, pages: int, sweep_info) -> None:
+    data = {
+        **{k: v for k, v in meta.items()}, "version": __version__, "pages": pages,
+        "scenarios": {r.name: {"sessions": r.sessions, "streams": len(r.results.streams),
+                               "disconnects": len(r.results.disconnects), "mode": r.mode, "budget": r.budget,
+                               "seconds": round(r.seconds, 2), "command": r.command, "provenance": r.provenance,
+                               "verdicts": _jsonable(r.verdicts)} for r in runs},
+        "sweep": None if sweep_info is None else {"scenario": sweep_info["scenario"], "sessions": sweep_info["sessions"],
+                                                  "command": sweep_info["command"]},
+    }
+    Path(f"{out}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
