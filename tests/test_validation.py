@@ -1,4 +1,4 @@
-"""The model against closed-form results (model/validation.py), in quick mode.
+"""The model against closed-form results (model/validation/), in quick mode.
 
 Each case's own test has a 0.1 % false-alarm rate and fixed seeds, so a failure here is a
 reproducible disagreement between the model and its theory (or a 1-in-1000 fluke, which the note
@@ -55,23 +55,23 @@ def test_a_wrong_distribution_is_flagged():
     # while the right law passes.
     counts = np.random.default_rng(0).poisson(1.0, 4000)
     probs = lambda lam: np.append(sps.poisson.pmf(np.arange(15), lam), sps.poisson.sf(14, lam))
-    assert not validation._chi_square_row("wrong", counts, probs(1.2), 0, "test")["agree"]
-    assert validation._chi_square_row("right", counts, probs(1.0), 0, "test")["agree"]
+    assert not validation.chi_square_row("wrong", counts, probs(1.2), 0, "test")["agree"]
+    assert validation.chi_square_row("right", counts, probs(1.0), 0, "test")["agree"]
 
 
 def test_a_value_outside_the_support_is_flagged():
-    row = validation._chi_square_row("support", np.array([0, 1, 2] * 50), np.array([0.5, 0.3, 0.2]), 1, "test")
+    row = validation.chi_square_row("support", np.array([0, 1, 2] * 50), np.array([0.5, 0.3, 0.2]), 1, "test")
     assert not row["agree"] and "below the support" in row["note"]
 
 
 def test_main_validate_prints_one_line_per_case_and_fails_on_disagreement(monkeypatch, capsys):
     good = dict(case="a", expected=1.0, estimate=1.0, lower=0.9, upper=1.1, agree=True, note="n")
     bad = dict(good, case="b", expected=2.0, agree=False)
-    monkeypatch.setattr(validation, "run_cases", lambda quick=False: [good, bad])
+    monkeypatch.setattr(validation.suite, "run_cases", lambda quick=False: [good, bad])
     assert validation.main_validate(quick=True) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("agree") and lines[1].startswith("DISAGREE") and "1/2 cases agree" in lines[2]
-    monkeypatch.setattr(validation, "run_cases", lambda quick=False: [good])
+    monkeypatch.setattr(validation.suite, "run_cases", lambda quick=False: [good])
     assert validation.main_validate(quick=True) == 0
 
 

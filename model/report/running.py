@@ -85,7 +85,7 @@ def validation_rows(quick: bool = True, workers: int | None = None) -> tuple[lis
     """The cases of `model.validation` for the appendix: (rows, note). A failure to run them is
     shown in the report, never hidden: rows None and the error in the note."""
     try:
-        rows = validation.run_cases(quick=quick, workers=workers or validation.WORKERS)
+        rows = validation.run_cases(quick=quick, workers=workers)
     except Exception as e:  # shown in the report, never hidden
         return None, f"Running model.validation failed: {type(e).__name__}: {e}. Run `midstream validate` to see the details."
     return rows, f"{len(rows)} cases from model.validation ({'quick' if quick else 'full'} sizes)."
