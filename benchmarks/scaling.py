@@ -51,9 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.config import Scenario, apply_overrides
-from model.runner import run
-from model.scenarios import get_scenario
+from model import Scenario, apply_overrides, get_scenario, run
 from model.simulation import counting_events, simulate
 
 SCENARIO = "text-interruption"

@@ -16,8 +16,7 @@ import time
 
 import simpy
 
-from model.config import apply_overrides
-from model.scenarios import get_scenario
+from model import apply_overrides, get_scenario
 from model.simulation import counting_events, run_stream, simulate
 
 

@@ -54,7 +54,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from experiments import common
-from model import runner, slo
+from model import slo, sweep
 
 NAME = "backoff_policies"
 JITTER = "client.backoff.jitter"
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     tables, results, runs = [], {}, []
     for label, (base, extra) in SCENARIOS.items():
         cfg = common.scenario(base, args, extra)
-        res = runner.sweep(cfg, GRID, args.streams, args.seed, workers=args.workers, progress=args.progress)
+        res = sweep(cfg, GRID, args.streams, args.seed, workers=args.workers, progress=args.progress)
         tables.append(measures(label, res, cfg.slo.confidence))
         results[label] = res
         runs.append((cfg, args.streams))

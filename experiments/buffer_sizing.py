@@ -39,7 +39,7 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from experiments import common
-from model import runner, slo
+from model import slo, sweep
 
 NAME = "buffer_sizing"
 SCENARIOS = ("text-interruption", "large-response")
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     tables, runs = [], []
     for name in SCENARIOS:
         cfg = common.scenario(name, args)
-        res = runner.sweep(cfg, GRID, args.streams, args.seed, workers=args.workers, progress=args.progress)
+        res = sweep(cfg, GRID, args.streams, args.seed, workers=args.workers, progress=args.progress)
         tables.append(measures(name, res, cfg.slo.confidence))
         runs.append((cfg, args.streams))
     table = pd.concat(tables, ignore_index=True)

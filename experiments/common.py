@@ -5,7 +5,7 @@ A study is `main(argv=None) -> int` in `experiments/NAME.py`:
 
     args = common.parse_args("NAME", __doc__, default_streams=1000, argv=argv)
     cfg = common.scenario("text-interruption", args)
-    res = runner.sweep(cfg, grid, args.streams, args.seed, workers=args.workers, progress=args.progress)
+    res = sweep(cfg, grid, args.streams, args.seed, workers=args.workers, progress=args.progress)
     rows = [{**point, "measure": "completion_rate", **common.rate(k, n)} for point, part in common.points(res, grid)]
     common.write_table(pd.DataFrame(rows), args, "NAME", common.provenance(args, [(cfg, args.streams)], grid=grid))
     common.write_figure(fig, args, "NAME")
@@ -29,11 +29,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from model import runner, stats
+from model import Results, Scenario, apply_overrides, get_scenario, runner, stats
 from model.cli import whole_number
-from model.config import Scenario, apply_overrides
-from model.scenarios import get_scenario
-from model.simulation import Results
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports" / "experiments"

@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # run as `python experiments/resume_vs_restart.py
 import pandas as pd
 
 from experiments import common
-from model import figures, runner, slo
+from model import figures, slo, sweep
 
 NAME = "resume_vs_restart"
 SCENARIO = "text-interruption"
@@ -68,7 +68,7 @@ def measures(res, cfg) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     args = common.parse_args(NAME, __doc__, 1000, argv)
     cfg = common.scenario(SCENARIO, args)
-    res = runner.sweep(cfg, GRID, args.streams, args.seed, workers=args.workers, progress=args.progress)
+    res = sweep(cfg, GRID, args.streams, args.seed, workers=args.workers, progress=args.progress)
     table = measures(res, cfg)
     common.write_table(table, args, NAME, common.provenance(args, [(cfg, args.streams)], grid=GRID))
     fig = figures.completion_vs_disconnect_rate(res.streams, RATE, cfg, strategy_path=STRATEGY,

@@ -34,8 +34,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from experiments import common
+from model import SCENARIOS
 from model.report import run_scenario
-from model.scenarios import SCENARIOS
 
 NAME = "slo_suite"
 COLUMNS = ["scenario", "sessions", "streams", "slo", "target", "status", "estimate", "lower", "upper", "n",
