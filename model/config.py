@@ -4,8 +4,8 @@ A `Scenario` is a tree of frozen dataclasses. Any leaf can be overridden by a do
 (`network.unstable.jitter.scale=0.05`) with `override`; `settable_paths` lists every leaf with its
 value, unit, meaning and allowed values. Invalid values raise `ConfigError`.
 
-Default values and where they come from are documented field by field; `docs/model.md` (README)
-explains the assumptions behind them.
+Default values and where they come from are documented field by field; README.md ("Model
+assumptions") explains the assumptions behind them.
 """
 from __future__ import annotations
 
@@ -50,10 +50,6 @@ class Loss:
             return self.p
         pi_bad = self.p / (self.p + self.r) if self.p > 0 else 0.0
         return (1 - pi_bad) * self.loss_good + pi_bad * self.loss_bad
-
-    def mean_bad_run(self) -> float:
-        """Mean number of consecutive transmissions spent in the bad state: 1/r."""
-        return 1.0 / self.r
 
 
 @dataclass(frozen=True)

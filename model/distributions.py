@@ -74,14 +74,3 @@ class Dist:
         if k == "pareto":
             return s * s * a / ((a - 1) ** 2 * (a - 2)) if a > 2 else math.inf
         return s * s / 12
-
-    def describe(self) -> str:
-        return f"{self.kind}(scale={self.scale:g} s, shape={self.shape:g})"
-
-
-def constant(value: float) -> Dist:
-    return Dist("constant", value)
-
-
-def exponential(mean: float) -> Dist:
-    return Dist("exponential", mean)
