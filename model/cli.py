@@ -138,7 +138,8 @@ def cmd_describe(args) -> int:
 def cmd_run(args) -> int:
     cfg = apply_overrides(get_scenario(args.scenario), args.overrides)
     size = (RunSize("until-decided", args.budget) if args.until_decided else
-            RunSize("demonstrate", args.budget) if args.demonstrate else RunSize("fixed", args.streams))
+            RunSize("demonstrate", args.budget) if args.demonstrate else
+            RunSize("fixed", args.streams))
     res, table = run_sized(cfg, size, args.seed, workers=args.workers, progress=not args.quiet)
     print_summary(cfg, res, table, args.seed)
     if args.out:

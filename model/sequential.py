@@ -2,8 +2,8 @@
 demonstration-sized run. `run_sized` is the one place that decides how a run is sized; the command
 line (`midstream run`) and the report both call it.
 
-Until decided: the looks are fixed in advance (batch totals n0, 2 n0, 4 n0, ... up to the budget, L looks)
-and each look judges the verdicts at the Bonferroni-corrected confidence 1 - (1 - C)/L. Whatever
+Until decided: the looks are fixed in advance (batch totals n0, 2 n0, 4 n0, ... up to the budget,
+L looks) and each look judges the verdicts at the Bonferroni-corrected confidence 1 - (1 - C)/L. Whatever
 the dependence between looks, the chance that any look returns a wrong PASS or FAIL is at most
 the sum of the per-look error rates, (1 - C); so stopping at the first decided look keeps the
 stated confidence C. The price is wider intervals at each look than a single fixed-size run.
@@ -19,7 +19,6 @@ import pandas as pd
 from model import runner, slo, stats
 from model.config import Scenario
 from model.simulation import Results
-
 
 MODES = ("fixed", "until-decided", "demonstrate")
 FIRST_BATCH = 1000  # sessions at the first look of an until-decided run (or the budget, if smaller)
@@ -46,7 +45,9 @@ class RunSize:
 
     def flags(self) -> str:
         """The `midstream run` options that ask for this size."""
-        return f"--streams {self.count}" if self.mode == "fixed" else f"--{self.mode} --budget {self.count}"
+        if self.mode == "fixed":
+            return f"--streams {self.count}"
+        return f"--{self.mode} --budget {self.count}"
 
 
 def run_sized(cfg: Scenario, size: RunSize, seed: int, workers: int | None = None,

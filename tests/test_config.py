@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -22,7 +23,7 @@ def test_override_by_dotted_path_returns_a_new_frozen_config():
     assert cfg.client.backoff.jitter == "equal"
     assert cfg.content.frames == 20 and isinstance(cfg.content.frames, int)
     assert base.content.frames == 1000
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.content.frames = 3  # frozen
 
 

@@ -1,4 +1,4 @@
-"""The reliability report: run the standard scenarios and write a PDF with verdicts, estimates and figures.
+"""The reliability report: run the standard scenarios, write a PDF of verdicts, estimates, figures.
 
     from model.report import build_report
     build_report(seed=1, out_path="reports/reliability.pdf")
@@ -29,8 +29,15 @@ Modules: `running` (scenarios and validation cases, run as the command line runs
 order), `build` (`build_report`: the whole pipeline, and the choice of figures).
 """
 from model.report.build import DEFAULT_OUT, SWEEP_RATE_SCALES, build_report
-from model.report.running import (MULTI_STREAM_BUDGET_STREAMS, SINGLE_STREAM_BUDGET, ScenarioRun,
-                                  default_budget, run_scenario, validation_rows)
+from model.report.running import (
+                                  MULTI_STREAM_BUDGET_STREAMS,
+                                  SINGLE_STREAM_BUDGET,
+                                  ScenarioRun,
+                                  default_budget,
+                                  run_scenario,
+                                  validation_rows,
+)
 
 __all__ = ["build_report", "default_budget", "run_scenario", "validation_rows", "ScenarioRun",
-           "SINGLE_STREAM_BUDGET", "MULTI_STREAM_BUDGET_STREAMS", "SWEEP_RATE_SCALES", "DEFAULT_OUT"]
+           "SINGLE_STREAM_BUDGET", "MULTI_STREAM_BUDGET_STREAMS", "SWEEP_RATE_SCALES",
+           "DEFAULT_OUT"]

@@ -11,10 +11,27 @@ from pathlib import Path
 import pandas as pd
 
 from model import __version__
-from model.report.narrative import (METHODS_MODEL, METHODS_STATS, _num, _short_slo, _sizes_paragraph,
-                                    reading)
-from model.report.pdf import (MATRIX_LABEL, STATUS_COLOURS, _Counter, _document, _e, _figure_block,
-                              _heading, _p, _pair_block, _styles, _table)
+from model.report.narrative import (
+    METHODS_MODEL,
+    METHODS_STATS,
+    _num,
+    _short_slo,
+    _sizes_paragraph,
+    reading,
+)
+from model.report.pdf import (
+    MATRIX_LABEL,
+    STATUS_COLOURS,
+    _Counter,
+    _document,
+    _e,
+    _figure_block,
+    _heading,
+    _p,
+    _pair_block,
+    _styles,
+    _table,
+)
 from model.report.running import ScenarioRun
 from model.scenarios import ENTRIES
 

@@ -4,19 +4,45 @@ simulations (context) and applies one test (rows). `CASES` is the suite, in orde
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import stats as sps
 
 from model import stats
 from model.validation.context import SEEDS, SIZES, Context, completion_times
-from model.validation.rows import CONFIDENCE, chi_square_row, failed_row, interval_row, ks_row, ratio_interval
-from model.validation.scenarios import (BACKOFF_MEAN_OUTAGE, FRAME_TIME, FRAMES, GUARD, MEAN_OUTAGE, OUTAGE, POLL,
-                                        RATE, WORK, backoff_scenario)
-from model.validation.theory import (attempts_sum_pmf, backoff_syn_times, constant_wait_pmf, gilbert_elliott_loss,
-                                     grid_wait, mean_downtime, repeat_mean, sprt_exact)
+from model.validation.rows import (
+    CONFIDENCE,
+    chi_square_row,
+    failed_row,
+    interval_row,
+    ks_row,
+    ratio_interval,
+)
+from model.validation.scenarios import (
+    BACKOFF_MEAN_OUTAGE,
+    FRAME_TIME,
+    FRAMES,
+    GUARD,
+    MEAN_OUTAGE,
+    OUTAGE,
+    POLL,
+    RATE,
+    WORK,
+    backoff_scenario,
+)
+from model.validation.theory import (
+    attempts_sum_pmf,
+    backoff_syn_times,
+    constant_wait_pmf,
+    gilbert_elliott_loss,
+    grid_wait,
+    mean_downtime,
+    repeat_mean,
+    sprt_exact,
+)
+
 
 def _mean_case(strategy: str, downtime: str):
     name = f"completion {strategy}, {downtime} outage: mean"

@@ -7,7 +7,12 @@ from model import runner
 from model.link import LinkPhysics
 from model.network import Weather
 from model.simulation import Results, disconnect_rows, run_stream
-from model.validation.scenarios import BACKOFF_MEAN_OUTAGE, backoff_scenario, completion_scenario, link_scenario
+from model.validation.scenarios import (
+    BACKOFF_MEAN_OUTAGE,
+    backoff_scenario,
+    completion_scenario,
+    link_scenario,
+)
 
 SEEDS = {("resume", "constant"): 11, ("restart", "constant"): 12, ("resume", "exponential"): 13,
          ("restart", "exponential"): 14, "backoff": 21, "ge": 31, "rto": 32, "wilson": 41,

@@ -13,6 +13,7 @@ from model import stats
 from model.config import Scenario
 from model.validation.scenarios import GUARD, MEAN_OUTAGE, OUTAGE, POLL, RATE
 
+
 def repeat_mean(job: float, rate: float, mean_down: float) -> float:
     """E[completion] of a job of length `job` repeated from scratch after each Poisson(rate)
     interruption, each followed by an i.i.d. downtime of mean `mean_down`."""
