@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     tables, results, runs = [], {}, []
     for label, (base, extra) in SCENARIOS.items():
         cfg = common.scenario(base, args, extra)
-        res = sweep(cfg, GRID, args.streams, args.seed, workers=args.workers, progress=args.progress)
+        res = sweep(cfg, GRID, args.streams, args.seed, workers=args.workers,
+                    progress=args.progress)
         tables.append(measures(label, res, cfg.slo.confidence))
         results[label] = res
         runs.append((cfg, args.streams))

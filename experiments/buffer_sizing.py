@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     tables, runs = [], []
     for name in SCENARIOS:
         cfg = common.scenario(name, args)
-        res = sweep(cfg, GRID, args.streams, args.seed, workers=args.workers, progress=args.progress)
+        res = sweep(cfg, GRID, args.streams, args.seed, workers=args.workers,
+                    progress=args.progress)
         tables.append(measures(name, res, cfg.slo.confidence))
         runs.append((cfg, args.streams))
     table = pd.concat(tables, ignore_index=True)

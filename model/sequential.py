@@ -3,10 +3,10 @@ demonstration-sized run. `run_sized` is the one place that decides how a run is 
 line (`midstream run`) and the report both call it.
 
 Until decided: the looks are fixed in advance (batch totals n0, 2 n0, 4 n0, ... up to the budget,
-L looks) and each look judges the verdicts at the Bonferroni-corrected confidence 1 - (1 - C)/L. Whatever
-the dependence between looks, the chance that any look returns a wrong PASS or FAIL is at most
-the sum of the per-look error rates, (1 - C); so stopping at the first decided look keeps the
-stated confidence C. The price is wider intervals at each look than a single fixed-size run.
+L looks) and each look judges the verdicts at the Bonferroni-corrected confidence 1 - (1 - C)/L.
+Whatever the dependence between looks, the chance that any look returns a wrong PASS or FAIL is
+at most the sum of the per-look error rates, (1 - C); so stopping at the first decided look keeps
+the stated confidence C. The price is wider intervals at each look than a single fixed-size run.
 """
 from __future__ import annotations
 

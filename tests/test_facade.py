@@ -18,7 +18,8 @@ HEAVY = ("numpy", "pandas", "scipy", "simpy", "matplotlib", "reportlab", "pyarro
 
 def test_import_model_loads_no_heavy_library():
     code = f"import sys, model; print([m for m in {HEAVY!r} if m in sys.modules])"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         check=True)
     assert out.stdout.strip() == "[]"
 
 

@@ -85,13 +85,13 @@ def test_figures_are_embedded(report):
     assert "took under" in text  # a computed reading ("... % of recoveries took under 5 s")
 
 
-FAST_CASE = "stats: wilson 95 % coverage at p=0.001, n=2000"  # a real case that takes a fraction of a second
+FAST_CASE = "stats: wilson 95 % coverage at p=0.001, n=2000"  # a real case, a fraction of a second
 
 
 def test_validation_rows_are_rendered(monkeypatch, tmp_path):
     real = validation.run_cases  # the appendix runs the real cases; here only a fast one
-    monkeypatch.setattr(validation, "run_cases", lambda quick, workers: real(quick=quick, only=[FAST_CASE],
-                                                                             workers=workers))
+    monkeypatch.setattr(validation, "run_cases",
+                        lambda quick, workers: real(quick=quick, only=[FAST_CASE], workers=workers))
     rows, note = validation_rows(quick=True, workers=1)
     assert [r["case"] for r in rows] == [FAST_CASE] and rows[0]["agree"] and "1 cases" in note
     path = build_report(["rapid-reconnection"], streams=10, seed=1, out_path=tmp_path / "v.pdf", workers=1,
@@ -102,8 +102,8 @@ def test_validation_rows_are_rendered(monkeypatch, tmp_path):
 
 def test_a_validation_failure_is_shown_not_hidden(monkeypatch):
     real = validation.run_cases
-    monkeypatch.setattr(validation, "run_cases", lambda quick, workers: real(quick=quick, only=["no such case"],
-                                                                             workers=workers))
+    monkeypatch.setattr(validation, "run_cases",
+                        lambda quick, workers: real(quick=quick, only=["no such case"], workers=workers))
     rows, note = validation_rows(quick=True, workers=1)
     assert rows is None and "Running model.validation failed: ValueError: unknown case" in note
 

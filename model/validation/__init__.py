@@ -120,5 +120,6 @@ from model.validation.theory import (
 
 __all__ = ["run_cases", "main_validate", "format_row", "CASES", "Case", "WORKERS", "ALPHA",
            "CONFIDENCE", "completion_scenario", "backoff_scenario", "link_scenario", "FRAMES",
-           "FRAME_TIME", "WORK", "repeat_mean", "constant_wait_pmf", "grid_wait", "attempts_sum_pmf",
-           "backoff_syn_times", "sprt_exact", "interval_row", "chi_square_row", "ks_row"]
+           "FRAME_TIME", "WORK", "repeat_mean", "constant_wait_pmf", "grid_wait",
+           "attempts_sum_pmf", "backoff_syn_times", "sprt_exact", "interval_row", "chi_square_row",
+           "ks_row"]

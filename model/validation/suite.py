@@ -7,11 +7,12 @@ from model.validation.cases import CASES
 from model.validation.context import Context
 from model.validation.rows import ALPHA
 
-WORKERS = 2  # default worker processes for the simulations (None: every core; results do not depend on it)
+WORKERS = 2  # worker processes for the simulations (None: every core); the results do not depend on it
 
 
 def run_cases(quick: bool = False, *, only: list[str] | None = None,
-              expected_overrides: dict[str, float] | None = None, workers: int | None = WORKERS) -> list[dict]:
+              expected_overrides: dict[str, float] | None = None,
+              workers: int | None = WORKERS) -> list[dict]:
     """Run the cases (all, or those named in `only`) and return one row per case: case, expected,
     estimate, lower, upper, agree, note. `expected_overrides` replaces a case's derived value (for
     tests showing that a wrong value is flagged)."""
