@@ -257,10 +257,11 @@ def load_calibration(path: str | Path) -> Calibration:
     comparison is recomputed from its tables (it is a pure function of them)."""
     path = Path(path)
     meta = path / "fidelity.json"
-    missing = [f"{n}.parquet" for n in TABLES if not (path / f"{n}.parquet").is_file()]
-    if not meta.is_file() or missing:
+    missing = [f for f in ["fidelity.json"] + [f"{n}.parquet" for n in TABLES]
+               if not (path / f).is_file()]
+    if missing:
         raise ConfigError("calibration", str(path), "a directory written by `midstream calibrate "
-                          "--out` (missing: " + ", ".join(missing or ["fidelity.json"]) + ")")
+                          "--out` (missing: " + ", ".join(missing) + ")")
     frames = {n: pd.read_parquet(path / f"{n}.parquet") for n in TABLES}
     prov = json.loads(meta.read_text())["provenance"]
     return compare(Results(frames["real_streams"], frames["real_disconnects"]),

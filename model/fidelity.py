@@ -372,7 +372,8 @@ def ecdf_figure(real: Results, model: Results, name: str = "") -> Figure:
         ax.set(title=BY_KEY[key].label.replace(" (s)", ""), xlabel="seconds", ylim=(0, 1.02))
         ax.set_ylabel("fraction", fontsize="small")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small", loc="lower right")
+        if len(a) or len(b):
+            ax.legend(fontsize="x-small", loc="lower right")
         parts.append(_ecdf_sentence(key, a, b))
     fig.suptitle("Real stack against the model" + (f" ({name})" if name else ""), fontsize="medium")
     cap = ("Empirical CDFs of the real stack (solid) and the model (dashed) on the same seeds, "

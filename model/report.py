@@ -327,7 +327,7 @@ def _styles():
 
 
 STATUS_COLOURS = {"PASS": "#c7e9c0", "FAIL": "#fcbba1", "INCONCLUSIVE": "#fee391", "N/A": "#f0f0f0",
-                  "yes": "#c7e9c0", "NO": "#fcbba1"}
+                  "yes": "#c7e9c0", "NO": "#fcbba1", "agree": "#c7e9c0", "differ": "#fcbba1"}
 MATRIX_LABEL = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INCONCL.", "N/A": "n/a"}
 
 
@@ -687,7 +687,29 @@ def _provenance_section(runs: list[ScenarioRun], meta: dict, st) -> list:
     return story
 
 
-def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, validation: tuple, meta: dict) -> int:
+def _fidelity_section(cal, st, fig_no) -> list:
+    """The model against a real stack, from a `midstream calibrate --out` directory."""
+    from reportlab.lib.units import inch
+    from reportlab.platypus import PageBreak
+    from model import fidelity as fid
+    story = [_heading("Fidelity against a real stack", st["h1"], 0),
+             _p(_e(fid.reading(cal.table, cal.checks)), st["body"])]
+    widths = {"estimates": (1.9, 0.8, 1.3, 0.4, 1.3, 0.4, 0.6),
+              "comparison": (1.9, 1.3, 0.9, 0.45, 0.5, 0.45, 0.5, 0.5),
+              "checks": (1.6, 2.5, 0.55, 0.55, 0.55, 0.5)}
+    for rows, kind, status in ((fid.estimate_rows(cal.table), "estimates", None),
+                               (fid.comparison_rows(cal.table), "comparison", 7),
+                               (fid.check_rows(cal.checks), "checks", 5)):
+        story.append(_table(rows, [w * inch for w in widths[kind]], st, small=True,
+                            status_col=status))
+    story += _figure_block(cal.figure(), st, fig_no)
+    story.append(_table(fid.provenance_rows(cal.provenance), [1.6 * inch, 4.9 * inch], st,
+                        small=True))
+    return story + [PageBreak()]
+
+
+def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, validation: tuple,
+            meta: dict, calibration=None) -> int:
     st = _styles()
     fig_no = _Counter()
     conf = {r.cfg.slo.confidence for r in runs}
@@ -695,6 +717,8 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
     story = _title_section(runs, meta, st) + _summary_section(runs, confidence, st) + _scenario_sections(runs, meta, st, fig_no)
     if sweep_info is not None:
         story += _sweep_section(sweep_info, meta, st, fig_no)
+    if calibration is not None:
+        story += _fidelity_section(calibration, st, fig_no)
     story += _methods_section(runs, meta, st) + _validation_section(validation, st) + _provenance_section(runs, meta, st)
     doc = _document(path, "midstream reliability report")
     doc.multiBuild(story)
@@ -816,7 +840,8 @@ def _sweep(run: ScenarioRun, sessions: int, seed: int, extra: list[str], workers
 def build_report(scenarios: list[str] | None = None, streams: int | None = None, until_decided: bool = False,
                  budget: int | None = None, seed: int = 0, out_path: str | Path = DEFAULT_OUT,
                  workers: int | None = None, progress: bool = True, overrides: list[str] | dict | None = None,
-                 sweep: bool = True, sweep_streams: int | None = None, validate: bool = True) -> Path:
+                 sweep: bool = True, sweep_streams: int | None = None, validate: bool = True,
+                 fidelity: Path | None = None) -> Path:
     """Run the scenarios and write the PDF report to `out_path`; returns its path.
 
     scenarios: names (default: every scenario in the catalogue, in catalogue order).
@@ -829,6 +854,7 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     sweep: add the resume-against-restart sweep (on text-interruption, or the first single-stream
         scenario), `sweep_streams` per point (default min(300, that scenario's sessions)).
     validate: run `model.validation` (quick sizes) for the appendix when that module exists.
+    fidelity: a `midstream calibrate --out` directory: adds "Fidelity against a real stack".
     """
     started = time.perf_counter()
     names = list(SCENARIOS) if scenarios is None else list(scenarios)
@@ -844,6 +870,8 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     out = Path(out_path)
     if out.suffix.lower() != ".pdf":
         raise ValueError(f"out_path={str(out)!r}: the file name must end in .pdf")
+    from model.calibrate import load_calibration
+    calibration = load_calibration(fidelity) if fidelity is not None else None  # fail early
     out.parent.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
 
@@ -887,10 +915,10 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     meta = {"created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": seed,
             "overrides": extra, "mode_text": mode_text, "git_commit": first.get("git_commit"),
             "python": first.get("python", ""), "workers": workers or "all cores", "wall_seconds": 0.0,
-            "stage_seconds": stages}
+            "stage_seconds": stages, "fidelity": fidelity and str(fidelity)}
     say(f"report: writing {out}")
     meta["wall_seconds"] = time.perf_counter() - started
-    pages = _render(out, runs, sweep_info, validation, meta)
+    pages = _render(out, runs, sweep_info, validation, meta, calibration)
     lap("render")
     _write_sidecar(out, runs, meta, pages, sweep_info)
     say(f"report: {out} ({pages} pages, {time.perf_counter() - started:.0f} s)")
