@@ -112,7 +112,7 @@ def _calibrate_parser(verbs) -> None:
                     "same seeds; print the fidelity table and the acceptance checks. Real streams "
                     "take real time: about content.frames x server.gap plus the outages per "
                     "stream, divided by --concurrency (text-interruption: about 21 s a stream, so "
-                    "--streams 200 --concurrency 16 takes about 5 minutes).")
+                    "--streams 200 --concurrency 16 takes 4 to 5 minutes).")
     calibrate.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
     _seed_and_set(calibrate)
     calibrate.add_argument("--streams", type=whole_number(1), default=200,

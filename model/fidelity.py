@@ -17,10 +17,13 @@ n/a). Assumptions and methods:
   (Garwood) interval instead of a zero-width one. The share of outages that became disconnects is
   a ratio of sums over streams with a delta-method (clustered by stream) interval, falling back to
   Clopper-Pearson when that variance is zero.
-- Distributions: two-sample Kolmogorov-Smirnov and k-sample Anderson-Darling (scipy; its p-value
-  is clipped to [0.001, 0.25]). Verdict "differ" when the paired test or a distribution test rejects
-  at 1 % after Bonferroni over the tests that apply to the row, so a row's false-alarm rate is at
-  most 1 %; "agree" otherwise; "n/a" when no test applies.
+- Tests: the paired t test of the difference; where the pairs leave values out (a disconnect
+  only one side recorded), also Welch's test of the two means, which sees what the pairs cannot
+  (e.g. a longer heartbeat turning detected silent outages into stalls); two-sample
+  Kolmogorov-Smirnov and k-sample Anderson-Darling (scipy; its p-value is clipped to
+  [0.001, 0.25]). Verdict "differ" when one of them rejects at 1 % after Bonferroni over the tests
+  that apply to the row, so a row's false-alarm rate is at most 1 %; "agree" otherwise; "n/a"
+  when no test applies.
 """
 from __future__ import annotations
 
