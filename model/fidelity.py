@@ -192,11 +192,11 @@ def _distribution_tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """(KS p, AD p); NaN with fewer than two values on a side."""
     if min(len(a), len(b)) < 2:
         return math.nan, math.nan
-    p_ks = float(sps.ks_2samp(a, b).pvalue)
-    if np.unique(np.concatenate([a, b])).size < 2:
-        return p_ks, 1.0  # one value on both sides: nothing to tell apart
-    with warnings.catch_warnings():  # "p-value capped" and scipy's argument renaming
+    with warnings.catch_warnings():  # KS's switch to asymptotic p, AD's "p-value capped"
         warnings.simplefilter("ignore")
+        p_ks = float(sps.ks_2samp(a, b).pvalue)
+        if np.unique(np.concatenate([a, b])).size < 2:
+            return p_ks, 1.0  # one value on both sides: nothing to tell apart
         return p_ks, float(sps.anderson_ksamp([a, b]).pvalue)
 
 

@@ -17,7 +17,7 @@ from pypdf import PdfReader
 
 from model import calibrate as calibration, cli, fidelity
 from model.calibrate import (TABLES, calibrate, compare, load_calibration, load_testbed,
-                             write_calibration)
+                             loopback_probe, matched_config, write_calibration)
 from model.config import ConfigError, apply_overrides
 from model.scenarios import get_scenario
 from model.simulation import Results, simulate
@@ -42,7 +42,10 @@ def table(real: Results, model: Results) -> pd.DataFrame:
 
 
 class ModelStack:
-    """The model with `changes`, in the place of the real stack (same API as model.testbed)."""
+    """The model on loopback, with `changes`, in the place of the real stack (model.testbed's
+    API): without changes, calibrate compares the model with itself."""
+
+    PROVENANCE = {"stack": "the model standing in", "rtt_s": 1e-4, "bandwidth_bytes_per_s": 1e9}
 
     def __init__(self, reason: str | None = None, **changes):
         self.reason, self.changes = reason, {k.replace("__", "."): v for k, v in changes.items()}
@@ -51,12 +54,13 @@ class ModelStack:
         return self.reason
 
     def run_testbed(self, cfg, streams, seed=0, *, first_stream=0, concurrency=16, progress=True):
-        res = simulate(apply_overrides(cfg, self.changes), streams, seed, first_stream)
+        on_loopback, _ = matched_config(cfg, [], self.PROVENANCE)
+        res = simulate(apply_overrides(on_loopback, self.changes), streams, seed, first_stream)
         res.faults = pd.DataFrame({"stream": res.disconnects.stream, "kind": res.disconnects.cause,
                                    "scheduled_start": res.disconnects.time,
                                    "applied_start": res.disconnects.time + 0.003,
                                    "packets": np.arange(len(res.disconnects))})
-        res.provenance = {"stack": "the model standing in", "rtt_s": 1e-4}
+        res.provenance = dict(self.PROVENANCE)
         return res
 
 
@@ -159,9 +163,9 @@ def test_calibrate_writes_a_directory_that_loads_back(tmp_path):
     assert prov["seed"] == SEED and prov["testbed"]["stack"] == "the model standing in"
     assert prov["matched"]["link.propagation"]["value"] == pytest.approx(5e-5)
     assert "reported by the testbed" in prov["matched"]["link.propagation"]["why"]
-    assert "measured here" in prov["matched"]["link.bandwidth"]["why"]
-    assert prov["model_config"]["network"]["unstable"]["jitter"] == {"kind": "constant", "scale": 0.0,
-                                                                     "shape": 0.8}
+    assert prov["matched"]["link.bandwidth"]["value"] == 1e9
+    jitter = prov["model_config"]["network"]["unstable"]["jitter"]
+    assert jitter["kind"] == "constant" and jitter["scale"] == 0.0
     assert prov["command"].startswith("midstream calibrate text-interruption --streams 60 --seed 1")
     back = load_calibration(out)
     pd.testing.assert_frame_equal(back.table, cal.table)
@@ -172,6 +176,22 @@ def test_calibrate_writes_a_directory_that_loads_back(tmp_path):
     written = pd.read_csv(out / "fidelity.csv")
     assert list(written.columns) == fidelity.COLUMNS and len(written) == len(fidelity.MEASURES)
     assert cal.table.set_index("key").verdict["reconnect_time"] == "differ"
+
+
+def test_the_model_is_matched_to_loopback_except_where_the_user_set_it():
+    cfg = scenario(**{"link.propagation": 0.05, "network.poor.jitter.scale": 0.1})
+    user = ["link.propagation=0.05", "network.poor.jitter.scale=0.1"]
+    bed = {"model_overrides": {"network.unstable.loss.model": "none"}}
+    model, matched = matched_config(cfg, user, bed, probe=loopback_probe)
+    assert model.link.propagation == 0.05 and "link.propagation" not in matched
+    assert model.network.poor.jitter == cfg.network.poor.jitter
+    assert model.network.unstable.jitter.scale == 0
+    assert model.network.stable.jitter.kind == "constant"
+    assert model.network.unstable.loss.model == "none"
+    assert matched["network.unstable.loss.model"]["why"] == "stated by the testbed"
+    assert "measured here" in matched["link.bandwidth"]["why"]
+    rtt, bandwidth = loopback_probe()
+    assert 0 < rtt < 0.1 and bandwidth > 1e6
 
 
 def test_a_directory_without_a_calibration_is_refused(tmp_path):
@@ -208,7 +228,8 @@ def test_calibrate_prints_the_table_and_the_checks(capsys):
     out = capsys.readouterr().out
     assert code == 0
     for text in ("model against real", "p KS", "verdict", "acceptance", "detected to first frame",
-                 "spurious disconnects per stream", "checks pass"):
+                 "spurious disconnects per stream", "Of 11 figures, 11 agree",
+                 "Acceptance: 5 of 5 checks pass"):
         assert text in out, text
 
 
@@ -218,8 +239,9 @@ def test_report_adds_the_fidelity_section(base, tmp_path):
                               "command": "midstream calibrate text-interruption --streams 300"})
     write_calibration(cal, tmp_path / "cal")
     pdf = tmp_path / "r.pdf"
-    code = cli.main(["report", "text-interruption", "--streams", "10", "--set", "content.frames=100",
-                     "--no-sweep", "--no-validation", "--workers", "1", "--quiet",
+    code = cli.main(["report", "text-interruption", "--streams", "10", "--set",
+                     "content.frames=100", "--no-sweep", "--no-validation", "--workers", "1",
+                     "--quiet",
                      "--fidelity", str(tmp_path / "cal"), "--out", str(pdf)])
     assert code == 0
     text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
