@@ -13,10 +13,10 @@ n/a). Assumptions and methods:
 - A paired difference is conditional on the pair existing (a disconnect both sides recorded); the
   means, intervals and distribution tests use every finite value of each side. NaN (not reached,
   or not measurable) is left out; n says how many values remain.
-- Means get Student t intervals; a count whose values are all equal gets the exact Poisson
-  (Garwood) interval instead of a zero-width one. The share of outages that became disconnects is
-  a ratio of sums over streams with a delta-method (clustered by stream) interval, falling back to
-  Clopper-Pearson when that variance is zero.
+- Means get Student t intervals (floored at 0 for non-negative data); a count whose values are
+  all equal gets the exact Poisson (Garwood) interval instead of a zero-width one. The share of
+  outages that became disconnects is a ratio of sums over streams with a delta-method (clustered
+  by stream) interval, falling back to Clopper-Pearson when that variance is zero.
 - Tests: the paired t test of the difference; where the pairs leave values out (a disconnect
   only one side recorded), also Welch's test of the two means, which sees what the pairs cannot
   (e.g. a longer heartbeat turning detected silent outages into stalls); two-sample
@@ -151,7 +151,7 @@ def _side(x: np.ndarray, count: bool) -> tuple[int, float, float, float]:
     mean, lo, hi = stats.mean_interval(x, CONFIDENCE)
     if count and (x == x[0]).all() and (x >= 0).all():
         lo, hi = _poisson_mean_interval(float(x.sum()), len(x))
-    return len(x), mean, lo, hi
+    return len(x), mean, max(lo, 0.0) if (x >= 0).all() else lo, hi
 
 
 def _poisson_mean_interval(total: float, n: int) -> tuple[float, float]:
