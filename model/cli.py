@@ -1,4 +1,4 @@
-"""The `midstream` command line: scenarios, describe, run, sweep.
+"""The `midstream` command line: scenarios, describe, run, sweep, report, validate, calibrate.
 
 Bad input gets one line naming what is wrong and what is allowed, exit code 2, no traceback, and
 nothing written.
@@ -6,6 +6,7 @@ nothing written.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from pathlib import Path
@@ -91,12 +92,45 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--no-sweep", action="store_true", help="leave out the resume-against-restart sweep")
     report.add_argument("--no-validation", action="store_true", help="do not run model.validation for the appendix")
     report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.add_argument("--fidelity", type=_calibration_dir, default=None, metavar="DIR",
+                        help="add a 'Fidelity against a real stack' section from a `midstream "
+                             "calibrate --out DIR` directory")
 
     validate = verbs.add_parser("validate", help="check the model against closed-form results",
                                 description="Compare Monte Carlo estimates with theory, one line per case "
                                             "(each test's false-alarm rate 0.1 %%); exit code 1 if any disagrees.")
     validate.add_argument("--quick", action="store_true", help="fewer replications (under a minute)")
+    _calibrate_parser(verbs)
     return p
+
+
+def _calibrate_parser(verbs) -> None:
+    calibrate = verbs.add_parser(
+        "calibrate", help="compare the model with a real WebSocket stack on the same seeds",
+        description="Run N real streams (real TCP on loopback, faults applied by nftables from the "
+                    "same seeded weather; needs root) and the model, matched to loopback, on the "
+                    "same seeds; print the fidelity table and the acceptance checks. Real streams "
+                    "take real time: about content.frames x server.gap plus the outages per "
+                    "stream, divided by --concurrency (text-interruption: about 21 s a stream, so "
+                    "--streams 200 --concurrency 16 takes 4 to 5 minutes).")
+    calibrate.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
+    _seed_and_set(calibrate)
+    calibrate.add_argument("--streams", type=whole_number(1), default=200,
+                           help="real streams, and as many model streams (default 200)")
+    calibrate.add_argument("--concurrency", type=whole_number(1), default=16,
+                           help="real streams running at once (default 16)")
+    calibrate.add_argument("--out", type=Path, default=None, metavar="DIR",
+                           help="write both sides' tables, the faults, fidelity.csv, fidelity.json "
+                                "and ecdf.png into this directory (for `report --fidelity DIR`)")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _calibration_dir(text: str) -> Path:
+    path = Path(text)
+    if not (path / "fidelity.json").is_file():
+        raise argparse.ArgumentTypeError(f"{text!r}: not a `midstream calibrate --out` directory "
+                                         "(no fidelity.json in it)")
+    return path
 
 
 def _pdf_path(text: str) -> Path:
@@ -106,11 +140,16 @@ def _pdf_path(text: str) -> Path:
     return path
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
+def _seed_and_set(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=whole_number(0), default=0, help="root seed (default 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                   help="override a setting by dotted path, e.g. client.backoff.jitter=equal (repeatable)")
+                   help="override a setting by dotted path, e.g. client.backoff.jitter=equal "
+                        "(repeatable)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
+    _seed_and_set(p)
     p.add_argument("--workers", type=whole_number(1), default=None, help="worker processes (default: all cores)")
     p.add_argument("--out", type=_output_path, help="write the stream table here (.parquet or .csv); "
                    "the disconnect table goes next to it as NAME.disconnects.EXT, provenance as NAME.EXT.json")
@@ -172,8 +211,30 @@ def cmd_report(args) -> int:
     path = build_report(args.scenarios or None, streams=args.streams, until_decided=args.until_decided,
                         budget=args.budget, seed=args.seed, out_path=args.out, workers=args.workers,
                         progress=not args.quiet, overrides=args.overrides, sweep=not args.no_sweep,
-                        validate=not args.no_validation)
+                        validate=not args.no_validation, fidelity=args.fidelity)
     print(f"wrote {path} and {path}.json")
+    return 0
+
+
+def cmd_calibrate(args, testbed=None) -> int:
+    from model import fidelity
+    from model.calibrate import TestbedUnavailable, calibrate
+    cfg = apply_overrides(get_scenario(args.scenario), args.overrides)
+    try:
+        cal = calibrate(cfg, args.streams, args.seed, out=args.out, concurrency=args.concurrency,
+                        progress=not args.quiet, overrides=args.overrides, testbed=testbed)
+    except TestbedUnavailable as e:
+        print(f"midstream calibrate: {e}; nothing was run", file=sys.stderr)
+        return 2
+    print(f"\n{cfg.name}: {args.streams} real and {args.streams} model streams, seed {args.seed}; "
+          f"{len(cal.real.disconnects)} real and {len(cal.model.disconnects)} model disconnects")
+    print("\nmeans (95 % intervals):\n" + fidelity.aligned(fidelity.estimate_rows(cal.table)))
+    print("\nmodel against real (paired where the same weather event; verdict at 1 %):\n"
+          + fidelity.aligned(fidelity.comparison_rows(cal.table)))
+    print("\nacceptance:\n" + fidelity.aligned(fidelity.check_rows(cal.checks)))
+    print("\n" + fidelity.reading(cal.table, cal.checks))
+    if args.out:
+        print(f"\nwrote {args.out}/ (tables, fidelity.csv, fidelity.json, ecdf.png)")
     return 0
 
 
@@ -220,10 +281,13 @@ def _fmt(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value) if value != "" else '""'
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, testbed=None) -> int:
+    """`testbed`: the real stack `calibrate` uses (a module name or an object with `run_testbed`
+    and `check_available`; default `model.testbed`), a seam for tests and other stacks."""
     args = parser().parse_args(argv)
     verbs = {"scenarios": cmd_scenarios, "describe": cmd_describe, "run": cmd_run, "sweep": cmd_sweep,
-             "report": cmd_report, "validate": cmd_validate}
+             "report": cmd_report, "validate": cmd_validate,
+             "calibrate": functools.partial(cmd_calibrate, testbed=testbed)}
     try:
         return verbs[args.verb](args)
     except (ConfigError, WorkdirMismatch) as e:

@@ -99,7 +99,8 @@ def _sweep(run: ScenarioRun, sessions: int, seed: int, extra: list[str], workers
 def build_report(scenarios: list[str] | None = None, streams: int | None = None, until_decided: bool = False,
                  budget: int | None = None, seed: int = 0, out_path: str | Path = DEFAULT_OUT,
                  workers: int | None = None, progress: bool = True, overrides: list[str] | dict | None = None,
-                 sweep: bool = True, sweep_streams: int | None = None, validate: bool = True) -> Path:
+                 sweep: bool = True, sweep_streams: int | None = None, validate: bool = True,
+                 fidelity: Path | None = None) -> Path:
     """Run the scenarios and write the PDF report to `out_path`; returns its path.
 
     scenarios: names (default: every scenario in the catalogue, in catalogue order).
@@ -112,6 +113,7 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     sweep: add the resume-against-restart sweep (on text-interruption, or the first single-stream
         scenario), `sweep_streams` per point (default min(300, that scenario's sessions)).
     validate: run `model.validation` (quick sizes) for the appendix.
+    fidelity: a `midstream calibrate --out` directory: adds "Fidelity against a real stack".
     """
     started = time.perf_counter()
     names = list(SCENARIOS) if scenarios is None else list(scenarios)
@@ -127,6 +129,8 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     out = Path(out_path)
     if out.suffix.lower() != ".pdf":
         raise ValueError(f"out_path={str(out)!r}: the file name must end in .pdf")
+    from model.calibrate import load_calibration
+    calibration = load_calibration(fidelity) if fidelity is not None else None  # fail early
     out.parent.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
 
@@ -170,10 +174,10 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     meta = {"created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": seed,
             "overrides": extra, "mode_text": mode_text, "git_commit": first.get("git_commit"),
             "python": first.get("python", ""), "workers": workers or "all cores", "wall_seconds": 0.0,
-            "stage_seconds": stages}
+            "stage_seconds": stages, "fidelity": fidelity and str(fidelity)}
     say(f"report: writing {out}")
     meta["wall_seconds"] = time.perf_counter() - started
-    pages = _render(out, runs, sweep_info, validation, meta)
+    pages = _render(out, runs, sweep_info, validation, meta, calibration)
     lap("render")
     _write_sidecar(out, runs, meta, pages, sweep_info)
     say(f"report: {out} ({pages} pages, {time.perf_counter() - started:.0f} s)")

@@ -39,7 +39,7 @@ def _styles():
 
 
 STATUS_COLOURS = {"PASS": "#c7e9c0", "FAIL": "#fcbba1", "INCONCLUSIVE": "#fee391", "N/A": "#f0f0f0",
-                  "yes": "#c7e9c0", "NO": "#fcbba1"}
+                  "yes": "#c7e9c0", "NO": "#fcbba1", "agree": "#c7e9c0", "differ": "#fcbba1"}
 MATRIX_LABEL = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INCONCL.", "N/A": "n/a"}
 
 

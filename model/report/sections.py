@@ -288,7 +288,30 @@ def _provenance_section(runs: list[ScenarioRun], meta: dict, st) -> list:
     return story
 
 
-def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, validation: tuple, meta: dict) -> int:
+def _fidelity_section(cal, st, fig_no) -> list:
+    """The model against a real stack, from a `midstream calibrate --out` directory."""
+    from reportlab.lib.units import inch
+    from reportlab.platypus import PageBreak
+
+    from model import fidelity as fid
+    story = [_heading("Fidelity against a real stack", st["h1"], 0),
+             _p(_e(fid.reading(cal.table, cal.checks)), st["body"])]
+    widths = {"estimates": (1.9, 0.8, 1.3, 0.4, 1.3, 0.4, 0.6),
+              "comparison": (1.9, 1.3, 0.9, 0.45, 0.5, 0.45, 0.5, 0.5),
+              "checks": (1.6, 2.5, 0.55, 0.55, 0.55, 0.5)}
+    for rows, kind, status in ((fid.estimate_rows(cal.table), "estimates", None),
+                               (fid.comparison_rows(cal.table), "comparison", 7),
+                               (fid.check_rows(cal.checks), "checks", 5)):
+        story.append(_table(rows, [w * inch for w in widths[kind]], st, small=True,
+                            status_col=status))
+    story += _figure_block(cal.figure(), st, fig_no)
+    story.append(_table(fid.provenance_rows(cal.provenance), [1.6 * inch, 4.9 * inch], st,
+                        small=True))
+    return story + [PageBreak()]
+
+
+def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, validation: tuple,
+            meta: dict, calibration=None) -> int:
     st = _styles()
     fig_no = _Counter()
     conf = {r.cfg.slo.confidence for r in runs}
@@ -296,6 +319,8 @@ def _render(path: Path, runs: list[ScenarioRun], sweep_info: dict | None, valida
     story = _title_section(runs, meta, st) + _summary_section(runs, confidence, st) + _scenario_sections(runs, meta, st, fig_no)
     if sweep_info is not None:
         story += _sweep_section(sweep_info, meta, st, fig_no)
+    if calibration is not None:
+        story += _fidelity_section(calibration, st, fig_no)
     story += _methods_section(runs, meta, st) + _validation_section(validation, st) + _provenance_section(runs, meta, st)
     doc = _document(path, "midstream reliability report")
     doc.multiBuild(story)
