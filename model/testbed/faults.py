@@ -25,12 +25,14 @@ space (the link's propagation, jitter and bandwidth settings do not apply to the
 
 Every rule counts into a named counter; the output chain counts the packets sent on the port while
 a fault is active. How late each fault is applied against its schedule is measured: rules change
-through an `nft` child process, so a change lands some milliseconds after its time.
+through libnftables in a thread of the server process, so a change lands about a millisecond
+after its time, plus whatever delays the event loop's timer.
 """
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 from dataclasses import dataclass, field
 
 from model.config import CONDITIONS, Scenario
@@ -134,21 +136,15 @@ class Injector:
         self.faults, self.served, self.close_grace = faults, served, close_grace
         self.prefix = f"s{stream}_f"
         self.stopping = asyncio.Event()
-        self.counters = [f"{self.prefix}{f.index}_{w}" for f in faults for w in self._counter_kinds(f)]
+        self.counters: list[str] = []  # made with a fault's first rules: the table stays small
         self.task = asyncio.get_running_loop().create_task(self.run())
-
-    @staticmethod
-    def _counter_kinds(f: Fault) -> tuple[str, ...]:
-        return ("drop", "rej", "sent") if f.kind == "reset" else ("drop", "sent")
 
     def now(self) -> float:
         return asyncio.get_running_loop().time() - self.t0
 
     async def run(self) -> None:
-        """Create the counters, then start and stop each fault at its time, until told to stop (an
-        nft batch under way always completes, so its handles are never lost)."""
-        if self.counters:
-            await nft.run_async("".join(f"add counter {nft.FAMILY} {self.table} {c}\n" for c in self.counters))
+        """Start and stop each fault at its time, until told to stop (a batch under way always
+        completes, so its handles are never lost)."""
         # at equal times ends come before starts, except a fault's own end (a zero-length outage)
         actions = sorted([(f.start, 1, f.index) for f in self.faults]
                          + [(f.end, 2 if f.end <= f.start else 0, f.index) for f in self.faults])
@@ -182,7 +178,12 @@ class Injector:
             await self.apply(f, rules)
 
     async def apply(self, f: Fault, rules: list[str], started: bool = True) -> None:
-        out = await nft.run_async("\n".join(rules) + "\n", echo=True)
+        """Add `rules` (and the counters they name, the first time) in one batch."""
+        named = {c for rule in rules for c in re.findall(r'counter name "([^"]+)"', rule)}
+        new = sorted(named.difference(self.counters))
+        self.counters += new
+        batch = [f"add counter {nft.FAMILY} {self.table} {c}" for c in new] + rules
+        out = await nft.run_async("\n".join(batch) + "\n")
         handles = nft.echoed_handles(out)
         f.rules += handles
         if len(handles) != len(rules):
@@ -190,13 +191,16 @@ class Injector:
         if started:
             f.applied_start = self.now()
 
-    async def end(self, f: Fault) -> None:
-        if not f.rules:
+    async def end(self, *faults: Fault) -> None:
+        """Delete the rules of `faults` in one batch."""
+        ending = [f for f in faults if f.rules]
+        if not ending:
             return
         await nft.run_async("".join(f"delete rule {nft.FAMILY} {self.table} {chain} handle {h}\n"
-                                    for chain, h in f.rules))
-        f.rules = []
-        f.applied_end = self.now()
+                                    for f in ending for chain, h in f.rules))
+        for f in ending:
+            f.rules = []
+            f.applied_end = self.now()
 
     async def finish(self) -> list[dict]:
         """Stop: remove the rules still in force, read and delete the counters; one row per fault."""
@@ -204,9 +208,8 @@ class Injector:
         try:
             await self.task
         finally:
-            for f in self.faults:
-                await self.end(f)
-        counters = await nft.read_counters_async(self.table, self.prefix) if self.counters else {}
+            await self.end(*self.faults)
+        counters = await nft.read_counters(self.table, self.prefix) if self.counters else {}
         if self.counters:
             await nft.run_async("".join(f"delete counter {nft.FAMILY} {self.table} {c}\n" for c in self.counters))
         return [f.row(self.stream, counters, self.prefix) for f in self.faults]
