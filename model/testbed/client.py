@@ -59,7 +59,7 @@ class StreamClient:
         self.digests: list[int] = []
         self.have = self.duplicates = self.gaps = self.corrupt = 0
         self.progress: list[tuple[float, int]] = []  # (time, frames held) after each new frame
-        self.requests: list[tuple[float, int]] = []  # (time, frames held) when each request left
+        self.requests: list[tuple[float, int, bool]] = []  # (time, frames held, token valid) of each
         self.disconnects: list[DisconnectRecord] = []
         self.streaming: list[list[float]] = []  # [from, to] while reading a connection
         self.attempt_errors: dict[str, int] = {}
@@ -121,7 +121,7 @@ class StreamClient:
         position = self.have
         if kind == "restart":
             self.have, self.seqs, self.digests = 0, [], []  # discard the partial response
-        self.requests.append((self.now(), self.have))
+        self.requests.append((self.now(), self.have, token == "valid"))
         try:
             await self.ws.send(wire.request(kind, position, len(self.requests) - 1, token))
         except ConnectionClosed:
@@ -252,8 +252,9 @@ class StreamClient:
         token = "valid"
         if rec is not None:
             if self.rng.random() < c.auth_failure_prob:  # the model's draw, at the same point
-                token = "expired"
-            rec.connected_at = self.now()
+                token = "expired"  # the server refuses it; as in the model, never `connected`
+            else:
+                rec.connected_at = self.now()
         return token
 
     async def attempt(self) -> bool:

@@ -4,10 +4,11 @@ The recorder is omniscient as the model's is: the client's logs (frames, request
 and the server's (generation times, acks, buffer, resume requests) are joined after the stream, on
 one clock (times from the stream's start). Columns and their order are the model's
 (`model.simulation.stream_row`, `disconnect_row`); what the testbed cannot observe is NaN:
-- `buffer_bytes_at_horizon`: the server of a stream is observed until its client ends, so it is
-  known when the buffer was freed by then (0) or the stream was censored (the horizon is its end);
-  a failed stream's buffer waits for its retention timer, which the testbed does not wait for.
-- `buffer_freed_at`: NaN when the buffer had not been freed by the stream's end (as above).
+- The server of a stream is observed until its client ends; a failed stream's server until its
+  buffer can grow no more (generation done or blocked) or the horizon. The retention timer that
+  frees a failed stream's buffer (`retention` after the break, 120 s by default) is not waited
+  for: `buffer_freed_at` is then the time it is armed for (if before the horizon), and
+  `buffer_bytes_at_horizon` follows from it (0, or the bytes held when observation ended).
 - `corrupt_detected` counts frames whose CRC failed; nothing corrupts frames here, so it is 0
   unless something is broken (the stream then fails with `protocol_error`).
 """
@@ -44,7 +45,8 @@ def fill_disconnects(client: StreamClient, server: dict) -> None:
 def recovered_at(client: StreamClient, detected_at: float, needed: int) -> float:
     """First moment after detection at which the client held `needed` frames: a request sent
     holding them already, or the frame that completed them (as `model.client.note_progress`)."""
-    at_request = next((t for t, have in client.requests if t >= detected_at and have >= needed), math.inf)
+    at_request = next((t for t, have, valid in client.requests if valid and t >= detected_at and have >= needed),
+                      math.inf)
     at_frame = next((t for t, have in client.progress if t >= detected_at and have == needed), math.inf)
     first = min(at_request, at_frame)
     return first if math.isfinite(first) else math.nan
@@ -66,14 +68,11 @@ def stream_row(cfg: Scenario, stream: int, client: StreamClient, server: dict, f
     peak = max((i["peak"] for i in server["incarnations"]), default=0)
     latest = server["incarnations"][-1] if server["incarnations"] else None
     freed_at = latest["freed_at"] if latest else math.nan
-    if latest is None:
-        at_horizon = 0
-    elif math.isfinite(freed_at):
-        at_horizon = 0
-    else:
-        at_horizon = latest["held_at_end"] if client.outcome == "censored" else math.nan
     released_by = freed_at if math.isfinite(freed_at) else (
         math.inf if server["attached_at_end"] else server["release_at"])
+    if math.isnan(freed_at) and released_by <= cfg.horizon:
+        freed_at = released_by  # the server's retention timer, armed, not waited for
+    at_horizon = 0 if latest is None or released_by <= cfg.horizon else latest["held_at_end"]
     row = {
         "stream": stream,
         "session": stream,

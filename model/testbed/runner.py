@@ -238,7 +238,8 @@ class Run:
                 self.on_open(i)
             client = StreamClient(s.cfg, s.seed, i, port, t0, weather, len(frames), s.close_timeout)
             await client.run()
-            log = await server.call("finish", stream=i)
+        # a failed stream's buffer may still grow: its server is drained outside the gate
+        log = await server.call("finish", stream=i, drain=client.outcome == "failed")
         for name, count in client.attempt_errors.items():
             self.attempt_errors[name] = self.attempt_errors.get(name, 0) + count
         fill_disconnects(client, log["server"])

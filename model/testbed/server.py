@@ -63,6 +63,7 @@ class Incarnation:
         self.sent_high = 0  # frames written to connections that have since broken
         self.served: set = set()  # outlets this incarnation was served on (acks from others are stale)
         self.room = asyncio.Event()
+        self.blocked = False  # waiting for an ack to make room (block mode)
         self.task = asyncio.get_running_loop().create_task(self.generate())
 
     @property
@@ -98,7 +99,9 @@ class Incarnation:
             due += float(s.gaps[k])
             while k >= self.room_limit():  # block mode, buffer full: wait for an ack
                 self.room.clear()
+                self.blocked = True
                 await self.room.wait()
+                self.blocked = False
                 due = max(due, loop.time())
             if due > loop.time():
                 await asyncio.sleep(due - loop.time())
@@ -279,6 +282,14 @@ class ServedStream:
                 await asyncio.wait_for(self.outlets[-1].done.wait(), timeout)
             except TimeoutError:
                 pass
+
+    async def drain(self, until: float) -> None:
+        """With the client gone: wait until the buffer can grow no more (generation done or
+        blocked, or the buffer freed), or until `until` (loop time), so its peak is the real one."""
+        while (inc := self.current) is not None and not (inc.freed or inc.task.done() or inc.blocked):
+            if now() >= until:
+                return
+            await asyncio.sleep(min(0.05, until - now()))
 
     def stop(self) -> None:
         for inc in self.incarnations:

@@ -54,11 +54,15 @@ class StreamHost:
         self.injector = faults.Injector(s.table, self.stream, port, self.t0, plan, self.served, s.close_grace)
         return port
 
-    async def finish(self) -> dict:
+    async def finish(self, drain: bool) -> dict:
+        """Stop the stream (its client has ended); with `drain`, first let its buffer reach its
+        peak (the buffer of a failed stream outlives its client), at most up to the horizon."""
         await self.served.settle(SETTLE)
         self.server.close(close_connections=False)
         try:
             rows = await self.injector.finish()
+            if drain:
+                await self.served.drain(self.t0 + self.settings.cfg.horizon)
         finally:
             self.served.stop()
         return {"server": self.served.log(), "faults": rows}
@@ -111,8 +115,8 @@ class ServerProcess:
         host = self.streams[stream] = StreamHost(self.settings, stream, t0)
         return {"port": await host.start()}
 
-    async def op_finish(self, stream: int) -> dict:
-        return await self.streams.pop(stream).finish()
+    async def op_finish(self, stream: int, drain: bool = False) -> dict:
+        return await self.streams.pop(stream).finish(drain)
 
     async def op_ping(self) -> dict:
         return {}
