@@ -1,4 +1,5 @@
 """The real-stack testbed: websockets over loopback TCP, faults by nftables (needs root and nft)."""
+
 from __future__ import annotations
 
 import os
@@ -21,11 +22,19 @@ pytestmark = pytest.mark.skipif(REASON is not None, reason=f"testbed unavailable
 ROOT = Path(__file__).resolve().parents[1]
 
 SHORT = {  # 250 frames at 50/s, a steady lossless network, one reset, one close, one half-open
-    "content.frames": 250, "network.initial": "stable", "network.stable.loss.model": "none",
-    "network.stable.jitter.kind": "constant", "network.stable.jitter.scale": 0.0,
-    "disconnects.rate_scale": 0.0, "disconnects.schedule": "0.5:reset:0.1;2.0:close:0.2;3.0:half_open:0.8",
-    "client.ping_interval": 0.3, "client.ping_timeout": 0.3, "client.connect_timeout": 0.5,
-    "client.backoff.base": 0.1, "client.backoff.cap": 1.0, "horizon": 20.0,
+    "content.frames": 250,
+    "network.initial": "stable",
+    "network.stable.loss.model": "none",
+    "network.stable.jitter.kind": "constant",
+    "network.stable.jitter.scale": 0.0,
+    "disconnects.rate_scale": 0.0,
+    "disconnects.schedule": "0.5:reset:0.1;2.0:close:0.2;3.0:half_open:0.8",
+    "client.ping_interval": 0.3,
+    "client.ping_timeout": 0.3,
+    "client.connect_timeout": 0.5,
+    "client.backoff.base": 0.1,
+    "client.backoff.cap": 1.0,
+    "horizon": 20.0,
 }
 
 
@@ -61,8 +70,13 @@ def test_tables_have_the_models_columns_and_every_stream(short_run):
     assert len(done) >= 3  # a stream may fail for real, but not most of them
     assert done.integrity_ok.all() and (done.frames_delivered == done.frames_total).all()
     assert (short_run.streams.duplicates_delivered == 0).all()
-    assert (short_run.streams.disconnects == short_run.disconnects.groupby("stream").size()
-            .reindex(short_run.streams.stream, fill_value=0).to_numpy()).all()
+    assert (
+        short_run.streams.disconnects
+        == short_run.disconnects.groupby("stream")
+        .size()
+        .reindex(short_run.streams.stream, fill_value=0)
+        .to_numpy()
+    ).all()
 
 
 def test_every_scheduled_fault_is_applied_and_counts_packets(short_run):
@@ -114,14 +128,17 @@ def test_an_exception_inside_a_run_removes_the_table_and_the_server():
     assert not children_running(os.getpid())
 
 
-def test_sigterm_removes_the_table_and_the_server():
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 128 + signal.SIGTERM),
+                                               (signal.SIGINT, -signal.SIGINT)])
+def test_a_signal_removes_the_table_and_the_server(signum, status):
+    """SIGTERM ends the run with status 143, Ctrl-C as KeyboardInterrupt; either way clean."""
     script = textwrap.dedent(f"""
         from model.config import Scenario, apply_overrides
         from model.testbed import run_testbed
         cfg = apply_overrides(Scenario(), {{**{SHORT!r}, "content.frames": 5000}})
         run_testbed(cfg, 2, seed=0, progress=False)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.DEVNULL)
     table = nft.table_name(proc.pid)
     try:
         deadline = time.monotonic() + 30
@@ -130,8 +147,8 @@ def test_sigterm_removes_the_table_and_the_server():
             time.sleep(0.1)
         server = children_running(proc.pid)
         time.sleep(0.5)  # streams and faults under way
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+        proc.send_signal(signum)
+        assert proc.wait(timeout=30) == status
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -141,8 +158,12 @@ def test_sigterm_removes_the_table_and_the_server():
 
 
 def test_a_stale_table_of_a_dead_owner_is_removed():
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     stale = nft.table_name(int(gone.stdout))
     nft.run(nft.create_script(stale))
     assert stale in nft.remove_stale_tables()
@@ -150,5 +171,7 @@ def test_a_stale_table_of_a_dead_owner_is_removed():
 
 
 def test_multi_stream_sessions_are_refused_in_one_line():
-    with pytest.raises(ConfigError, match=r"session\.streams=4: 1 \(the testbed runs single-stream"):
+    with pytest.raises(
+        ConfigError, match=r"session\.streams=4: 1 \(the testbed runs single-stream"
+    ):
         run_testbed(apply_overrides(Scenario(), {"session.streams": 4}), 1, progress=False)

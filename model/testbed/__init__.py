@@ -5,6 +5,12 @@ model draws for the same stream (same seed), and returns the model's stream and 
 plus one row per fault and the run's provenance; `check_available()` says why it cannot run here,
 if it cannot (it needs root and nftables).
 """
-from model.testbed.runner import TestbedError, TestbedResults, check_available, run_testbed
 
-__all__ = ["run_testbed", "check_available", "TestbedResults", "TestbedError"]
+from model.testbed.runner import (
+    TestbedError,
+    TestbedResults,
+    check_available,
+    run_testbed,
+)
+
+__all__ = ["TestbedError", "TestbedResults", "check_available", "run_testbed"]

@@ -17,6 +17,7 @@ How a break was detected is read from the closed connection: a close frame recei
 ending otherwise (`eof`). Its cause and time are named by an omniscient recorder from the weather,
 as the model does (`Client.heartbeat_break`). Times are seconds from the stream's start `t0`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +50,17 @@ class RecordingConnection(ClientConnection):
 class StreamClient:
     """One stream's client; `run()` ends by completion, a typed error or the horizon."""
 
-    def __init__(self, cfg: Scenario, seed: int, stream: int, port: int, t0: float, weather: Weather,
-                 frames_total: int, close_timeout: float):
+    def __init__(
+        self,
+        cfg: Scenario,
+        seed: int,
+        stream: int,
+        port: int,
+        t0: float,
+        weather: Weather,
+        frames_total: int,
+        close_timeout: float,
+    ):
         self.cfg, self.stream, self.port, self.t0 = cfg, stream, port, t0
         self.weather, self.n, self.close_timeout = weather, frames_total, close_timeout
         self.rng = stream_rngs(seed, stream)["client"]
@@ -59,7 +69,9 @@ class StreamClient:
         self.digests: list[int] = []
         self.have = self.duplicates = self.gaps = self.corrupt = 0
         self.progress: list[tuple[float, int]] = []  # (time, frames held) after each new frame
-        self.requests: list[tuple[float, int, bool]] = []  # (time, frames held, token valid) of each
+        self.requests: list[
+            tuple[float, int, bool]
+        ] = []  # (time, frames held, token valid) of each
         self.disconnects: list[DisconnectRecord] = []
         self.streaming: list[list[float]] = []  # [from, to] while reading a connection
         self.attempt_errors: dict[str, int] = {}
@@ -115,7 +127,9 @@ class StreamClient:
             if token is None:
                 return self.finish("failed", "network_timeout")
             self.set_state("resuming")
-            await self.request("resume" if self.cfg.client.strategy == "resume" else "restart", token)
+            await self.request(
+                "resume" if self.cfg.client.strategy == "resume" else "restart", token
+            )
 
     async def request(self, kind: str, token: str) -> None:
         position = self.have
@@ -192,10 +206,14 @@ class StreamClient:
 
     # ---- a break
     def detect(self, closed: ConnectionClosed) -> Break:
-        """How the client learned of the break, and what (the omniscient recorder says) caused it."""
+        """How the client learned of the break, and what caused it (the omniscient recorder)."""
         ws, now = self.ws, self.now()
         sent, rcvd = closed.sent, closed.rcvd
-        if sent is not None and sent.reason == "keepalive ping timeout" and not closed.rcvd_then_sent:
+        if (
+            sent is not None
+            and sent.reason == "keepalive ping timeout"
+            and not closed.rcvd_then_sent
+        ):
             ping = ws.ping_times[-1] - self.t0 if ws.ping_times else now
             return self.blame(("close", "reset", "half_open"), now, "heartbeat", ping)
         if rcvd is not None:
@@ -204,7 +222,9 @@ class StreamClient:
             return self.blame(("reset",), now, "reset", now)
         return self.blame(("close", "reset", "half_open"), now, "eof", now)
 
-    def blame(self, kinds: tuple[str, ...], now: float, detected_by: str, ping_sent: float) -> Break:
+    def blame(
+        self, kinds: tuple[str, ...], now: float, detected_by: str, ping_sent: float
+    ) -> Break:
         """The latest weather event of `kinds` during this connection that can explain the break;
         for a heartbeat timeout, one whose outage overlaps the unanswered ping and that began before
         the keepalive gave up (the connection is declared dead then; closing it takes longer).
@@ -212,17 +232,32 @@ class StreamClient:
         any other break."""
         latest, overlap = now, -math.inf
         if detected_by == "heartbeat":
-            latest, overlap = ping_sent + self.cfg.client.ping_timeout, ping_sent - self.cfg.client.ping_interval
+            latest, overlap = (
+                ping_sent + self.cfg.client.ping_timeout,
+                ping_sent - self.cfg.client.ping_interval,
+            )
         for ev in reversed(self.weather.events):
-            if ev.kind in kinds and self.opened <= ev.time <= latest and ev.time + ev.outage > overlap:
+            if (
+                ev.kind in kinds
+                and self.opened <= ev.time <= latest
+                and ev.time + ev.outage > overlap
+            ):
                 return Break(ev.kind, ev.time, detected_by)
-        return Break("loss" if detected_by == "heartbeat" else "unexplained", ping_sent, detected_by)
+        return Break(
+            "loss" if detected_by == "heartbeat" else "unexplained", ping_sent, detected_by
+        )
 
     def begin_disconnect(self, brk: Break) -> DisconnectRecord:
         self.ws.transport.abort()  # closed already; nothing is left to send
         self.ws = None
-        rec = DisconnectRecord(index=len(self.disconnects), cause=brk.cause, detected_by=brk.detected_by,
-                               time=brk.time, detected_at=self.now(), generated_at_break=-1)
+        rec = DisconnectRecord(
+            index=len(self.disconnects),
+            cause=brk.cause,
+            detected_by=brk.detected_by,
+            time=brk.time,
+            detected_at=self.now(),
+            generated_at_break=-1,
+        )
         self.disconnects.append(rec)
         self.set_state("disconnected")
         return rec
@@ -260,10 +295,16 @@ class StreamClient:
     async def attempt(self) -> bool:
         c = self.cfg.client
         try:
-            self.ws = await connect(f"ws://127.0.0.1:{self.port}/", open_timeout=c.connect_timeout,
-                                    ping_interval=c.ping_interval, ping_timeout=c.ping_timeout,
-                                    close_timeout=self.close_timeout, compression=None, max_size=None,
-                                    create_connection=RecordingConnection)
+            self.ws = await connect(
+                f"ws://127.0.0.1:{self.port}/",
+                open_timeout=c.connect_timeout,
+                ping_interval=c.ping_interval,
+                ping_timeout=c.ping_timeout,
+                close_timeout=self.close_timeout,
+                compression=None,
+                max_size=None,
+                create_connection=RecordingConnection,
+            )
         except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as e:
             name = type(e).__name__
             self.attempt_errors[name] = self.attempt_errors.get(name, 0) + 1

@@ -28,6 +28,7 @@ a fault is active. How late each fault is applied against its schedule is measur
 through libnftables in a thread of the server process, so a change lands about a millisecond
 after its time, plus whatever delays the event loop's timer.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,42 +48,70 @@ class Fault:
     """One scheduled fault of one stream and what became of it (times from the stream's start)."""
 
     index: int
-    kind: str              # close | reset | half_open | loss
+    kind: str  # close | reset | half_open | loss
     start: float
     end: float
-    loss: float = 0.0      # loss: the drop probability applied
+    loss: float = 0.0  # loss: the drop probability applied
     applied_start: float = math.nan
     applied_end: float = math.nan
-    live: bool = False     # the server had a connection attached when the fault began
+    live: bool = False  # the server had a connection attached when the fault began
     rules: list = field(default_factory=list)  # (chain, handle) of the rules in force
 
     def row(self, stream: int, counters: dict[str, tuple[int, int]], prefix: str) -> dict:
-        count = lambda what: counters.get(f"{prefix}{self.index}_{what}", (0, 0))[0]  # noqa: E731
-        return {"stream": stream, "fault": self.index, "kind": self.kind,
-                "scheduled_start": self.start, "scheduled_end": self.end,
-                "applied_start": self.applied_start, "applied_end": self.applied_end,
-                "live": self.live, "loss": self.loss,
-                "packets": count("drop") + count("rej"), "packets_rejected": count("rej"),
-                "packets_sent": count("sent")}
+        def count(what: str) -> int:
+            return counters.get(f"{prefix}{self.index}_{what}", (0, 0))[0]
+
+        return {
+            "stream": stream,
+            "fault": self.index,
+            "kind": self.kind,
+            "scheduled_start": self.start,
+            "scheduled_end": self.end,
+            "applied_start": self.applied_start,
+            "applied_end": self.applied_end,
+            "live": self.live,
+            "loss": self.loss,
+            "packets": count("drop") + count("rej"),
+            "packets_rejected": count("rej"),
+            "packets_sent": count("sent"),
+        }
 
 
-FAULT_COLUMNS = ["stream", "fault", "kind", "scheduled_start", "scheduled_end", "applied_start",
-                 "applied_end", "live", "loss", "packets", "packets_rejected", "packets_sent"]
+FAULT_COLUMNS = [
+    "stream",
+    "fault",
+    "kind",
+    "scheduled_start",
+    "scheduled_end",
+    "applied_start",
+    "applied_end",
+    "live",
+    "loss",
+    "packets",
+    "packets_rejected",
+    "packets_sent",
+]
 
 
 def plan(cfg: Scenario, weather: Weather) -> list[Fault]:
     """The faults of one stream before its horizon: its disconnect events and its lossy periods."""
-    items = [(e.time, e.kind, min(e.time + e.outage, cfg.horizon), 0.0)
-             for e in weather.events if e.time < cfg.horizon]
+    items = [
+        (e.time, e.kind, min(e.time + e.outage, cfg.horizon), 0.0)
+        for e in weather.events
+        if e.time < cfg.horizon
+    ]
     ends = weather.cond_start_list[1:] + [cfg.horizon]
     for start, end, state in zip(weather.cond_start_list, ends, weather.cond_list):
         rate = cfg.network.condition(CONDITIONS[state]).loss.rate()
         if round(rate * LOSS_SCALE) > 0 and start < end:
             items.append((start, "loss", end, rate))
-    return [Fault(i, kind, start, end, loss) for i, (start, kind, end, loss) in enumerate(sorted(items))]
+    return [
+        Fault(i, kind, start, end, loss) for i, (start, kind, end, loss) in enumerate(sorted(items))
+    ]
 
 
 # ---------------------------------------------------------------- rule text
+
 
 def _rule(table: str, verb: str, chain: str, match: str, action: str) -> str:
     return f"{verb} rule {nft.FAMILY} {table} {chain} {match} {action}"
@@ -91,22 +120,28 @@ def _rule(table: str, verb: str, chain: str, match: str, action: str) -> str:
 def drop_rules(table: str, port: int, drop: str, sent: str, but: int | None = None) -> list[str]:
     """Drop every packet of the port (but those of the connection from client port `but`)."""
     spare = ("", "") if but is None else (f" tcp sport != {but}", f" tcp dport != {but}")
-    return [_rule(table, "add", "input", f"tcp dport {port}{spare[0]}", f'counter name "{drop}" drop'),
-            _rule(table, "add", "input", f"tcp sport {port}{spare[1]}", f'counter name "{drop}" drop'),
-            *count_rules(table, port, sent)]
+    return [
+        _rule(table, "add", "input", f"tcp dport {port}{spare[0]}", f'counter name "{drop}" drop'),
+        _rule(table, "add", "input", f"tcp sport {port}{spare[1]}", f'counter name "{drop}" drop'),
+        *count_rules(table, port, sent),
+    ]
 
 
 def count_rules(table: str, port: int, sent: str) -> list[str]:
-    return [_rule(table, "add", "output", f"tcp dport {port}", f'counter name "{sent}"'),
-            _rule(table, "add", "output", f"tcp sport {port}", f'counter name "{sent}"')]
+    return [
+        _rule(table, "add", "output", f"tcp dport {port}", f'counter name "{sent}"'),
+        _rule(table, "add", "output", f"tcp sport {port}", f'counter name "{sent}"'),
+    ]
 
 
 def loss_rules(table: str, port: int, rate: float, drop: str, sent: str) -> list[str]:
     k = round(rate * LOSS_SCALE)
     pick = f"numgen random mod {LOSS_SCALE} < {k}"
-    return [_rule(table, "add", "input", f"tcp dport {port} {pick}", f'counter name "{drop}" drop'),
-            _rule(table, "add", "input", f"tcp sport {port} {pick}", f'counter name "{drop}" drop'),
-            *count_rules(table, port, sent)]
+    return [
+        _rule(table, "add", "input", f"tcp dport {port} {pick}", f'counter name "{drop}" drop'),
+        _rule(table, "add", "input", f"tcp sport {port} {pick}", f'counter name "{drop}" drop'),
+        *count_rules(table, port, sent),
+    ]
 
 
 def reset_rules(table: str, port: int, client_port: int, rejected: str) -> list[str]:
@@ -114,15 +149,30 @@ def reset_rules(table: str, port: int, client_port: int, rejected: str) -> list[
     puts each rule first, so the RST accepts (inserted last) come before every drop."""
     rules = []
     for src, dst in ((port, client_port), (client_port, port)):
-        rules.append(_rule(table, "insert", "input", f"tcp sport {src} tcp dport {dst} tcp flags & rst == 0",
-                           f'counter name "{rejected}" reject with tcp reset'))
+        rules.append(
+            _rule(
+                table,
+                "insert",
+                "input",
+                f"tcp sport {src} tcp dport {dst} tcp flags & rst == 0",
+                f'counter name "{rejected}" reject with tcp reset',
+            )
+        )
     for src, dst in ((port, client_port), (client_port, port)):
-        rules.append(_rule(table, "insert", "input", f"tcp sport {src} tcp dport {dst} tcp flags & rst == rst",
-                           "accept"))
+        rules.append(
+            _rule(
+                table,
+                "insert",
+                "input",
+                f"tcp sport {src} tcp dport {dst} tcp flags & rst == rst",
+                "accept",
+            )
+        )
     return rules
 
 
 # ---------------------------------------------------------------- applying them
+
 
 class Injector:
     """Applies one stream's faults at their times (a task in the server process).
@@ -130,8 +180,16 @@ class Injector:
     `served` is the stream on the server: `served.live()` gives the attached connection (or None),
     whose `ws` the close closes and whose `client_port` the reset rejects."""
 
-    def __init__(self, table: str, stream: int, port: int, t0: float, faults: list[Fault], served,
-                 close_grace: float):
+    def __init__(
+        self,
+        table: str,
+        stream: int,
+        port: int,
+        t0: float,
+        faults: list[Fault],
+        served,
+        close_grace: float,
+    ):
         self.table, self.stream, self.port, self.t0 = table, stream, port, t0
         self.faults, self.served, self.close_grace = faults, served, close_grace
         self.prefix = f"s{stream}_f"
@@ -146,8 +204,10 @@ class Injector:
         """Start and stop each fault at its time, until told to stop (a batch under way always
         completes, so its handles are never lost)."""
         # at equal times ends come before starts, except a fault's own end (a zero-length outage)
-        actions = sorted([(f.start, 1, f.index) for f in self.faults]
-                         + [(f.end, 2 if f.end <= f.start else 0, f.index) for f in self.faults])
+        actions = sorted(
+            [(f.start, 1, f.index) for f in self.faults]
+            + [(f.end, 2 if f.end <= f.start else 0, f.index) for f in self.faults]
+        )
         for t, order, index in actions:
             try:
                 await asyncio.wait_for(self.stopping.wait(), max(0.0, t - self.now()))
@@ -162,15 +222,25 @@ class Injector:
         f.live = live is not None
         name = f"{self.prefix}{f.index}_"
         if f.kind == "loss":
-            await self.apply(f, loss_rules(self.table, self.port, f.loss, name + "drop", name + "sent"))
+            await self.apply(
+                f, loss_rules(self.table, self.port, f.loss, name + "drop", name + "sent")
+            )
         elif f.kind == "close" and live is not None:
             # the outage starts now for every packet but the live connection's, which carries the
             # closing handshake; then that connection's packets are dropped too
-            await self.apply(f, drop_rules(self.table, self.port, name + "drop", name + "sent",
-                                           but=live.client_port))
+            await self.apply(
+                f,
+                drop_rules(
+                    self.table, self.port, name + "drop", name + "sent", but=live.client_port
+                ),
+            )
             closing = asyncio.ensure_future(live.ws.close(1001, "going away"))
             await asyncio.wait({closing}, timeout=self.close_grace)
-            await self.apply(f, drop_rules(self.table, self.port, name + "drop", name + "sent")[:2], started=False)
+            await self.apply(
+                f,
+                drop_rules(self.table, self.port, name + "drop", name + "sent")[:2],
+                started=False,
+            )
         else:
             rules = drop_rules(self.table, self.port, name + "drop", name + "sent")
             if f.kind == "reset" and live is not None:
@@ -187,7 +257,9 @@ class Injector:
         handles = nft.echoed_handles(out)
         f.rules += handles
         if len(handles) != len(rules):
-            raise nft.NftError(f"expected {len(rules)} rule handles from nft, got {len(handles)}: {out!r}")
+            raise nft.NftError(
+                f"expected {len(rules)} rule handles from nft, got {len(handles)}: {out!r}"
+            )
         if started:
             f.applied_start = self.now()
 
@@ -196,14 +268,19 @@ class Injector:
         ending = [f for f in faults if f.rules]
         if not ending:
             return
-        await nft.run_async("".join(f"delete rule {nft.FAMILY} {self.table} {chain} handle {h}\n"
-                                    for f in ending for chain, h in f.rules))
+        await nft.run_async(
+            "".join(
+                f"delete rule {nft.FAMILY} {self.table} {chain} handle {h}\n"
+                for f in ending
+                for chain, h in f.rules
+            )
+        )
         for f in ending:
             f.rules = []
             f.applied_end = self.now()
 
     async def finish(self) -> list[dict]:
-        """Stop: remove the rules still in force, read and delete the counters; one row per fault."""
+        """Stop: remove the rules in force, read and delete the counters; one row per fault."""
         self.stopping.set()
         try:
             await self.task
@@ -211,5 +288,7 @@ class Injector:
             await self.end(*self.faults)
         counters = await nft.read_counters(self.table, self.prefix) if self.counters else {}
         if self.counters:
-            await nft.run_async("".join(f"delete counter {nft.FAMILY} {self.table} {c}\n" for c in self.counters))
+            await nft.run_async(
+                "".join(f"delete counter {nft.FAMILY} {self.table} {c}\n" for c in self.counters)
+            )
         return [f.row(self.stream, counters, self.prefix) for f in self.faults]

@@ -17,6 +17,7 @@ so they outlive their rules and are read once, when a stream ends. The table is 
 exit path by its owner (`installed`); a table whose owner pid is gone is stale and removed by the
 next run (`remove_stale_tables`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -123,18 +124,20 @@ def echoed_handles(output: str) -> list[tuple[str, int]]:
 
 
 def version() -> str:
-    done = subprocess.run(["nft", "--version"], capture_output=True, text=True, timeout=10)
+    done = subprocess.run(
+        ["nft", "--version"], capture_output=True, text=True, timeout=10, check=False
+    )
     return done.stdout.strip()
 
 
 # ---------------------------------------------------------------- the table's life
 
+
 def create_script(name: str) -> str:
-    return "\n".join([
-        f"add table {FAMILY} {name}",
-        f"add chain {FAMILY} {name} input {{ type filter hook input priority 0; policy accept; }}",
-        f"add chain {FAMILY} {name} output {{ type filter hook output priority 0; policy accept; }}",
-        ""])
+    chain = "{{ type filter hook {} priority 0; policy accept; }}"
+    lines = [f"add table {FAMILY} {name}"]
+    lines += [f"add chain {FAMILY} {name} {h} " + chain.format(h) for h in ("input", "output")]
+    return "\n".join(lines) + "\n"
 
 
 def delete_table(name: str) -> bool:
@@ -151,7 +154,9 @@ def delete_table(name: str) -> bool:
 def list_tables() -> list[str]:
     """Names of the `inet` tables of this project (every owner)."""
     items = query(f"list tables {FAMILY}")["nftables"]
-    return [i["table"]["name"] for i in items if "table" in i and i["table"]["name"].startswith(PREFIX)]
+    return [
+        i["table"]["name"] for i in items if "table" in i and i["table"]["name"].startswith(PREFIX)
+    ]
 
 
 def owner_pid(name: str) -> int | None:
@@ -193,8 +198,11 @@ def installed(name: str):
 async def read_counters(name: str, prefix: str) -> dict[str, tuple[int, int]]:
     """(packets, bytes) of the table's named counters whose name starts with `prefix`."""
     items = (await query_async(f"list counters table {FAMILY} {name}"))["nftables"]
-    return {c["name"]: (c["packets"], c["bytes"]) for i in items if (c := i.get("counter"))
-            and c["name"].startswith(prefix)}
+    return {
+        c["name"]: (c["packets"], c["bytes"])
+        for i in items
+        if (c := i.get("counter")) and c["name"].startswith(prefix)
+    }
 
 
 def unavailable_reason() -> str | None:

@@ -12,6 +12,7 @@ one clock (times from the stream's start). Columns and their order are the model
 - `corrupt_detected` counts frames whose CRC failed; nothing corrupts frames here, so it is 0
   unless something is broken (the stream then fails with `protocol_error`).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -36,18 +37,26 @@ def fill_disconnects(client: StreamClient, server: dict) -> None:
         gen = incs[at]["gen_times"] if at >= 0 else []
         rec.generated_at_break = bisect.bisect_right(gen, rec.time)
         rec.recovered_at = recovered_at(client, rec.detected_at, rec.generated_at_break)
-        answer = accepted.get(rec.index + 1)  # request 0 opened the stream; request k followed break k-1
+        answer = accepted.get(
+            rec.index + 1
+        )  # request 0 opened the stream; request k followed break k-1
         if answer is not None:
             rec.bytes_replayed, rec.bytes_missing = answer["replayed"], answer["missing"]
-        rec.outcome = "recovered" if math.isfinite(rec.recovered_at) else (client.error or client.outcome)
+        rec.outcome = (
+            "recovered" if math.isfinite(rec.recovered_at) else (client.error or client.outcome)
+        )
 
 
 def recovered_at(client: StreamClient, detected_at: float, needed: int) -> float:
     """First moment after detection at which the client held `needed` frames: a request sent
     holding them already, or the frame that completed them (as `model.client.note_progress`)."""
-    at_request = next((t for t, have, valid in client.requests if valid and t >= detected_at and have >= needed),
-                      math.inf)
-    at_frame = next((t for t, have in client.progress if t >= detected_at and have == needed), math.inf)
+    at_request = next(
+        (t for t, have, valid in client.requests if valid and t >= detected_at and have >= needed),
+        math.inf,
+    )
+    at_frame = next(
+        (t for t, have in client.progress if t >= detected_at and have == needed), math.inf
+    )
     first = min(at_request, at_frame)
     return first if math.isfinite(first) else math.nan
 
@@ -55,10 +64,14 @@ def recovered_at(client: StreamClient, detected_at: float, needed: int) -> float
 def outages_while_streaming(client: StreamClient, kinds: tuple[str, ...]) -> int:
     """Weather events of `kinds` that struck while the client was reading a connection."""
     spans = [s for s in client.streaming if len(s) == 2]
-    return sum(any(a <= ev.time < b for a, b in spans) for ev in client.weather.events if ev.kind in kinds)
+    return sum(
+        any(a <= ev.time < b for a, b in spans) for ev in client.weather.events if ev.kind in kinds
+    )
 
 
-def stream_row(cfg: Scenario, stream: int, client: StreamClient, server: dict, frames: Frames) -> dict:
+def stream_row(
+    cfg: Scenario, stream: int, client: StreamClient, server: dict, frames: Frames
+) -> dict:
     end = client.ended_at if math.isfinite(client.ended_at) else cfg.horizon
     seqs = np.asarray(client.seqs, dtype=np.int64)
     content = verify(frames, seqs, np.asarray(client.digests, dtype=np.uint64))
@@ -68,8 +81,11 @@ def stream_row(cfg: Scenario, stream: int, client: StreamClient, server: dict, f
     peak = max((i["peak"] for i in server["incarnations"]), default=0)
     latest = server["incarnations"][-1] if server["incarnations"] else None
     freed_at = latest["freed_at"] if latest else math.nan
-    released_by = freed_at if math.isfinite(freed_at) else (
-        math.inf if server["attached_at_end"] else server["release_at"])
+    released_by = (
+        freed_at
+        if math.isfinite(freed_at)
+        else (math.inf if server["attached_at_end"] else server["release_at"])
+    )
     if math.isnan(freed_at) and released_by <= cfg.horizon:
         freed_at = released_by  # the server's retention timer, armed, not waited for
     at_horizon = 0 if latest is None or released_by <= cfg.horizon else latest["held_at_end"]
@@ -86,7 +102,9 @@ def stream_row(cfg: Scenario, stream: int, client: StreamClient, server: dict, f
         "bytes_delivered": int(cum[client.have]),
         **content,
         "duplicates_received": client.duplicates,
-        "duplicates_delivered": 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs))),
+        "duplicates_delivered": 0
+        if (np.diff(seqs) > 0).all()
+        else int(len(seqs) - len(np.unique(seqs))),
         "corrupt_detected": client.corrupt,
         "gaps": client.gaps,
         "disconnects": len(recs),

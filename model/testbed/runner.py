@@ -7,6 +7,7 @@ kernel's rules for one stream never touch another. Everything a run creates is r
 way out: the nftables table (normal end, exception, Ctrl-C, SIGTERM, interpreter exit; a stale one
 of a dead owner at the next start), the child process (told to stop, then killed if it does not).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,8 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pandas as pd
 import websockets
@@ -43,10 +44,19 @@ from model.testbed.server import Settings
 from model.testbed.timing import LagMonitor, summary
 
 CLOSE_TIMEOUT = 10.0  # s: websockets' own default close_timeout (client and server)
-CLOSE_GRACE = 0.05    # s: a `close` fault's drop waits this long for the closing handshake
-LEAD = 0.1            # s: a stream starts this long after its server is asked to open
-NOT_APPLIED = ("link.propagation", "link.bandwidth", "network.*.jitter", "link.rto_min", "link.rto_max",
-               "link.tcp_retries", "link.syn_rto", "client.handshake_rtts", "engine")
+CLOSE_GRACE = 0.05  # s: a `close` fault's drop waits this long for the closing handshake
+LEAD = 0.1  # s: a stream starts this long after its server is asked to open
+NOT_APPLIED = (
+    "link.propagation",
+    "link.bandwidth",
+    "network.*.jitter",
+    "link.rto_min",
+    "link.rto_max",
+    "link.tcp_retries",
+    "link.syn_rto",
+    "client.handshake_rtts",
+    "engine",
+)
 
 
 class TestbedError(RuntimeError):
@@ -65,20 +75,37 @@ def check_available() -> str | None:
 
 
 def check_scenario(cfg: Scenario) -> None:
-    """Refuse settings the testbed cannot reproduce (one line: the field, the value, what is allowed)."""
+    """Refuse settings the testbed cannot reproduce (one line: field, value, what is allowed)."""
     if cfg.session.streams != 1:
-        raise ConfigError("session.streams", cfg.session.streams, "1 (the testbed runs single-stream sessions)")
+        raise ConfigError(
+            "session.streams", cfg.session.streams, "1 (the testbed runs single-stream sessions)"
+        )
     if cfg.link.corruption_rate > 0:
-        raise ConfigError("link.corruption_rate", cfg.link.corruption_rate,
-                          "0 (the testbed cannot corrupt frames past TCP's checksum)")
+        raise ConfigError(
+            "link.corruption_rate",
+            cfg.link.corruption_rate,
+            "0 (the testbed cannot corrupt frames past TCP's checksum)",
+        )
     if cfg.client.heartbeat_stretch_max != 1:
-        raise ConfigError("client.heartbeat_stretch_max", cfg.client.heartbeat_stretch_max,
-                          "1 (websockets' keepalive has a fixed ping_timeout)")
+        raise ConfigError(
+            "client.heartbeat_stretch_max",
+            cfg.client.heartbeat_stretch_max,
+            "1 (websockets' keepalive has a fixed ping_timeout)",
+        )
 
 
-def run_testbed(cfg: Scenario, streams: int, seed: int = 0, *, first_stream: int = 0, concurrency: int = 16,
-                progress: bool = True, close_timeout: float = CLOSE_TIMEOUT, close_grace: float = CLOSE_GRACE,
-                on_stream_open: Callable[[int], None] | None = None) -> TestbedResults:
+def run_testbed(
+    cfg: Scenario,
+    streams: int,
+    seed: int = 0,
+    *,
+    first_stream: int = 0,
+    concurrency: int = 16,
+    progress: bool = True,
+    close_timeout: float = CLOSE_TIMEOUT,
+    close_grace: float = CLOSE_GRACE,
+    on_stream_open: Callable[[int], None] | None = None,
+) -> TestbedResults:
     """Run streams first_stream .. first_stream+streams-1 of `cfg` (seed `seed`) on websockets over
     loopback TCP, faults applied by nftables from each stream's model weather. `close_timeout` is
     websockets' (client and server); `on_stream_open(i)` is called once stream i's server is up."""
@@ -93,7 +120,9 @@ def run_testbed(cfg: Scenario, streams: int, seed: int = 0, *, first_stream: int
     nft.remove_stale_tables()
     table = nft.table_name()
     settings = Settings(cfg, seed, table, close_timeout, close_grace, os.getpid())
-    run = Run(settings, range(first_stream, first_stream + streams), concurrency, progress, on_stream_open)
+    run = Run(
+        settings, range(first_stream, first_stream + streams), concurrency, progress, on_stream_open
+    )
     previous = signal.getsignal(signal.SIGTERM) if _main_thread() else None
     with nft.installed(table):
         try:
@@ -121,12 +150,20 @@ class ServerChild:
         self.listener = asyncio.get_running_loop().create_task(self.listen())
 
     @classmethod
-    async def start(cls, settings: Settings) -> "ServerChild":
+    async def start(cls, settings: Settings) -> ServerChild:
         root = os.path.dirname(os.path.dirname(os.path.abspath(model.__file__)))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "model.testbed.server_process",
-                                                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                                                    env=env)
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "model.testbed.server_process",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
         try:
             proc.stdin.write(pickle.dumps(settings))
             await proc.stdin.drain()
@@ -170,8 +207,13 @@ class ServerChild:
 
     def kernel_rtt(self) -> dict:
         """The kernel's smoothed RTT and RTO of the control connection (struct tcp_info)."""
-        info = self.writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
-        rto, rtt, rttvar = struct.unpack_from("<I", info, 8)[0], *struct.unpack_from("<II", info, 68)
+        info = self.writer.get_extra_info("socket").getsockopt(
+            socket.IPPROTO_TCP, socket.TCP_INFO, 104
+        )
+        rto, rtt, rttvar = (
+            struct.unpack_from("<I", info, 8)[0],
+            *struct.unpack_from("<II", info, 68),
+        )
         return {"srtt": rtt / 1e6, "rttvar": rttvar / 1e6, "rto": rto / 1e6}
 
     async def close(self, grace: float) -> None:
@@ -190,7 +232,9 @@ async def _stop(proc, grace: float) -> None:
 
 
 class Run:
-    def __init__(self, settings: Settings, streams: range, concurrency: int, progress: bool, on_open):
+    def __init__(
+        self, settings: Settings, streams: range, concurrency: int, progress: bool, on_open
+    ):
         self.settings, self.streams, self.concurrency = settings, streams, concurrency
         self.progress, self.on_open = progress, on_open
         self.terminated = False
@@ -207,25 +251,35 @@ class Run:
         lag = LagMonitor()
         server = await ServerChild.start(self.settings)
         try:
-            rtt = {"control_round_trip": await server.round_trips(20), "kernel_tcp": server.kernel_rtt()}
+            rtt = {
+                "control_round_trip": await server.round_trips(20),
+                "kernel_tcp": server.kernel_rtt(),
+            }
             gate = asyncio.Semaphore(self.concurrency)
-            with tqdm(total=len(self.streams), disable=not self.progress, desc="testbed streams") as bar:
+            with tqdm(
+                total=len(self.streams), disable=not self.progress, desc="testbed streams"
+            ) as bar:
                 try:
                     async with asyncio.TaskGroup() as group:  # the first failure cancels the rest
-                        tasks = [group.create_task(self.stream(server, gate, i, bar)) for i in self.streams]
+                        tasks = [
+                            group.create_task(self.stream(server, gate, i, bar))
+                            for i in self.streams
+                        ]
                 except BaseExceptionGroup as failed:
                     raise failed.exceptions[0] from None  # the failure itself, not its group
             server_lag = await server.call("lag")
         finally:
             await server.close(grace=self.settings.close_timeout + 5.0)
         parts = [t.result() for t in tasks]
-        provenance = self.provenance(rtt, {"client": lag.stop(), "server": server_lag},
-                                     time.monotonic() - started, parts)
+        provenance = self.provenance(
+            rtt, {"client": lag.stop(), "server": server_lag}, time.monotonic() - started, parts
+        )
         return TestbedResults(
             pd.DataFrame([p[0] for p in parts]),
             pd.DataFrame([r for p in parts for r in p[1]], columns=DISCONNECT_COLUMNS),
             pd.DataFrame([r for p in parts for r in p[2]], columns=FAULT_COLUMNS),
-            provenance)
+            provenance,
+        )
 
     async def stream(self, server: ServerChild, gate: asyncio.Semaphore, i: int, bar) -> tuple:
         s = self.settings
@@ -244,27 +298,45 @@ class Run:
             self.attempt_errors[name] = self.attempt_errors.get(name, 0) + count
         fill_disconnects(client, log["server"])
         bar.update()
-        return stream_row(s.cfg, i, client, log["server"], frames), disconnect_rows(i, client), log["faults"]
+        return (
+            stream_row(s.cfg, i, client, log["server"], frames),
+            disconnect_rows(i, client),
+            log["faults"],
+        )
 
     def provenance(self, rtt: dict, lags: dict, wall: float, parts: list) -> dict:
         s = self.settings
         rows = [r for p in parts for r in p[2]]
         started = [r for r in rows if math.isfinite(r["applied_start"])]
-        ended = [r for r in rows if r["applied_end"] >= r["scheduled_end"]]  # not cut short by the stream's end
+        ended = [
+            r for r in rows if r["applied_end"] >= r["scheduled_end"]
+        ]  # not cut short by the stream's end
         return {
             "settings": {x.path: x.value for x in settable_paths(s.cfg)},
-            "scenario": s.cfg.name, "seed": s.seed, "streams": len(self.streams),
-            "first_stream": self.streams.start, "concurrency": self.concurrency,
-            "close_timeout": s.close_timeout, "close_grace": s.close_grace,
-            "server_keepalive": "off (ping_interval=None): the client's keepalive detects silent failures",
-            "websockets": websockets.__version__, "python": platform.python_version(),
-            "kernel": platform.release(), "nft": nft.version(), "table": s.table,
+            "scenario": s.cfg.name,
+            "seed": s.seed,
+            "streams": len(self.streams),
+            "first_stream": self.streams.start,
+            "concurrency": self.concurrency,
+            "close_timeout": s.close_timeout,
+            "close_grace": s.close_grace,
+            "server_keepalive": "off (ping_interval=None): the client's keepalive finds silences",
+            "websockets": websockets.__version__,
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+            "nft": nft.version(),
+            "table": s.table,
             "loopback_rtt": rtt,
             "loop_lag": lags,
-            "fault_start_lag": {k: summary([r["applied_start"] - r["scheduled_start"] for r in started
-                                            if r["kind"] == k]) for k in sorted({r["kind"] for r in started})},
+            "fault_start_lag": {
+                k: summary(
+                    [r["applied_start"] - r["scheduled_start"] for r in started if r["kind"] == k]
+                )
+                for k in sorted({r["kind"] for r in started})
+            },
             "fault_end_lag": summary([r["applied_end"] - r["scheduled_end"] for r in ended]),
             "attempt_errors": dict(self.attempt_errors),
-            "not_applied": list(NOT_APPLIED) + ["network.*.loss (Gilbert-Elliott): its long-run rate is applied"],
+            "not_applied": list(NOT_APPLIED)
+            + ["network.*.loss (Gilbert-Elliott): its long-run rate is applied"],
             "wall_time": wall,
         }

@@ -20,6 +20,7 @@ The protocol is the model's (`model/server.py`), written again on a real websock
   written to the socket, since the server cannot know which of them arrived.
 Times are event-loop (monotonic) times; `log` reports them from the stream's start `t0`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,10 +42,10 @@ class Settings:
 
     cfg: Scenario
     seed: int
-    table: str          # the parent's nftables table
+    table: str  # the parent's nftables table
     close_timeout: float
     close_grace: float
-    parent: int         # the parent's pid
+    parent: int  # the parent's pid
 
 
 def now() -> float:
@@ -54,14 +55,16 @@ def now() -> float:
 class Incarnation:
     """One generation of the response (a restart makes a new one) and its replay buffer."""
 
-    def __init__(self, stream: "ServedStream", start: float):
+    def __init__(self, stream: ServedStream, start: float):
         self.stream, self.created = stream, start
         self.gen_times: list[float] = []
         self.acked, self.acks = 0, []  # acks: (time, count) of every change
         self.freed_at = math.nan
         self.peak = 0
         self.sent_high = 0  # frames written to connections that have since broken
-        self.served: set = set()  # outlets this incarnation was served on (acks from others are stale)
+        self.served: set = (
+            set()
+        )  # outlets this incarnation was served on (acks from others are stale)
         self.room = asyncio.Event()
         self.blocked = False  # waiting for an ack to make room (block mode)
         self.task = asyncio.get_running_loop().create_task(self.generate())
@@ -91,7 +94,11 @@ class Incarnation:
         return max(self.acked, min(fits, generated - 1))
 
     def held_bytes(self) -> int:
-        return 0 if self.freed else int(self.stream.cum[self.generated] - self.stream.cum[self.floor()])
+        return (
+            0
+            if self.freed
+            else int(self.stream.cum[self.generated] - self.stream.cum[self.floor()])
+        )
 
     async def generate(self) -> None:
         s, loop, due = self.stream, asyncio.get_running_loop(), self.created
@@ -121,15 +128,20 @@ class Incarnation:
             self.task.cancel()
 
     def log(self, t0: float) -> dict:
-        return {"created": self.created - t0, "gen_times": [t - t0 for t in self.gen_times],
-                "freed_at": self.freed_at - t0, "peak": self.peak, "held_at_end": self.held_bytes(),
-                "acks": [(t - t0, c) for t, c in self.acks]}
+        return {
+            "created": self.created - t0,
+            "gen_times": [t - t0 for t in self.gen_times],
+            "freed_at": self.freed_at - t0,
+            "peak": self.peak,
+            "held_at_end": self.held_bytes(),
+            "acks": [(t - t0, c) for t, c in self.acks],
+        }
 
 
 class Outlet:
     """One connection of the stream: frames and messages go out in order through one sender task."""
 
-    def __init__(self, ws, stream: "ServedStream"):
+    def __init__(self, ws, stream: ServedStream):
         self.ws, self.stream = ws, stream
         self.client_port = ws.remote_address[1]
         self.opened, self.closed, self.how = now(), math.nan, ""
@@ -154,8 +166,13 @@ class Outlet:
                 self.written = max(self.written, item + 1)
 
     def log(self, t0: float) -> dict:
-        return {"opened": self.opened - t0, "closed": self.closed - t0, "how": self.how,
-                "client_port": self.client_port, "written": self.written}
+        return {
+            "opened": self.opened - t0,
+            "closed": self.closed - t0,
+            "how": self.how,
+            "client_port": self.client_port,
+            "written": self.written,
+        }
 
 
 class ServedStream:
@@ -211,8 +228,15 @@ class ServedStream:
             self.outlet.how = self.outlet.how or "superseded"
             self.on_break(self.outlet)
         kind, position = msg["kind"], int(msg["position"])
-        entry = {"attempt": msg["attempt"], "kind": kind, "time": now() - self.t0, "position": position,
-                 "error": "", "replayed": 0, "missing": 0}
+        entry = {
+            "attempt": msg["attempt"],
+            "kind": kind,
+            "time": now() - self.t0,
+            "position": position,
+            "error": "",
+            "replayed": 0,
+            "missing": 0,
+        }
         self.requests.append(entry)
         if msg["token"] != "valid":
             return self.refuse(outlet, entry, "auth_failure")
@@ -271,7 +295,12 @@ class ServedStream:
 
     async def expire(self, breaks: int, inc: Incarnation | None) -> None:
         await asyncio.sleep(self.cfg.server.retention)
-        if self.outlet is None and self.breaks == breaks and inc is not None and inc is self.current:
+        if (
+            self.outlet is None
+            and self.breaks == breaks
+            and inc is not None
+            and inc is self.current
+        ):
             inc.free()
 
     # ---- the end
@@ -286,7 +315,9 @@ class ServedStream:
     async def drain(self, until: float) -> None:
         """With the client gone: wait until the buffer can grow no more (generation done or
         blocked, or the buffer freed), or until `until` (loop time), so its peak is the real one."""
-        while (inc := self.current) is not None and not (inc.freed or inc.task.done() or inc.blocked):
+        while (inc := self.current) is not None and not (
+            inc.freed or inc.task.done() or inc.blocked
+        ):
             if now() >= until:
                 return
             await asyncio.sleep(min(0.05, until - now()))
@@ -302,12 +333,14 @@ class ServedStream:
 
     def log(self) -> dict:
         t0, latest = self.t0, self.current
-        return {"incarnations": [i.log(t0) for i in self.incarnations],
-                "requests": self.requests,
-                "connections": [o.log(t0) for o in self.outlets],
-                "release_at": self.release_at - t0,
-                "attached_at_end": self.outlet is not None,
-                "freed": latest is not None and latest.freed}
+        return {
+            "incarnations": [i.log(t0) for i in self.incarnations],
+            "requests": self.requests,
+            "connections": [o.log(t0) for o in self.outlets],
+            "release_at": self.release_at - t0,
+            "attached_at_end": self.outlet is not None,
+            "freed": latest is not None and latest.freed,
+        }
 
 
 def closing_cause(ws) -> str:

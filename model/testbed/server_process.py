@@ -12,6 +12,7 @@ scheduled from the stream's start `t0`, a monotonic time shared by both processe
 The process is bounded: it stops when the control connection closes (the parent finished, failed
 or died). If the parent is gone by then, it deletes the parent's nftables table itself.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,13 +46,22 @@ class StreamHost:
 
     async def start(self) -> int:
         s = self.settings
-        self.server = await serve(self.served.handler, "127.0.0.1", 0, ping_interval=None,
-                                  close_timeout=s.close_timeout, compression=None, max_size=None,
-                                  logger=quiet_logger())
+        self.server = await serve(
+            self.served.handler,
+            "127.0.0.1",
+            0,
+            ping_interval=None,
+            close_timeout=s.close_timeout,
+            compression=None,
+            max_size=None,
+            logger=quiet_logger(),
+        )
         port = self.server.sockets[0].getsockname()[1]
         weather = Weather(s.cfg, component_rng(s.seed, self.stream, "network"))
         plan = faults.plan(s.cfg, weather)
-        self.injector = faults.Injector(s.table, self.stream, port, self.t0, plan, self.served, s.close_grace)
+        self.injector = faults.Injector(
+            s.table, self.stream, port, self.t0, plan, self.served, s.close_grace
+        )
         return port
 
     async def finish(self, drain: bool) -> dict:
@@ -107,7 +117,7 @@ class ServerProcess:
         try:
             result = await getattr(self, "op_" + request["op"])(**request.get("args", {}))
             reply = {"id": request["id"], "result": result}
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure goes back to the parent, which raises it
             reply = {"id": request["id"], "error": traceback.format_exc()}
         writer.write((json.dumps(reply) + "\n").encode())
 

@@ -4,6 +4,7 @@ A real-stack measurement is only as good as the timers behind it. `LagMonitor` a
 for a short sleep, again and again, and records how late each wake-up is: the delay any timer of
 that loop (a generation tick, a keepalive ping, a backoff wait) suffers at that moment.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,5 +37,9 @@ def summary(values) -> dict:
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if not len(x):
         return {"n": 0, "median": math.nan, "p99": math.nan, "max": math.nan}
-    return {"n": int(len(x)), "median": float(np.median(x)), "p99": float(np.quantile(x, 0.99)),
-            "max": float(x.max())}
+    return {
+        "n": len(x),
+        "median": float(np.median(x)),
+        "p99": float(np.quantile(x, 0.99)),
+        "max": float(x.max()),
+    }

@@ -10,6 +10,7 @@ bug, reported as a `protocol_error`) and records the digest, which `model.conten
 Control messages are JSON text messages: client -> server `request` (new / resume / restart with the
 client's position) and `ack` (cumulative count); server -> client `error` (a typed error).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ def encode_frame(frames: Frames, seq: int) -> bytes:
     digest = int(frames.digest[seq])
     room = max(int(frames.size[seq]) - HEADER.size, 0)
     if frames.payload is not None:  # json: the chunk itself, then filler up to the envelope
-        chunk = frames.payload[int(frames.offsets[seq]):int(frames.offsets[seq + 1])][:room]
+        chunk = frames.payload[int(frames.offsets[seq]) : int(frames.offsets[seq + 1])][:room]
     else:
         chunk = b""
     payload = chunk + _filler(digest, room - len(chunk))
@@ -43,15 +44,16 @@ def _filler(digest: int, length: int) -> bytes:
 def decode_frame(message: bytes) -> tuple[int, int, bool]:
     """(seq, digest, checksum ok) of a data frame."""
     kind, seq, digest, crc = HEADER.unpack_from(message)
-    payload = memoryview(message)[HEADER.size:]
+    payload = memoryview(message)[HEADER.size :]
     ok = kind == DATA and zlib.crc32(payload, zlib.crc32(struct.pack("<QQ", seq, digest))) == crc
     return seq, digest, ok
 
 
 def request(kind: str, position: int, attempt: int, token: str = "valid") -> str:
     """A new / resume / restart request; `attempt` numbers the client's requests (0 = the first)."""
-    return json.dumps({"type": "request", "kind": kind, "position": position, "attempt": attempt,
-                       "token": token})
+    return json.dumps(
+        {"type": "request", "kind": kind, "position": position, "attempt": attempt, "token": token}
+    )
 
 
 def ack(count: int) -> str:
