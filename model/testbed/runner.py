@@ -65,6 +65,18 @@ class TestbedError(RuntimeError):
 
 @dataclass
 class TestbedResults(Results):
+    """The model's two tables, measured, plus:
+
+    `faults`: one row per fault scheduled before the horizon (each weather event; each lossy
+    condition period): `scheduled_start/end` (from the stream's start), `applied_start/end` (when
+    the rules were in force; NaN if the stream had ended before the fault), `live` (the server had
+    a connection attached when it began), `loss` (drop probability of a loss fault), `packets`
+    (dropped or rejected by its rules), `packets_rejected` (reset), `packets_sent` (sent on the
+    port while it was in force).
+    `provenance`: settings, seed, versions (websockets, kernel, nft, python), loopback round trip
+    and the kernel's RTT/RTO, event-loop lag of both processes, how late faults were applied,
+    failed connection attempts by error, what the testbed does not apply, wall time."""
+
     faults: pd.DataFrame
     provenance: dict
 
