@@ -164,19 +164,21 @@ def time_in_states(log: list[tuple[float, str]], end: float) -> dict[str, float]
 
 
 def disconnect_rows(run: StreamRun) -> list[dict]:
-    rows = []
-    for r in run.client.disconnects:
-        rows.append({
-            "stream": run.stream, "index": r.index, "cause": r.cause, "detected_by": r.detected_by,
-            "time": r.time, "detected_at": r.detected_at, "detection_delay": r.detected_at - r.time,
-            "connected_at": r.connected_at, "reconnect_time": r.connected_at - r.time,
-            "resumed_at": r.resumed_at, "resume_time": r.resumed_at - r.connected_at,
-            "recovered_at": r.recovered_at, "recovery_time": r.recovered_at - r.time,
-            "attempts": r.attempts, "backoff_wait": r.backoff_wait,
-            "bytes_replayed": r.bytes_replayed, "bytes_missing": r.bytes_missing,
-            "outcome": r.outcome or ("recovered" if math.isfinite(r.recovered_at) else run.client.outcome),
-        })
-    return rows
+    return [disconnect_row(run.stream, r, run.client.outcome) for r in run.client.disconnects]
+
+
+def disconnect_row(stream: int, r, stream_outcome: str) -> dict:
+    """One disconnect record as a row; an unrecovered one takes its stream's outcome."""
+    return {
+        "stream": stream, "index": r.index, "cause": r.cause, "detected_by": r.detected_by,
+        "time": r.time, "detected_at": r.detected_at, "detection_delay": r.detected_at - r.time,
+        "connected_at": r.connected_at, "reconnect_time": r.connected_at - r.time,
+        "resumed_at": r.resumed_at, "resume_time": r.resumed_at - r.connected_at,
+        "recovered_at": r.recovered_at, "recovery_time": r.recovered_at - r.time,
+        "attempts": r.attempts, "backoff_wait": r.backoff_wait,
+        "bytes_replayed": r.bytes_replayed, "bytes_missing": r.bytes_missing,
+        "outcome": r.outcome or ("recovered" if math.isfinite(r.recovered_at) else stream_outcome),
+    }
 
 
 DISCONNECT_COLUMNS = ["stream", "index", "cause", "detected_by", "time", "detected_at", "detection_delay",
