@@ -54,7 +54,7 @@ import numpy as np
 from model.config import Scenario, apply_overrides
 from model.runner import run
 from model.scenarios import get_scenario
-from model.simulation import counting_events, simulate
+from model.simulation import CountingEnvironment, run_session, simulate
 
 SCENARIO = "text-interruption"
 SECTIONS = ("memory", "frames", "streams", "parallel")  # the order they run in
@@ -149,9 +149,9 @@ def peak_rss_of_this_process() -> int:
 
 def simpy_events_per_stream(cfg: Scenario, streams: int, seed: int) -> float:
     """SimPy events per stream."""
-    with counting_events() as counted:
-        simulate(cfg, streams, seed=seed)
-    return counted[0] / streams
+    events = sum(run_session(cfg, seed, i, env_class=CountingEnvironment).env.events_processed
+                 for i in range(streams))
+    return events / streams
 
 
 # ---------------------------------------------------------------- section: frames

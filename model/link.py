@@ -216,7 +216,7 @@ class Connection:
         if self.contiguous:
             follows = not len(self.seq) or seq[0] == self.seq[-1] + 1
             self.contiguous = bool(follows and seq[-1] - seq[0] == len(seq) - 1 and (np.diff(seq) == 1).all())
-        corrupt = self._corrupt(seq)
+        corrupt = self.draw_corruption(seq)
         if corrupt.any():
             self.any_corrupt = True
             digest = np.where(corrupt, digest ^ CORRUPTED, digest)  # what the damaged bytes hash to
@@ -239,8 +239,8 @@ class Connection:
         self.seq, self.size, self.digest = st["seq"][:n], st["size"][:n], st["digest"][:n]
         self.depart, self.arrive, self.corrupt = st["depart"][:n], st["arrive"][:n], st["corrupt"][:n]
 
-    def _corrupt(self, seq: np.ndarray) -> np.ndarray:
-        """Which of these frames arrive corrupted."""
+    def draw_corruption(self, seq: np.ndarray) -> np.ndarray:
+        """Which of these frames arrive corrupted (a subclass can damage chosen frames)."""
         rate = self.physics.cfg.link.corruption_rate
         if rate == 0:  # no draw: runs without corruption keep their random numbers
             return np.zeros(len(seq), dtype=bool)
@@ -273,9 +273,9 @@ class FrameByFrameConnection(Connection):
     delivered on its own (scalar code), and announced as `on_frame(connection, arrival time)` so
     the client can handle it then, as one event."""
 
-    def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float, on_frame):
+    def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float):
         super().__init__(physics, opened, bandwidth)
-        self.on_frame = on_frame
+        self.on_frame = None  # set by whoever reads the connection (`engines.Engine.attach`)
 
     def send(self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray) -> None:
         for i in range(len(seq)):

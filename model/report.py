@@ -46,7 +46,7 @@ from model import __version__, figures, runner, slo, stats
 from model.config import Scenario, apply_overrides
 from model.scenarios import ENTRIES, SCENARIOS, get_scenario
 from model.sequential import memory_sessions, run_demonstration, run_until_decided
-from model.simulation import Results, run_session
+from model.simulation import Results, session_record, stream_timeline
 
 __all__ = ["build_report", "default_budget", "run_scenario", "ScenarioRun", "SINGLE_STREAM_BUDGET",
            "MULTI_STREAM_BUDGET_STREAMS", "SWEEP_RATE_SCALES", "DEFAULT_OUT"]
@@ -152,9 +152,7 @@ def _first(preferred: str, runs: list[ScenarioRun], want) -> ScenarioRun | None:
 
 def _member(run: ScenarioRun, stream: int):
     """Re-simulate the session holding `stream` (deterministic: the same rows as the table)."""
-    size = run.cfg.session.streams
-    session = run_session(run.cfg, run.provenance["seed"], stream // size)
-    return session.members[stream % size]
+    return stream_timeline(run.cfg, run.provenance["seed"], stream)
 
 
 def _scenario_figures(run: ScenarioRun) -> None:
@@ -175,7 +173,7 @@ def _special_figures(runs: list[ScenarioRun]) -> None:
     if mem is not None:
         peaks = mem.results.streams.groupby("session").session_buffer_peak_bytes.first()
         worst = int(peaks.idxmax())
-        session = run_session(mem.cfg, mem.provenance["seed"], worst)
+        session = session_record(mem.cfg, mem.provenance["seed"], worst)
         fig = figures.buffer_memory(session, mem.cfg.slo, mem.name)
         fig.caption += f" Session {worst} is the one with the largest peak of the {len(peaks):,} simulated."
         mem.figures.append(("memory", fig))
