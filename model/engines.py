@@ -35,7 +35,8 @@ class Engine:
         self.attach(conn, client)
         return conn
 
-    def with_classes(self, stream_class: type | None = None, connection_class: type | None = None) -> Engine:
+    def with_classes(self, stream_class: type | None = None,
+                     connection_class: type | None = None) -> Engine:
         """This engine with its stream or connection class replaced (None keeps the engine's)."""
         return dataclasses.replace(self, stream_class=stream_class or self.stream_class,
                                    connection_class=connection_class or self.connection_class)
@@ -53,7 +54,8 @@ def _receive_every_frame(conn: FrameByFrameConnection, client) -> None:
 
 ENGINES = {
     "bulk": Engine("bulk", StreamOnServer, Connection, _wake_on_corruption),
-    "per_frame": Engine("per_frame", FrameByFrameStream, FrameByFrameConnection, _receive_every_frame),
+    "per_frame": Engine("per_frame", FrameByFrameStream, FrameByFrameConnection,
+                        _receive_every_frame),
 }
 
 

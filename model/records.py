@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-STATES = ("connecting", "streaming", "disconnected", "backing_off", "resuming", "completed", "failed")
+STATES = ("connecting", "streaming", "disconnected", "backing_off", "resuming", "completed",
+          "failed")
 ERRORS = ("network_timeout", "auth_failure", "resume_window_exceeded", "protocol_error")
 OUTCOMES = ("completed", "failed", "censored")
 CONTENT_KINDS = ("text", "json", "multipart", "large")
@@ -145,7 +146,7 @@ class StreamRecord:
 @dataclass(frozen=True)
 class Arrivals:
     """Frames that reached the client on the connections of the stream's last generation
-    (replayed duplicates included), by arrival: time, frame number, connection number (0, 1, ...)."""
+    (replayed duplicates included), by arrival: time, frame number, connection (0, 1, ...)."""
 
     times: np.ndarray
     seqs: np.ndarray
@@ -251,57 +252,74 @@ def _integrity(name: str, dtype: str, description: str, kinds: tuple[str, ...] =
     return Column(name, dtype, "", description, kinds, get=lambda record: record.integrity[name])
 
 
-_INTEGRITY = (
-    _integrity("integrity_ok", "bool", "the stream completed and the response hash of what the application "
-               "received equals the server's (plus the kind's own checks)"),
+def _time_in(state: str) -> Column:
+    return Column(f"time_{state}", "float64", "s", f"time spent `{state}` (up to `end_time`)",
+                  get=lambda record: record.time_in_states[state])
+
+
+INTEGRITY_COLUMNS = (
+    _integrity("integrity_ok", "bool", "the stream completed and the response hash of what the "
+               "application received equals the server's (plus the kind's own checks)"),
     _integrity("json_valid", "bool", "the reassembled document parses as JSON", ("json",)),
-    _integrity("schema_valid", "bool", "the reassembled document validates against its JSON schema", ("json",)),
+    _integrity("schema_valid", "bool", "the reassembled document validates against its JSON schema",
+               ("json",)),
     _integrity("missing_components", "str", "components not completely delivered, e.g. \"2,3\"",
                ("multipart",)),
     _integrity("misordered_components", "str", "components delivered out of their own order",
                ("multipart",)),
-    _integrity("component_duplicates", "int64", "component frames delivered more than once", ("multipart",)),
+    _integrity("component_duplicates", "int64", "component frames delivered more than once",
+               ("multipart",)),
 )
 
 STREAM_SCHEMA = Schema("stream", (
     Column("stream", "int64", "", "stream number: session x streams per session + member"),
     Column("session", "int64", "", "the session (replication) the stream belongs to"),
     Column("start_time", "float64", "s", "when the stream's first connection attempt starts"),
-    Column("outcome", "str", "", "completed, failed (see `error`) or censored (still running at the horizon)"),
-    Column("error", "str", "", "a failed stream's typed error: " + ", ".join(ERRORS) + "; empty otherwise"),
-    Column("end_time", "float64", "s", "when the stream completed or failed; the horizon if censored"),
+    Column("outcome", "str", "",
+           "completed, failed (see `error`) or censored (still running at the horizon)"),
+    Column("error", "str", "",
+           "a failed stream's typed error: " + ", ".join(ERRORS) + "; empty otherwise"),
+    Column("end_time", "float64", "s",
+           "when the stream completed or failed; the horizon if censored"),
     Column("completion_time", "float64", "s", "arrival of the last frame (NaN unless completed)"),
     Column("frames_total", "int64", "frames", "frames in the response"),
-    Column("frames_delivered", "int64", "frames", "contiguous frames in the application buffer at the end"),
+    Column("frames_delivered", "int64", "frames",
+           "contiguous frames in the application buffer at the end"),
     Column("bytes_delivered", "int64", "bytes", "bytes of those frames"),
-    *_INTEGRITY,
-    Column("duplicates_received", "int64", "frames", "frames received again (dropped by the client)"),
-    Column("duplicates_delivered", "int64", "frames", "frames delivered twice to the application (must be 0)"),
+    *INTEGRITY_COLUMNS,
+    Column("duplicates_received", "int64", "frames",
+           "frames received again (dropped by the client)"),
+    Column("duplicates_delivered", "int64", "frames",
+           "frames delivered twice to the application (must be 0)"),
     Column("corrupt_detected", "int64", "frames", "frames whose checksum failed (never delivered)"),
     Column("gaps", "int64", "count", "sequence gaps seen (each a protocol_error)"),
-    Column("disconnects", "int64", "count", "disconnects of the stream (rows in the disconnect table)"),
-    Column("outages_while_streaming", "int64", "count", "network events that hit a live connection"),
-    Column("stalls_absorbed", "int64", "count", "silent outages the connection survived (no heartbeat timeout)"),
+    Column("disconnects", "int64", "count",
+           "disconnects of the stream (its rows in the disconnect table)"),
+    Column("outages_while_streaming", "int64", "count",
+           "network events that hit a live connection"),
+    Column("stalls_absorbed", "int64", "count",
+           "silent outages the connection survived (no heartbeat timeout)"),
     Column("reconnect_attempts", "int64", "count", "connection attempts over all disconnects"),
     Column("bytes_replayed", "int64", "bytes", "bytes sent again on resumes or restarts"),
     Column("bytes_missing", "int64", "bytes", "of those, bytes the client did not hold"),
     Column("buffer_peak_bytes", "int64", "bytes", "peak of the stream's server replay buffer"),
-    Column("buffer_bytes_at_horizon", "int64", "bytes", "replay-buffer bytes still held at the horizon"),
-    Column("buffer_freed_at", "float64", "s", "when the server freed the buffer (NaN: not by the horizon)"),
+    Column("buffer_bytes_at_horizon", "int64", "bytes",
+           "replay-buffer bytes still held at the horizon"),
+    Column("buffer_freed_at", "float64", "s",
+           "when the server freed the buffer (NaN: not by the horizon)"),
     Column("buffer_released_by", "float64", "s",
-           "when the buffer is or will be freed (the retention expiry after a break; inf while a live "
-           "connection holds it)"),
+           "when the buffer is or will be freed (the retention expiry after a break; inf while a "
+           "live connection holds it)"),
     Column("session_buffer_peak_bytes", "int64", "bytes",
            "peak of the server's replay-buffer memory over all streams of the session"),
-    *(Column(f"time_{state}", "float64", "s", f"time spent `{state}` (up to `end_time`)",
-             get=lambda r, s=state: r.time_in_states[s]) for state in STATES),
+    *(_time_in(state) for state in STATES),
 ))
 
 DISCONNECT_SCHEMA = Schema("disconnect", (
     Column("stream", "int64", "", "the stream cut"),
     Column("index", "int64", "", "the disconnect's number within its stream (0, 1, ...)"),
-    Column("cause", "str", "", "close, reset, half_open, corruption, or loss (a heartbeat timeout on a link "
-                               "that never went down)"),
+    Column("cause", "str", "", "close, reset, half_open, corruption, or loss (a heartbeat timeout "
+                               "on a link that never went down)"),
     Column("detected_by", "str", "", "close_frame, reset, heartbeat or checksum"),
     Column("time", "float64", "s", "when the break happened"),
     Column("detected_at", "float64", "s", "when the client noticed it"),
@@ -310,7 +328,8 @@ DISCONNECT_SCHEMA = Schema("disconnect", (
     Column("reconnect_time", "float64", "s", "break to connected"),
     Column("resumed_at", "float64", "s", "arrival of the first new frame after reconnecting"),
     Column("resume_time", "float64", "s", "connected to first new frame"),
-    Column("recovered_at", "float64", "s", "when the client held every frame the server had generated at the break"),
+    Column("recovered_at", "float64", "s",
+           "when the client held every frame the server had generated at the break"),
     Column("recovery_time", "float64", "s", "break to recovered"),
     Column("attempts", "int64", "count", "connection attempts"),
     Column("backoff_wait", "float64", "s", "time spent in backoff between attempts"),

@@ -51,7 +51,8 @@ class CountingEnvironment(simpy.Environment):
 
 
 class NetworkProcess:
-    """Delivers the weather's events: a close or reset tears down every live connection of the session."""
+    """Delivers the weather's events: a close or reset tears down every live connection of the
+    session."""
 
     def __init__(self, env: simpy.Environment, weather: Weather, clients: list[Client]):
         self.env, self.weather, self.clients = env, weather, clients
@@ -117,14 +118,16 @@ class StreamRun:
         end = c.ended_at if not math.isnan(c.ended_at) else cfg.horizon
         delivered = np.concatenate(h.digests) if h.digests else np.empty(0, dtype=np.uint64)
         seqs = np.concatenate(h.seqs) if h.seqs else np.empty(0, dtype=np.int64)
-        integrity = verify(self.server.frames_of(sid), seqs, delivered)  # integrity_ok + the kind's checks
+        # integrity_ok and the content kind's own checks
+        integrity = verify(self.server.frames_of(sid), seqs, delivered)
         integrity["integrity_ok"] = bool(c.outcome == "completed" and integrity["integrity_ok"])
         disconnects = tuple(d.record(sid, c.outcome) for d in c.disconnects)
         duplicates = 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs)))
         return StreamRecord(
-            content_kind=cfg.content.kind, stream=sid, session=self.session, start_time=c.started_at,
-            outcome=c.outcome, error=c.error, end_time=end, completion_time=h.completed_at,
-            frames_total=c.n, frames_delivered=h.have, bytes_delivered=self.server.bytes_of(sid, h.have),
+            content_kind=cfg.content.kind, stream=sid, session=self.session,
+            start_time=c.started_at, outcome=c.outcome, error=c.error, end_time=end,
+            completion_time=h.completed_at, frames_total=c.n, frames_delivered=h.have,
+            bytes_delivered=self.server.bytes_of(sid, h.have),
             integrity=integrity, duplicates_received=h.duplicates_received,
             duplicates_delivered=duplicates, corrupt_detected=h.corrupt_detected, gaps=h.gaps,
             outages_while_streaming=self.network.outages_while_streaming[sid],
@@ -152,7 +155,8 @@ class SessionRun:
     members: list[StreamRun]
 
     def record(self) -> SessionRecord:
-        return SessionRecord(self.session, tuple(m.record() for m in self.members), self.server.total_trace)
+        streams = tuple(m.record() for m in self.members)
+        return SessionRecord(self.session, streams, self.server.total_trace)
 
 
 def run_session(cfg: Scenario, seed: int, session: int, *,
@@ -167,7 +171,8 @@ def run_session(cfg: Scenario, seed: int, session: int, *,
     size = cfg.session.streams
     starts = np.zeros(size)
     if size > 1 and cfg.session.start_spread > 0:
-        starts = component_rng(seed, session, "session").uniform(0.0, cfg.session.start_spread, size)
+        spread = component_rng(seed, session, "session")
+        starts = spread.uniform(0.0, cfg.session.start_spread, size)
     clients = []
     for member in range(size):
         rngs = stream_rngs(seed, session, member)
@@ -176,8 +181,8 @@ def run_session(cfg: Scenario, seed: int, session: int, *,
         physics = LinkPhysics(cfg, weather, rngs["link"], corruption)
         frames = make_frames(cfg.content, rngs["content"])
         gaps = cfg.server.gap.sample(rngs["server"], len(frames))
-        client = components.client(env, sid, cfg, physics, weather, server, len(frames), rngs["client"],
-                                   start=float(starts[member]), engine=engine)
+        client = components.client(env, sid, cfg, physics, weather, server, len(frames),
+                                   rngs["client"], start=float(starts[member]), engine=engine)
         server.register(sid, client, frames, gaps)
         clients.append(client)
     network = components.network(env, weather, clients)
@@ -189,17 +194,18 @@ def run_session(cfg: Scenario, seed: int, session: int, *,
 def run_stream(cfg: Scenario, seed: int, stream: int, **seams) -> StreamRun:
     """Simulate one single-stream session (stream i is session i); `seams` as for `run_session`."""
     if cfg.session.streams != 1:
-        raise ValueError(f"session.streams={cfg.session.streams}: run_stream needs single-stream sessions")
+        raise ValueError(f"session.streams={cfg.session.streams}: "
+                         "run_stream needs single-stream sessions")
     return run_session(cfg, seed, stream, **seams).members[0]
 
 
 def session_record(cfg: Scenario, seed: int, session: int) -> SessionRecord:
-    """Session `session` of `cfg` under root `seed`, simulated again (the same rows as its tables)."""
+    """Session `session` of `cfg` under root `seed`, simulated again (the rows of its tables)."""
     return run_session(cfg, seed, session).record()
 
 
 def stream_timeline(cfg: Scenario, seed: int, stream: int) -> StreamTimeline:
-    """Stream `stream` of `cfg` under root `seed` with its timeline (its session simulated again)."""
+    """Stream `stream` of `cfg` under root `seed` with its timeline (its session run again)."""
     size = cfg.session.streams
     return run_session(cfg, seed, stream // size).members[stream % size].timeline()
 
@@ -207,7 +213,8 @@ def stream_timeline(cfg: Scenario, seed: int, stream: int) -> StreamTimeline:
 def tables(records: list[StreamRecord], cfg: Scenario) -> Results:
     """The stream and disconnect tables of some stream records."""
     disconnects = [d for r in records for d in r.disconnect_log]
-    return Results(STREAM_SCHEMA.table(records, cfg.content.kind), DISCONNECT_SCHEMA.table(disconnects))
+    return Results(STREAM_SCHEMA.table(records, cfg.content.kind),
+                   DISCONNECT_SCHEMA.table(disconnects))
 
 
 def simulate(cfg: Scenario, streams: int, seed: int = 0, first_stream: int = 0, **seams) -> Results:

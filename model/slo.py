@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.records import ERRORS
 from model.config import Slo
+from model.records import ERRORS
 from model.simulation import Results
 from model import stats
 

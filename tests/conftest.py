@@ -46,7 +46,8 @@ class FaultySend:
 def faulty_sender(cfg: Scenario, upto: int, resume_at: int) -> Components:
     """Components whose server streams (of `cfg`'s engine) send frame 7 wrongly (`FaultySend`)."""
     stream = engine_for(cfg).stream_class
-    faulty = type(f"Faulty{stream.__name__}", (FaultySend, stream), {"upto": upto, "resume_at": resume_at})
+    settings = {"upto": upto, "resume_at": resume_at}
+    faulty = type(f"Faulty{stream.__name__}", (FaultySend, stream), settings)
     return Components(stream=faulty)
 
 

@@ -28,30 +28,36 @@ DIGESTS = Path(__file__).parent / "data" / "golden_digests.json"
 SEED = 7
 SESSIONS = 40
 SHORT = ["content.frames=300"]
+
+
+def cut(rate: float, *more: str) -> list[str]:
+    """Shortened, with `disconnects.rate_scale` = rate, plus `more` overrides."""
+    return [*SHORT, f"disconnects.rate_scale={rate:g}", *more]
+
+
 CASES: dict[str, tuple[str, list[str], int]] = {  # case -> (scenario, overrides, sessions)
-    "text-interruption": ("text-interruption", SHORT + ["disconnects.rate_scale=5"], SESSIONS),
-    "json-interruption": ("json-interruption", SHORT + ["disconnects.rate_scale=5"], SESSIONS),
-    "multipart-delivery": ("multipart-delivery", SHORT + ["disconnects.rate_scale=5"], SESSIONS),
+    "text-interruption": ("text-interruption", cut(5), SESSIONS),
+    "json-interruption": ("json-interruption", cut(5), SESSIONS),
+    "multipart-delivery": ("multipart-delivery", cut(5), SESSIONS),
     "large-response": ("large-response", [], SESSIONS),
-    "buffer-preservation": ("buffer-preservation", SHORT + ["disconnects.rate_scale=8"], SESSIONS),
-    "timeout-and-retry": ("timeout-and-retry", SHORT + ["disconnects.rate_scale=5"], SESSIONS),
-    "concurrent-interruptions": ("concurrent-interruptions", SHORT + ["disconnects.rate_scale=5"], 8),
-    "rapid-reconnection": ("rapid-reconnection", SHORT + ["disconnects.rate_scale=10"], SESSIONS),
-    "buffer-memory-management": ("buffer-memory-management", SHORT + ["disconnects.rate_scale=8"], SESSIONS),
-    "stress": ("stress", SHORT + ["session.streams=40", "disconnects.rate_scale=4"], 3),
-    "network-degradation": ("network-degradation", SHORT + ["disconnects.rate_scale=5"], SESSIONS),
+    "buffer-preservation": ("buffer-preservation", cut(8), SESSIONS),
+    "timeout-and-retry": ("timeout-and-retry", cut(5), SESSIONS),
+    "concurrent-interruptions": ("concurrent-interruptions", cut(5), 8),
+    "rapid-reconnection": ("rapid-reconnection", cut(10), SESSIONS),
+    "buffer-memory-management": ("buffer-memory-management", cut(8), SESSIONS),
+    "stress": ("stress", cut(4, "session.streams=40"), 3),
+    "network-degradation": ("network-degradation", cut(5), SESSIONS),
     # mechanisms the catalogue reaches rarely in a small run
-    "restart": ("text-interruption", SHORT + ["disconnects.rate_scale=5", "client.strategy=restart"], SESSIONS),
-    "evict": ("text-interruption", SHORT + ["disconnects.rate_scale=5", "server.when_full=evict",
-                                            "server.buffer_bytes=2000"], SESSIONS),
-    "corruption": ("json-interruption", SHORT + ["link.corruption_rate=0.003"], SESSIONS),
-    "heartbeat": ("text-interruption", SHORT + ["disconnects.rate_scale=8", "client.ping_interval=1",
-                                                "client.ping_timeout=2", "disconnects.outage.scale=6",
-                                                "network.unstable.loss.model=bernoulli",
-                                                "network.unstable.loss.p=0.2"],
-                  SESSIONS),
-    "censored": ("text-interruption", SHORT + ["disconnects.rate_scale=8", "horizon=5"], SESSIONS),
-    "per-frame-engine": ("network-degradation", SHORT + ["disconnects.rate_scale=8", "engine=per_frame"], 20),
+    "restart": ("text-interruption", cut(5, "client.strategy=restart"), SESSIONS),
+    "evict": ("text-interruption", cut(5, "server.when_full=evict", "server.buffer_bytes=2000"),
+              SESSIONS),
+    "corruption": ("json-interruption", [*SHORT, "link.corruption_rate=0.003"], SESSIONS),
+    "heartbeat": ("text-interruption", cut(8, "client.ping_interval=1", "client.ping_timeout=2",
+                                           "disconnects.outage.scale=6",
+                                           "network.unstable.loss.model=bernoulli",
+                                           "network.unstable.loss.p=0.2"), SESSIONS),
+    "censored": ("text-interruption", cut(8, "horizon=5"), SESSIONS),
+    "per-frame-engine": ("network-degradation", cut(8, "engine=per_frame"), 20),
 }
 
 
@@ -82,7 +88,7 @@ def stored() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Check (or with --update rewrite) the golden table digests.")
+    p = argparse.ArgumentParser(description="Check the golden table digests (--update rewrites them).")
     p.add_argument("--update", action="store_true", help=f"rewrite {DIGESTS.name} from this code")
     args = p.parse_args(argv)
     missing = {e.name for e in CATALOGUE} - {s for s, _, _ in CASES.values()}

@@ -100,7 +100,8 @@ def test_corrupted_frames_are_detected_and_repaired_by_resuming(kind):
 
 
 def corrupt_frame_7(times) -> Components:
-    """Connections through a faulty middlebox that damages frame 7 the first `times` times it is sent."""
+    """Connections through a faulty middlebox that damages frame 7 the first `times` times it is
+    sent."""
     seen = []
 
     class Middlebox(link.Connection):
@@ -120,7 +121,8 @@ def test_a_frame_corrupted_again_on_replay_is_detected_again():
 
 
 def test_restart_after_corruption_starts_over_and_ends_intact():
-    r, frames, row, (d,), v = run(scenario("text", client__strategy="restart"), components=corrupt_frame_7(1))
+    cfg = scenario("text", client__strategy="restart")
+    r, frames, row, (d,), v = run(cfg, components=corrupt_frame_7(1))
     assert r.client.health.corrupt_detected == 1 and d["cause"] == "corruption"
     assert d["bytes_replayed"] > d["bytes_missing"] > 0  # the 7 frames already held are sent again
     assert_intact(r, frames, row, v)
@@ -139,7 +141,8 @@ def test_a_corrupted_digest_in_the_application_buffer_fails_verification(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_duplicated_frame_is_dropped_and_counted(kind):
     cfg = scenario(kind)
-    r, frames, row, _, v = run(cfg, components=faulty_sender(cfg, upto=8, resume_at=7))  # frame 7 twice
+    faulty = faulty_sender(cfg, upto=8, resume_at=7)  # frame 7 sent twice
+    r, frames, row, _, v = run(cfg, components=faulty)
     assert list(r.server.streams[0].conn.seq[6:10]) == [6, 7, 7, 8]
     assert row["duplicates_received"] == 1
     assert_intact(r, frames, row, v)

@@ -73,8 +73,8 @@ def test_per_frame_engine_handles_every_frame_as_an_event():
 
 @pytest.mark.parametrize("upto, resume_at, error", [(7, 8, "protocol_error"), (8, 7, "")])
 def test_engines_agree_on_a_faulty_server(upto, resume_at, error):
-    fast, reference = (simulate(cfg, 1, seed=0, components=faulty_sender(cfg, upto, resume_at)).streams
-                       for cfg in (calm(), per_frame(calm())))
+    fast, reference = (simulate(c, 1, seed=0, components=faulty_sender(c, upto, resume_at)).streams
+                       for c in (calm(), per_frame(calm())))
     for col in ("error", "gaps", "duplicates_received", "frames_delivered", "integrity_ok"):
         assert fast[col][0] == reference[col][0], col
     assert fast.error[0] == error

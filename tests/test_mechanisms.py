@@ -188,13 +188,15 @@ def test_buffer_traces_summed_after_the_run_equal_the_buffer_seen_live(extra):
     class LiveTracingServer(Server):
         def note_event(self, sid):
             if sid in self.streams:
-                live.setdefault(sid, []).append((self.env.now, self.streams[sid].buffer_bytes(self.env.now)))
+                now = self.env.now
+                live.setdefault(sid, []).append((now, self.streams[sid].buffer_bytes(now)))
             super().note_event(sid)
     cfg = apply_overrides(get_scenario("text-interruption"), ["content.frames=300", "disconnects.rate_scale=6", *extra])
     checked = 0
     for session in range(6):
         live.clear()
-        server = run_session(cfg, seed=5, session=session, components=Components(server=LiveTracingServer)).server
+        live_tracing = Components(server=LiveTracingServer)
+        server = run_session(cfg, seed=5, session=session, components=live_tracing).server
         for sid, seen in live.items():
             trace = server.trace(sid)
             rebuilt = dict(zip(zip(trace.times, [0, 1] * (len(trace.times) // 2)), trace.bytes))

@@ -2,8 +2,9 @@
 
 Assumptions (README "Model assumptions"):
 - A connection attempt sends SYNs at 0, R, 3R, ... (R = `link.syn_rto`, doubling) within
-  `connect_timeout`; it succeeds if a SYN leaves while the network is reachable and the network stays
-  up for the `handshake_rtts` round trips that follow; otherwise it fails after `connect_timeout`.
+  `connect_timeout`; it succeeds if a SYN leaves while the network is reachable and the network
+  stays up for the `handshake_rtts` round trips that follow; otherwise it fails after
+  `connect_timeout`.
 - Attempts stop after `backoff.max_attempts`, or when the next would start past `backoff.deadline`
   after the first: `network_timeout`.
 - The reconnect auth check fails with `auth_failure_prob` (not retryable: `auth_failure`).

@@ -19,7 +19,7 @@ class Heartbeat:
         self.cfg, self.physics, self.weather = cfg, physics, weather
 
     def pong_arrival(self, conn, ping_sent: float) -> float:
-        """When the pong to a ping sent at `ping_sent` reaches the client (it queues behind data)."""
+        """When the pong to a ping sent at `ping_sent` reaches the client (queued behind data)."""
         ping_arrival = self.physics.transmit(ping_sent) if ping_sent < conn.cut else math.inf
         return conn.downstream_control(ping_arrival) if math.isfinite(ping_arrival) else math.inf
 
@@ -34,8 +34,10 @@ class Heartbeat:
         return tolerance
 
     def timeout_break(self, conn, now: float, sent: float) -> Break:
-        """Name the cause of a heartbeat timeout on `conn`: an outage overlapping the ping, or loss."""
+        """Name the cause of a heartbeat timeout on `conn`: an outage overlapping the ping, or
+        loss."""
+        previous_ping = sent - self.cfg.client.ping_interval
         for ev in reversed(self.weather.events):  # the latest outage during this connection
-            if conn.opened <= ev.time <= now and ev.time + ev.outage > sent - self.cfg.client.ping_interval:
+            if conn.opened <= ev.time <= now and ev.time + ev.outage > previous_ping:
                 return Break(ev.kind, ev.time, "heartbeat")
         return Break("loss", sent, "heartbeat")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 class Break:
     """Why a connection ended, as the client learned it."""
 
-    cause: str        # close | reset | half_open | loss (a stall with no outage behind it) | corruption
+    cause: str        # close | reset | half_open | corruption | loss (a stall, no outage behind it)
     time: float       # when the network event happened (the unanswered ping, for `loss`)
     detected_by: str  # close_frame | reset | heartbeat | checksum
 

@@ -1,4 +1,5 @@
-"""The client: a SimPy process that connects, reads, acks, watches the heartbeat, reconnects, resumes.
+"""The client: a SimPy process that connects, reads, acks, watches the heartbeat, reconnects and
+resumes.
 
 The client acts at protocol moments only: ack ticks, heartbeat checks, break notifications and
 connection attempts. At each it takes in every frame that has arrived since the last one (frame
@@ -13,8 +14,8 @@ reading (`reading.Reader`), connecting (`connecting.Connector`), the heartbeat
 (`heartbeat.Heartbeat`); this class runs the process that ties them together.
 
 Assumptions (README "Model assumptions"):
-- Detection: a close is known at once; a reset after one mean RTT; a silent failure only when a ping's
-  pong is `ping_timeout` late (pongs queue behind data, so a long TCP stall also trips it).
+- Detection: a close is known at once; a reset after one mean RTT; a silent failure only when a
+  ping's pong is `ping_timeout` late (pongs queue behind data, so a long TCP stall also trips it).
 - Acks are cumulative, every `ack_interval`, and once more on completion.
 - Every frame's checksum is verified on arrival (the link reports a corrupted frame's arrival time,
   so detection is exact): a corrupted frame is never delivered, and neither is anything after it on
@@ -69,7 +70,8 @@ class Client:
         self.states.set("completed" if outcome == "completed" else "failed", self.ended_at)
         for rec in self.disconnects:
             if not rec.outcome:
-                rec.outcome = "recovered" if not math.isnan(rec.recovered_at) else (error or outcome)
+                recovered = not math.isnan(rec.recovered_at)
+                rec.outcome = "recovered" if recovered else (error or outcome)
         self.conn = None
 
     # ---- notifications from the network and the server
@@ -78,7 +80,8 @@ class Client:
         clock.at(self.env, at, self.interrupt, conn, cause)
 
     def interrupt(self, conn: Connection, cause: Broke | Failed | Corrupted) -> None:
-        """Interrupt the reading of `conn` now (once: a second cause at the same moment is dropped)."""
+        """Interrupt the reading of `conn` now (once: a second cause at the same moment is
+        dropped)."""
         if self.conn is conn and self.streaming and self.proc.is_alive:
             self.streaming = False
             self.proc.interrupt(cause)
@@ -180,7 +183,8 @@ class Client:
             self.streaming = False
 
     def abandon(self, conn: Connection) -> None:
-        """Stop reading `conn`; the server learns of the break now (it keeps the buffer for retention)."""
+        """Stop reading `conn`; the server learns of the break now (it keeps the buffer for the
+        retention time)."""
         conn.cut = min(conn.cut, self.env.now)
         self.server.on_break(self.sid, conn)
 

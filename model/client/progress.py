@@ -61,10 +61,12 @@ class Disconnect:
     def record(self, stream: int, stream_outcome: str) -> DisconnectRecord:
         """The frozen record; a disconnect still open (the stream was censored) takes the stream's
         outcome unless it had recovered."""
-        outcome = self.outcome or ("recovered" if math.isfinite(self.recovered_at) else stream_outcome)
+        recovered = math.isfinite(self.recovered_at)
+        outcome = self.outcome or ("recovered" if recovered else stream_outcome)
         return DisconnectRecord(
             stream=stream, index=self.index, cause=self.cause, detected_by=self.detected_by,
-            time=self.time, detected_at=self.detected_at, generated_at_break=self.generated_at_break,
-            connected_at=self.connected_at, resumed_at=self.resumed_at, recovered_at=self.recovered_at,
-            attempts=self.attempts, backoff_wait=self.backoff_wait, bytes_replayed=self.bytes_replayed,
+            time=self.time, detected_at=self.detected_at,
+            generated_at_break=self.generated_at_break, connected_at=self.connected_at,
+            resumed_at=self.resumed_at, recovered_at=self.recovered_at, attempts=self.attempts,
+            backoff_wait=self.backoff_wait, bytes_replayed=self.bytes_replayed,
             bytes_missing=self.bytes_missing, outcome=outcome)

@@ -5,7 +5,8 @@ link knows every frame's arrival time exactly), checking as it goes:
 - checksums first: nothing from a corrupted frame on is taken; the connection is abandoned and the
   frame fetched again (a `corruption` break);
 - a frame whose seq is already held is a duplicate: dropped and counted;
-- a new frame must continue the sequence: a gap is a `protocol_error`, and nothing after it is taken.
+- a new frame must continue the sequence: a gap is a `protocol_error`, and nothing after it is
+  taken.
 New frames also advance the recovery bookkeeping of the disconnects (first new frame after a
 reconnect, catching up with what the server had generated at each break).
 """
@@ -20,7 +21,8 @@ from model.client.progress import Disconnect, StateLog, StreamHealth
 
 
 class Reader:
-    """The application side of one stream: its buffer's health and how far each connection is read."""
+    """The application side of one stream: its buffer's health, and how far the current
+    connection has been read."""
 
     def __init__(self, env, frames_total: int, states: StateLog, disconnects: list[Disconnect]):
         self.env, self.n = env, frames_total
@@ -52,16 +54,17 @@ class Reader:
         if gap:
             h.gaps += 1
             outcome = Failed("protocol_error")
-        elif ok < k and h.have + len(conn.seq[fresh]) < self.n:  # once complete nothing more is read
+        elif ok < k and h.have + len(conn.seq[fresh]) < self.n:  # once complete, nothing is read
             h.corrupt_detected += 1
-            # never after detection
-            outcome = Broke(Break("corruption", min(float(conn.arrive[ok]), self.env.now), "checksum"))
+            at = min(float(conn.arrive[ok]), self.env.now)  # never after detection
+            outcome = Broke(Break("corruption", at, "checksum"))
         new = conn.seq[fresh]
         if not len(new):
             return outcome
         times = conn.arrive[fresh]
         self.note_progress(float(times[0]), times)
-        h.digests.append(conn.digest[fresh].copy())  # copies: a view would pin the connection's storage
+        # copies: a view would pin the connection's storage
+        h.digests.append(conn.digest[fresh].copy())
         h.seqs.append(new.copy())
         h.have += len(new)
         if self.done:
@@ -69,9 +72,9 @@ class Reader:
         return outcome
 
     def sort_out(self, conn, lo: int, hi: int) -> tuple[slice | np.ndarray, bool]:
-        """Which of frames [lo, hi) of `conn` are new (a slice or index array) and whether a sequence
-        gap stops the reading. A frame is a duplicate if its seq is already held; new frames must
-        continue the sequence, and nothing after a gap is taken."""
+        """Which of frames [lo, hi) of `conn` are new (a slice or index array) and whether a
+        sequence gap stops the reading. A frame is a duplicate if its seq is already held; new
+        frames must continue the sequence, and nothing after a gap is taken."""
         h = self.health
         if lo >= hi:
             return slice(lo, lo), False
@@ -89,7 +92,8 @@ class Reader:
         return lo + np.flatnonzero(~duplicate[:stop]), stop < len(seq)
 
     def note_progress(self, first_new: float, times: np.ndarray) -> None:
-        """Recovery bookkeeping for new frames arriving at `times` (the buffer holds `have` before them)."""
+        """Recovery bookkeeping for new frames arriving at `times` (the buffer holds `have`
+        frames before them)."""
         h = self.health
         last = self.disconnects[-1] if self.disconnects else None
         if last is not None and math.isnan(last.resumed_at) and not math.isnan(last.connected_at):
