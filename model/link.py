@@ -117,7 +117,7 @@ class LinkPhysics:
         sees the long-run loss rate."""
         rng = self.rng
         bad = rng.random() < (1 - loss.r if self.ge_bad else loss.p)  # one step from the carried state
-        states = self._ge_states(loss, bad, n)
+        states = self.gilbert_elliott_states(loss, bad, n)
         self.ge_bad = bool(states[-1])
         first_lost = rng.random(n) < np.where(states, loss.loss_bad, loss.loss_good)
         failures = first_lost.astype(np.int64)
@@ -125,7 +125,7 @@ class LinkPhysics:
             failures[first_lost] += rng.geometric(1.0 - loss.rate(), int(first_lost.sum())) - 1
         return failures
 
-    def _ge_states(self, loss: Loss, bad: bool, slots: int) -> np.ndarray:
+    def gilbert_elliott_states(self, loss: Loss, bad: bool, slots: int) -> np.ndarray:
         """`slots` chain states starting in `bad`, built from geometric run lengths."""
         runs, total, state = [], 0, bad
         while total < slots:

@@ -162,6 +162,35 @@ def test_analysis_modules_read_records_and_tables_only(path):
     assert violations(path.read_text(), str(path.relative_to(ROOT))) == []
 
 
+def engine_private_names() -> set[str]:
+    """Private names of the engine: its classes' underscore attributes and its modules' own."""
+    names = set()
+    for path in engine_files():
+        tree = ast.parse(path.read_text())
+        names |= {n for n in _class_attributes(tree) if n.startswith("_") and not n.startswith("__")}
+        names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+                  and n.name.startswith("_")}
+    return names
+
+
+def test_nothing_outside_the_engine_reads_its_private_names():
+    private = engine_private_names()
+    assert {"_storage", "_floor", "_commit", "_traces", "_merge"} <= private
+    outside = analysis_files() + sorted((ROOT / "tests").glob("*.py")) + sorted(
+        (ROOT / "benchmarks").glob("*.py")) + sorted((ROOT / "experiments").glob("*.py"))
+    found = []
+    for path in outside:
+        if path.name == Path(__file__).name:
+            continue  # holds the counter-example
+        for node in ast.walk(ast.parse(path.read_text())):
+            read = node.attr if isinstance(node, ast.Attribute) else None
+            imported = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
+            for name in [read, *imported]:
+                if name in private:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    assert found == []
+
+
 def test_analysis_modules_are_found():
     names = {p.stem for p in analysis_files()} | {p.parent.name for p in analysis_files()}
     want = {"figures", "report", "slo", "stats", "sequential", "runner", "cli", "validation"}

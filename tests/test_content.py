@@ -65,10 +65,10 @@ def test_each_kind_completes_intact_on_a_calm_run(kind):
 @pytest.mark.parametrize("frames", [1, 7, 300, 2000])
 def test_every_generated_json_document_is_schema_valid(frames):
     # verify_json trusts a byte-identical reassembly to be valid: this is what makes that true
-    from model.content import _schema_validator
+    from model.content import schema_validator
     for seed in range(25):
         payload = make_frames(Content(kind="json", frames=frames), np.random.default_rng(seed)).payload
-        assert _schema_validator().is_valid(json.loads(payload)), (frames, seed)
+        assert schema_validator().is_valid(json.loads(payload)), (frames, seed)
 
 
 @pytest.mark.parametrize("kind", KINDS)
