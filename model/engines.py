@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from model import clock
-from model.client.outcomes import Corrupted
-from model.config import Scenario
+from model.protocol import Corrupted
+from model.config import EngineKind, Scenario
 from model.link import Connection, FrameByFrameConnection
 from model.server import FrameByFrameStream, StreamOnServer
 
@@ -53,9 +53,9 @@ def _receive_every_frame(conn: FrameByFrameConnection, client) -> None:
 
 
 ENGINES = {
-    "bulk": Engine("bulk", StreamOnServer, Connection, _wake_on_corruption),
-    "per_frame": Engine("per_frame", FrameByFrameStream, FrameByFrameConnection,
-                        _receive_every_frame),
+    EngineKind.BULK: Engine(EngineKind.BULK, StreamOnServer, Connection, _wake_on_corruption),
+    EngineKind.PER_FRAME: Engine(EngineKind.PER_FRAME, FrameByFrameStream, FrameByFrameConnection,
+                                 _receive_every_frame),
 }
 
 

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from model.config import CONDITIONS, Condition, Loss, Scenario
+from model.config import CONDITIONS, Condition, Loss, LossModel, Scenario
 from model.network import Weather
 
 
@@ -57,7 +57,7 @@ def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list]:
     conditions = [network_cfg.condition(name) for name in CONDITIONS]
     offsets = [retransmission_offsets(link_cfg, rto(link_cfg, c)) for c in conditions]
     rtt = [2 * (link_cfg.propagation + c.jitter.mean()) for c in conditions]
-    loss_rates = [c.loss.rate() if c.loss.model != "none" else 0.0 for c in conditions]
+    loss_rates = [c.loss.rate() if c.loss.model != LossModel.NONE else 0.0 for c in conditions]
     return conditions, offsets, rtt, loss_rates
 
 
@@ -104,9 +104,9 @@ class LinkPhysics:
 
     def _failures(self, loss: Loss, n: int, downstream: bool) -> np.ndarray:
         """Lost attempts before each transmission's first success."""
-        if loss.model == "none" or n == 0:
+        if loss.model == LossModel.NONE or n == 0:
             return np.zeros(n, dtype=np.int64)
-        if loss.model == "bernoulli" or not downstream:
+        if loss.model == LossModel.BERNOULLI or not downstream:
             p = loss.rate()
             return self.rng.geometric(1.0 - p, n) - 1 if p > 0 else np.zeros(n, dtype=np.int64)
         return self._gilbert_elliott_failures(loss, n)
@@ -145,7 +145,7 @@ class LinkPhysics:
         long-run rate); the per-frame engine for every frame too (`downstream`)."""
         c = self.weather.condition_of(t)
         loss, offsets = self.conditions[c].loss, self.offsets[c]
-        if downstream and loss.model == "gilbert_elliott":
+        if downstream and loss.model == LossModel.GILBERT_ELLIOTT:
             k = self._gilbert_elliott_step(loss)
         else:
             p = self.loss_rates[c]

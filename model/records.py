@@ -17,17 +17,66 @@ full one. The README's column reference is generated from them (`python -m model
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-STATES = ("connecting", "streaming", "disconnected", "backing_off", "resuming", "completed",
-          "failed")
-ERRORS = ("network_timeout", "auth_failure", "resume_window_exceeded", "protocol_error")
-OUTCOMES = ("completed", "failed", "censored")
+from model.config import values
+
+
+# The tables' fixed vocabularies. The engine uses the members; records and tables hold the plain
+# strings (`str(member)`), so a table never depends on the enum classes.
+class State(StrEnum):
+    """The client's connection state machine."""
+
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    DISCONNECTED = "disconnected"
+    BACKING_OFF = "backing_off"
+    RESUMING = "resuming"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CENSORED = "censored"  # still running at the horizon
+
+
+class ErrorKind(StrEnum):
+    """The typed errors a failed stream ends with."""
+
+    NETWORK_TIMEOUT = "network_timeout"
+    AUTH_FAILURE = "auth_failure"
+    RESUME_WINDOW_EXCEEDED = "resume_window_exceeded"
+    PROTOCOL_ERROR = "protocol_error"
+
+
+class Cause(StrEnum):
+    """Why a connection broke (the network events' kinds, plus what the client finds itself)."""
+
+    CLOSE = "close"
+    RESET = "reset"
+    HALF_OPEN = "half_open"
+    LOSS = "loss"  # a heartbeat timeout with no outage behind it
+    CORRUPTION = "corruption"  # a frame's checksum failed
+
+
+class DetectedBy(StrEnum):
+    CLOSE_FRAME = "close_frame"
+    RESET = "reset"
+    HEARTBEAT = "heartbeat"
+    CHECKSUM = "checksum"
+
+
+RECOVERED = "recovered"  # a disconnect's outcome when the client caught up
+STATES = values(State)
+ERRORS = values(ErrorKind)
+OUTCOMES = values(Outcome)
 CONTENT_KINDS = ("text", "json", "multipart", "large")
 
 

@@ -23,11 +23,11 @@ import math
 
 import numpy as np
 
-from model.client.outcomes import Failed
 from model.clock import at
-from model.config import Scenario
+from model.config import ReplayFrom, Scenario, WhenFull
 from model.content import Frames
-from model.records import Arrivals, BufferTrace
+from model.protocol import Failed, RequestKind
+from model.records import Arrivals, BufferTrace, ErrorKind
 
 
 class StreamOnServer:
@@ -59,7 +59,7 @@ class StreamOnServer:
     def room_limit(self) -> int:
         """Frames that may exist now: all of them, or in `block` mode as many as fit the buffer
         beside the unacked ones (an empty buffer always takes one frame)."""
-        if self.cfg.server.when_full != "block":
+        if self.cfg.server.when_full != WhenFull.BLOCK:
             return self.n
         room = self.cum[self.acked] + self.cfg.server.buffer_bytes
         return min(max(int(self.cum.searchsorted(room, "right")) - 1, self.acked + 1), self.n)
@@ -87,7 +87,7 @@ class StreamOnServer:
     def _floor(self, generated, acked):
         """First frame held with `generated` frames made and `acked` acknowledged (numbers or arrays):
         in `evict` mode the oldest are dropped until the rest fit (an over-sized frame is kept, alone)."""
-        if self.cfg.server.when_full != "evict":
+        if self.cfg.server.when_full != WhenFull.EVICT:
             return acked
         fits = self.cum.searchsorted(self.cum[generated] - self.cfg.server.buffer_bytes, "left")
         return np.maximum(acked, np.minimum(fits, generated - 1))
@@ -259,20 +259,21 @@ class Server:
         return Arrivals(t[order], q[order], c[order])
 
     # ---- messages
-    def on_request(self, sid: int, conn, kind: str, position: int) -> None:
+    def on_request(self, sid: int, conn, kind: RequestKind, position: int) -> None:
         """A new stream, a resume from `position`, or a restart, arriving on `conn`."""
         now, client = self.env.now, self.clients[sid]
         if now >= conn.cut:
             return  # the connection closed while the request was in flight: it is lost with it
         s = self.streams.get(sid)
-        if kind == "resume" and position == 0 and (s is None or s.freed):
-            kind = "new"  # nothing received and nothing held (the first request was lost): start
-        if kind == "resume":
+        if kind == RequestKind.RESUME and position == 0 and (s is None or s.freed):
+            kind = RequestKind.NEW  # nothing received, nothing held (the first request was lost)
+        if kind == RequestKind.RESUME:
             if s is None or s.freed or s.floor(now) > position:
-                client.notify(conn.downstream_control(now), conn, Failed("resume_window_exceeded"))
+                refused = Failed(ErrorKind.RESUME_WINDOW_EXCEEDED)
+                client.notify(conn.downstream_control(now), conn, refused)
                 return
             self.note_event(sid)
-            if self.cfg.server.replay_from == "client":
+            if self.cfg.server.replay_from == ReplayFrom.CLIENT:
                 start = position
                 s.ack(max(s.acked, position), now)  # the resume position acknowledges what precedes it
             else:
@@ -287,7 +288,7 @@ class Server:
                 s.freed_at = now
             s = self.streams[sid] = self._new_stream(sid, now)
             start = 0
-            if kind == "restart":
+            if kind == RequestKind.RESTART:
                 client.on_resume_accepted(replayed=s.bytes_between(0, sent_before),
                                           missing=s.bytes_between(position, sent_before))
         s.conn = conn

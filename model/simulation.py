@@ -21,13 +21,13 @@ import simpy
 
 from model import clock
 from model.client import Break, Broke, Client
-from model.config import Scenario
+from model.config import DisconnectKind, Scenario
 from model.content import make_frames, verify
 from model.engines import Engine, engine_for
 from model.link import LinkPhysics
 from model.network import Weather
-from model.records import (DISCONNECT_SCHEMA, STREAM_SCHEMA, SessionRecord, StreamRecord,
-                           StreamTimeline)
+from model.records import (DISCONNECT_SCHEMA, STREAM_SCHEMA, Cause, DetectedBy, Outcome,
+                           SessionRecord, StreamRecord, StreamTimeline)
 from model.seeds import component_rng, stream_rngs
 from model.server import Server
 
@@ -73,12 +73,13 @@ class NetworkProcess:
         if not client.proc.is_alive or conn is None or not client.streaming or not conn.alive:
             return
         self.outages_while_streaming[client.sid] += 1
-        if ev.kind == "half_open":
+        if ev.kind == DisconnectKind.HALF_OPEN:
             self.silent_outages_while_streaming[client.sid] += 1
-        if ev.kind in ("close", "reset"):
+        if ev.kind in (DisconnectKind.CLOSE, DisconnectKind.RESET):
             conn.cut = ev.time
-            seen = ev.time + (0.0 if ev.kind == "close" else client.physics.rtt_at(ev.time))
-            brk = Break(ev.kind, ev.time, "close_frame" if ev.kind == "close" else "reset")
+            close = ev.kind == DisconnectKind.CLOSE
+            seen = ev.time + (0.0 if close else client.physics.rtt_at(ev.time))
+            brk = Break(ev.kind, ev.time, DetectedBy.CLOSE_FRAME if close else DetectedBy.RESET)
             client.notify(seen, conn, Broke(brk))
 
 
@@ -120,12 +121,13 @@ class StreamRun:
         seqs = np.concatenate(h.seqs) if h.seqs else np.empty(0, dtype=np.int64)
         # integrity_ok and the content kind's own checks
         integrity = verify(self.server.frames_of(sid), seqs, delivered)
-        integrity["integrity_ok"] = bool(c.outcome == "completed" and integrity["integrity_ok"])
+        completed = c.outcome == Outcome.COMPLETED
+        integrity["integrity_ok"] = bool(completed and integrity["integrity_ok"])
         disconnects = tuple(d.record(sid, c.outcome) for d in c.disconnects)
         duplicates = 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs)))
         return StreamRecord(
             content_kind=cfg.content.kind, stream=sid, session=self.session,
-            start_time=c.started_at, outcome=c.outcome, error=c.error, end_time=end,
+            start_time=c.started_at, outcome=str(c.outcome), error=str(c.error), end_time=end,
             completion_time=h.completed_at, frames_total=c.n, frames_delivered=h.have,
             bytes_delivered=self.server.bytes_of(sid, h.have),
             integrity=integrity, duplicates_received=h.duplicates_received,
@@ -133,10 +135,10 @@ class StreamRun:
             outages_while_streaming=self.network.outages_while_streaming[sid],
             # silent outages the connection survived (no heartbeat timeout blamed on them)
             stalls_absorbed=self.network.silent_outages_while_streaming[sid]
-            - sum(d.cause == "half_open" for d in disconnects),
+            - sum(d.cause == Cause.HALF_OPEN for d in disconnects),
             **self.server.buffer_report(sid, cfg.horizon),
             session_buffer_peak_bytes=self.server.total_trace.peak,
-            log=tuple(c.log), disconnect_log=disconnects)
+            log=tuple((t, str(state)) for t, state in c.log), disconnect_log=disconnects)
 
     def timeline(self) -> StreamTimeline:
         """The record with what its figures draw: generation and arrival times, the weather."""

@@ -30,7 +30,7 @@ from model import config, records
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"
 ENGINE_MODULES = ("link", "network", "server", "simulation", "content", "backoff", "clock", "seeds",
-                  "engines", "client")
+                  "engines", "protocol", "client")
 ANALYSIS_GLOBS = ("figures.py", "report*.py", "report/**/*.py", "slo.py", "stats.py",
                   "sequential.py", "runner.py", "cli.py", "validation*.py", "validation/**/*.py")
 PUBLIC_API = {  # what analysis may import from an engine module

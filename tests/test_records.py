@@ -84,3 +84,16 @@ def test_records_are_frozen_and_timelines_hold_the_figures_data():
     assert [e.kind for e in timeline.network.events] == ["close"]
     session = session_record(cfg, 0, 0)
     assert session.memory.peak == session.streams[0].session_buffer_peak_bytes > 0
+
+
+def test_tables_and_records_hold_plain_strings_not_the_engines_enums():
+    cfg = calm(content__frames=60, disconnects__schedule="0.5:close:0.5;0.6:half_open:60",
+               client__auth_failure_prob=0.0)
+    record = session_record(cfg, 0, 0).streams[0]
+    strings = [record.outcome, record.error, *(s for _, s in record.log)]
+    strings += [v for d in record.disconnect_log for v in (d.cause, d.detected_by, d.outcome)]
+    assert all(type(v) is str for v in strings), [type(v) for v in strings]
+    res = simulate(cfg, 2, seed=0)
+    for table in (res.streams, res.disconnects):
+        for name in table.columns[table.dtypes == pd.Series([""], dtype=str).dtype]:
+            assert all(type(v) is str for v in table[name].to_numpy()), name

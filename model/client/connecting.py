@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from model import clock
 from model.backoff import BackoffSchedule
-from model.client.outcomes import Connected, Failed
+from model.protocol import Connected, Failed
 from model.client.progress import Disconnect, StateLog
+from model.records import ErrorKind, State
 
 
 class Connector:
@@ -34,14 +35,14 @@ class Connector:
         start = env.now
         while True:
             if backoff.attempt >= c.backoff.max_attempts:
-                return Failed("network_timeout")
+                return Failed(ErrorKind.NETWORK_TIMEOUT)
             wait = backoff.next()
             if env.now + wait - start > c.backoff.deadline:
-                return Failed("network_timeout")
+                return Failed(ErrorKind.NETWORK_TIMEOUT)
             if wait > 0:
-                self.states.set("backing_off")
+                self.states.set(State.BACKING_OFF)
                 yield env.timeout(wait)
-            self.states.set("connecting")
+            self.states.set(State.CONNECTING)
             if rec is not None:
                 rec.attempts += 1
                 rec.backoff_wait += wait
@@ -51,7 +52,7 @@ class Connector:
                 continue
             yield clock.until(env, established)
             if rec is not None and self.rng.random() < c.auth_failure_prob:
-                return Failed("auth_failure")
+                return Failed(ErrorKind.AUTH_FAILURE)
             conn = self.open_connection()
             if rec is not None:
                 rec.connected_at = env.now

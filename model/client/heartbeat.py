@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 
-from model.client.outcomes import Break
+from model.protocol import Break
+from model.records import Cause, DetectedBy
 
 
 class Heartbeat:
@@ -39,5 +40,5 @@ class Heartbeat:
         previous_ping = sent - self.cfg.client.ping_interval
         for ev in reversed(self.weather.events):  # the latest outage during this connection
             if conn.opened <= ev.time <= now and ev.time + ev.outage > previous_ping:
-                return Break(ev.kind, ev.time, "heartbeat")
-        return Break("loss", sent, "heartbeat")
+                return Break(ev.kind, ev.time, DetectedBy.HEARTBEAT)
+        return Break(Cause.LOSS, sent, DetectedBy.HEARTBEAT)

@@ -32,12 +32,14 @@ import simpy
 from model import clock
 from model.client.connecting import Connector
 from model.client.heartbeat import Heartbeat
-from model.client.outcomes import COMPLETED, CONTINUE, Break, Broke, Completed, Corrupted, Failed
+from model.protocol import (COMPLETED, CONTINUE, Break, Broke, Completed, Corrupted, Failed,
+                            RequestKind)
 from model.client.progress import Disconnect, StateLog
 from model.client.reading import Reader
-from model.config import Scenario
+from model.config import Scenario, Strategy
 from model.link import Connection, LinkPhysics
 from model.network import Weather
+from model.records import RECOVERED, ErrorKind, Outcome, State
 
 
 class Client:
@@ -59,19 +61,23 @@ class Client:
         self.connector = Connector(env, cfg, rng, physics, weather, self.states,
                                    lambda: engine.open_connection(self, env.now))
         self.conn: Connection | None = None
-        self.outcome, self.error, self.ended_at = "censored", "", math.nan
+        self.outcome: Outcome = Outcome.CENSORED
+        self.error: ErrorKind | str = ""
+        self.ended_at = math.nan
         self.streaming = False
         self.proc = env.process(self.run())
 
     # ---- the end
-    def finish(self, outcome: str, error: str = "", at: float | None = None) -> None:
+    def finish(self, outcome: Outcome, error: ErrorKind | str = "",
+               at: float | None = None) -> None:
         self.outcome, self.error = outcome, error
         self.ended_at = self.env.now if at is None else at
-        self.states.set("completed" if outcome == "completed" else "failed", self.ended_at)
+        done = outcome == Outcome.COMPLETED
+        self.states.set(State.COMPLETED if done else State.FAILED, self.ended_at)
         for rec in self.disconnects:
             if not rec.outcome:
                 recovered = not math.isnan(rec.recovered_at)
-                rec.outcome = "recovered" if recovered else (error or outcome)
+                rec.outcome = RECOVERED if recovered else (error or outcome)
         self.conn = None
 
     # ---- notifications from the network and the server
@@ -104,30 +110,31 @@ class Client:
             yield clock.until(self.env, self.started_at)
         connected = yield from self.connector.connect(None)
         if isinstance(connected, Failed):
-            return self.finish("failed", connected.error)
+            return self.finish(Outcome.FAILED, connected.error)
         self.use(connected.conn)
-        self.states.set("streaming")
-        self.request("new")
+        self.states.set(State.STREAMING)
+        self.request(RequestKind.NEW)
         while True:
             ended = yield from self.stream()
             if isinstance(ended, Completed):
-                return self.finish("completed", at=self.health.completed_at)
+                return self.finish(Outcome.COMPLETED, at=self.health.completed_at)
             if isinstance(ended, Failed):
-                return self.finish("failed", ended.error)
+                return self.finish(Outcome.FAILED, ended.error)
             rec = self.begin_disconnect(ended.brk)
             connected = yield from self.connector.connect(rec)
             if isinstance(connected, Failed):
-                return self.finish("failed", connected.error)
+                return self.finish(Outcome.FAILED, connected.error)
             self.use(connected.conn)
-            self.states.set("resuming")
-            self.request("resume" if self.cfg.client.strategy == "resume" else "restart")
+            self.states.set(State.RESUMING)
+            resume = self.cfg.client.strategy == Strategy.RESUME
+            self.request(RequestKind.RESUME if resume else RequestKind.RESTART)
 
     def use(self, conn: Connection) -> None:
         self.conn, self.reader.read = conn, 0
 
-    def request(self, kind: str) -> None:
+    def request(self, kind: RequestKind) -> None:
         position = self.health.have
-        if kind == "restart":
+        if kind == RequestKind.RESTART:
             self.reader.restart()
         if self.disconnects:
             rec = self.disconnects[-1]
@@ -197,5 +204,5 @@ class Client:
                          time=brk.time, detected_at=self.env.now,
                          generated_at_break=self.server.generated_by(self.sid, brk.time))
         self.disconnects.append(rec)
-        self.states.set("disconnected")
+        self.states.set(State.DISCONNECTED)
         return rec

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from model.records import DisconnectRecord
+from model.records import RECOVERED, DisconnectRecord, State
 
 
 class StateLog:
@@ -16,13 +16,13 @@ class StateLog:
 
     def __init__(self, env, start: float):
         self.env = env
-        self.entries: list[tuple[float, str]] = [(start, "connecting")]
+        self.entries: list[tuple[float, State]] = [(start, State.CONNECTING)]
 
     @property
-    def current(self) -> str:
+    def current(self) -> State:
         return self.entries[-1][1]
 
-    def set(self, state: str, at: float | None = None) -> None:
+    def set(self, state: State, at: float | None = None) -> None:
         at = self.env.now if at is None else at
         if self.entries[-1][1] != state:
             self.entries.append((max(at, self.entries[-1][0]), state))
@@ -62,11 +62,11 @@ class Disconnect:
         """The frozen record; a disconnect still open (the stream was censored) takes the stream's
         outcome unless it had recovered."""
         recovered = math.isfinite(self.recovered_at)
-        outcome = self.outcome or ("recovered" if recovered else stream_outcome)
+        outcome = self.outcome or (RECOVERED if recovered else stream_outcome)
         return DisconnectRecord(
-            stream=stream, index=self.index, cause=self.cause, detected_by=self.detected_by,
-            time=self.time, detected_at=self.detected_at,
+            stream=stream, index=self.index, cause=str(self.cause),
+            detected_by=str(self.detected_by), time=self.time, detected_at=self.detected_at,
             generated_at_break=self.generated_at_break, connected_at=self.connected_at,
             resumed_at=self.resumed_at, recovered_at=self.recovered_at, attempts=self.attempts,
             backoff_wait=self.backoff_wait, bytes_replayed=self.bytes_replayed,
-            bytes_missing=self.bytes_missing, outcome=outcome)
+            bytes_missing=self.bytes_missing, outcome=str(outcome))

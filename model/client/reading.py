@@ -16,8 +16,9 @@ import math
 
 import numpy as np
 
-from model.client.outcomes import CONTINUE, Break, Broke, Continue, Failed
+from model.protocol import CONTINUE, Break, Broke, Continue, Failed
 from model.client.progress import Disconnect, StateLog, StreamHealth
+from model.records import Cause, DetectedBy, ErrorKind, State
 
 
 class Reader:
@@ -53,11 +54,11 @@ class Reader:
         outcome: Continue | Failed | Broke = CONTINUE
         if gap:
             h.gaps += 1
-            outcome = Failed("protocol_error")
+            outcome = Failed(ErrorKind.PROTOCOL_ERROR)
         elif ok < k and h.have + len(conn.seq[fresh]) < self.n:  # once complete, nothing is read
             h.corrupt_detected += 1
             at = min(float(conn.arrive[ok]), self.env.now)  # never after detection
-            outcome = Broke(Break("corruption", at, "checksum"))
+            outcome = Broke(Break(Cause.CORRUPTION, at, DetectedBy.CHECKSUM))
         new = conn.seq[fresh]
         if not len(new):
             return outcome
@@ -102,5 +103,5 @@ class Reader:
             need = rec.generated_at_break - 1  # recovered once every frame that existed is held
             if math.isnan(rec.recovered_at) and h.have <= need < h.have + len(times):
                 rec.recovered_at = float(times[need - h.have])
-        if self.states.current == "resuming":
-            self.states.set("streaming", first_new)
+        if self.states.current == State.RESUMING:
+            self.states.set(State.STREAMING, first_new)

@@ -1,4 +1,5 @@
-"""Typed outcomes of the client's steps, and why a connection ended.
+"""What client, server and network tell each other: request kinds, why a connection ended, and
+the typed outcomes of the client's steps.
 
 A step of the client (reading what arrived, reading a connection until it ends, connecting) says
 how it ended with one of these small frozen values; the same values travel as the causes of the
@@ -8,15 +9,24 @@ never has to tell an error string from a break by its type.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RequestKind(StrEnum):
+    """What a client asks the server for on a new connection."""
+
+    NEW = "new"
+    RESUME = "resume"  # from the client's position
+    RESTART = "restart"  # the whole response again
 
 
 @dataclass(frozen=True)
 class Break:
     """Why a connection ended, as the client learned it."""
 
-    cause: str        # close | reset | half_open | corruption | loss (a stall, no outage behind it)
+    cause: str        # a `records.Cause`
     time: float       # when the network event happened (the unanswered ping, for `loss`)
-    detected_by: str  # close_frame | reset | heartbeat | checksum
+    detected_by: str  # a `records.DetectedBy`
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,7 @@ class Completed:
 
 @dataclass(frozen=True)
 class Failed:
-    """The stream ends with a typed error (`records.ERRORS`)."""
+    """The stream ends with a typed error (a `records.ErrorKind`)."""
 
     error: str
 
