@@ -220,3 +220,13 @@ def test_the_rules_catch_what_figures_did_before_records():
                  ".gen_times", ".health", "._floor", ".total_trace", ".ended_at"):
         assert any(f.endswith(what) for f in found), (what, found)
     assert not [f for f in found if ":13:" in f], found  # `fine` reads config and records only
+
+
+def test_engine_modules_and_classes_stay_small():
+    """No engine module over 500 lines, no engine class over 200 (split by concern instead)."""
+    for path in [*engine_files(), MODEL / "records.py"]:
+        text = path.read_text()
+        assert len(text.splitlines()) <= 500, path.name
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                assert node.end_lineno - node.lineno < 200, (path.name, node.name)
