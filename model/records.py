@@ -17,6 +17,7 @@ full one. The README's column reference is generated from them (`python -m model
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable, Iterable, Mapping
@@ -266,8 +267,20 @@ class Column:
     kinds: tuple[str, ...] = ()
     get: Callable[[Any], Any] | None = None
 
+    @functools.cached_property
+    def getter(self) -> Callable[[Any], Any]:
+        return self.get if self.get is not None else operator.attrgetter(self.name)
+
     def value(self, record) -> Any:
-        return self.get(record) if self.get is not None else getattr(record, self.name)
+        return self.getter(record)
+
+
+def _column(values: list, dtype: str):
+    """A column's values as an array of its dtype. Strings are left to pandas' inference (its
+    string dtype, whichever the pandas version), which an empty column is given explicitly."""
+    if dtype != "str":
+        return np.array(values, dtype=dtype)
+    return values if values else pd.Series(values, dtype=str)
 
 
 @dataclass(frozen=True)
@@ -292,9 +305,8 @@ class Schema:
     def table(self, records: Iterable, kind: str | None = None) -> pd.DataFrame:
         """A typed DataFrame, one row per record, the columns of content `kind`."""
         records = list(records)
-        columns = self.for_kind(kind)
-        return pd.DataFrame({c.name: pd.Series([c.value(r) for r in records], dtype=c.dtype)
-                             for c in columns})
+        return pd.DataFrame({c.name: _column(list(map(c.getter, records)), c.dtype)
+                             for c in self.for_kind(kind)})
 
 
 def _integrity(name: str, dtype: str, description: str, kinds: tuple[str, ...] = ()) -> Column:
