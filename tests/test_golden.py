@@ -16,7 +16,7 @@ def test_tables_are_bit_identical_to_the_golden_digests(case):
     want, got = golden.stored()[case], golden.case_digests(case)
     for table in ("streams", "disconnects"):
         assert got[table]["rows"] == want[table]["rows"], (table, "rows")
-        got_columns, want_columns = got[table]["columns"], want[table]["columns"]
+        got_columns, want_columns = got[table]["columns"].items(), want[table]["columns"].items()
         changed = [(g, w) for g, w in zip(got_columns, want_columns) if g != w]
         assert not changed and len(got_columns) == len(want_columns), (table, changed)
 
