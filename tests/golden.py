@@ -92,7 +92,8 @@ def same(got: dict, want: dict | None) -> bool:
     def table(digests: dict, name: str) -> tuple:
         return digests[name]["rows"], list(digests[name]["columns"].items())
 
-    return want is not None and all(table(got, t) == table(want, t) for t in ("streams", "disconnects"))
+    return want is not None and all(table(got, t) == table(want, t)
+                                    for t in ("streams", "disconnects"))
 
 
 def main(argv: list[str] | None = None) -> int:
