@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from model import Scenario, apply_overrides, get_scenario, run
-from model.simulation import counting_events, simulate
+from model.simulation import CountingEnvironment, run_session, simulate
 
 SCENARIO = "text-interruption"
 SECTIONS = ("memory", "frames", "streams", "parallel")  # the order they run in
@@ -147,9 +147,9 @@ def peak_rss_of_this_process() -> int:
 
 def simpy_events_per_stream(cfg: Scenario, streams: int, seed: int) -> float:
     """SimPy events per stream."""
-    with counting_events() as counted:
-        simulate(cfg, streams, seed=seed)
-    return counted[0] / streams
+    events = sum(run_session(cfg, seed, i, env_class=CountingEnvironment).env.events_processed
+                 for i in range(streams))
+    return events / streams
 
 
 # ---------------------------------------------------------------- section: frames

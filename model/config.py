@@ -13,13 +13,53 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Iterator
 
 from model.distributions import Dist
 from model.fields import ConfigError, allowed_text, field_type, spec, validate
 
+
+# Fixed choices. Settings hold the plain strings; code compares them with these members.
+class DisconnectKind(StrEnum):
+    CLOSE = "close"
+    RESET = "reset"
+    HALF_OPEN = "half_open"
+
+
+class LossModel(StrEnum):
+    NONE = "none"
+    BERNOULLI = "bernoulli"
+    GILBERT_ELLIOTT = "gilbert_elliott"
+
+
+class Strategy(StrEnum):
+    RESUME = "resume"
+    RESTART = "restart"
+
+
+class WhenFull(StrEnum):
+    BLOCK = "block"
+    EVICT = "evict"
+
+
+class ReplayFrom(StrEnum):
+    CLIENT = "client"
+    ACK = "ack"
+
+
+class EngineKind(StrEnum):
+    BULK = "bulk"
+    PER_FRAME = "per_frame"
+
+
+def values(choices: type[StrEnum]) -> tuple[str, ...]:
+    """The plain strings of a choice (what settings and tables hold)."""
+    return tuple(member.value for member in choices)
+
+
 CONDITIONS = ("stable", "unstable", "poor")
-DISCONNECT_KINDS = ("close", "reset", "half_open")
+DISCONNECT_KINDS = values(DisconnectKind)
 INF = math.inf
 
 
@@ -33,7 +73,7 @@ class Loss:
     independently with probability `p`.
     """
 
-    model: str = spec("bernoulli", "-", "loss model", choices=("none", "bernoulli", "gilbert_elliott"))
+    model: str = spec("bernoulli", "-", "loss model", choices=values(LossModel))
     p: float = spec(0.0, "prob", "bernoulli: loss probability; gilbert_elliott: P(good->bad)", lo=0.0, hi=0.5, hi_open=True)
     r: float = spec(1.0, "prob", "gilbert_elliott: P(bad->good) per transmission", lo=0.0, hi=1.0, lo_open=True)
     loss_good: float = spec(0.0, "prob", "gilbert_elliott: loss probability in the good state (1-k)", lo=0.0, hi=0.5, hi_open=True)
@@ -44,9 +84,9 @@ class Loss:
 
     def rate(self) -> float:
         """Long-run fraction of transmissions lost: pi_G(1-k) + pi_B(1-h), pi_B = p/(p+r)."""
-        if self.model == "none":
+        if self.model == LossModel.NONE:
             return 0.0
-        if self.model == "bernoulli":
+        if self.model == LossModel.BERNOULLI:
             return self.p
         pi_bad = self.p / (self.p + self.r) if self.p > 0 else 0.0
         return (1 - pi_bad) * self.loss_good + pi_bad * self.loss_bad
@@ -203,7 +243,7 @@ class Client:
     connect_timeout: float = spec(4.0, "s", "give up one connection attempt after this (reconnecting-websocket: 4 s)", lo=0.0, lo_open=True)
     handshake_rtts: int = spec(2, "count", "round trips to open a connection (TCP + WebSocket upgrade)", lo=1, hi=10)
     auth_failure_prob: float = spec(0.0, "prob", "chance a reconnect's auth check fails (expired token; not retryable)", lo=0.0, hi=1.0)
-    strategy: str = spec("resume", "-", "after a reconnect: resume from the last frame, or restart from scratch", choices=("resume", "restart"))
+    strategy: str = spec("resume", "-", "after a reconnect: resume from the last frame, or restart from scratch", choices=values(Strategy))
     backoff: Backoff = Backoff()
 
     def __post_init__(self):
@@ -216,9 +256,9 @@ class Server:
 
     gap: Dist = Dist("constant", 0.02)
     buffer_bytes: int = spec(100_000, "B", "replay-buffer capacity per stream (SignalR default 100,000)", lo=1)
-    when_full: str = spec("block", "-", "full buffer: block generation (SignalR) or evict the oldest frames", choices=("block", "evict"))
+    when_full: str = spec("block", "-", "full buffer: block generation (SignalR) or evict the oldest frames", choices=values(WhenFull))
     retention: float = spec(120.0, "s", "keep a disconnected stream's buffer this long (Socket.IO: 120 s)", lo=0.0)
-    replay_from: str = spec("client", "-", "replay from the client's position, or from the last ack (duplicates dropped by the client)", choices=("client", "ack"))
+    replay_from: str = spec("client", "-", "replay from the client's position, or from the last ack (duplicates dropped by the client)", choices=values(ReplayFrom))
 
     def __post_init__(self):
         validate(self)
@@ -279,7 +319,7 @@ class Slo:
         validate(self)
 
 
-ENGINES = ("bulk", "per_frame")
+ENGINES = values(EngineKind)
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ def verify_hash(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> dict:
 
 
 @functools.cache
-def _schema_validator():
+def schema_validator():
     import jsonschema  # imported on first use: text runs and worker start-up do not pay for it
     cls = jsonschema.validators.validator_for(DOCUMENT_SCHEMA)
     cls.check_schema(DOCUMENT_SCHEMA)
@@ -215,7 +215,7 @@ def verify_json(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> dict:
         doc, parsed = json.loads(body), True
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
         doc, parsed = None, False
-    valid = parsed and _schema_validator().is_valid(doc)
+    valid = parsed and schema_validator().is_valid(doc)
     return {"integrity_ok": valid and body == frames.payload and _hash_ok(frames, digests),
             "json_valid": parsed, "schema_valid": valid}
 

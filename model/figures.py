@@ -3,7 +3,8 @@
 Every function builds its own `matplotlib.figure.Figure` (no pyplot, so nothing is left open in a
 global figure registry) with labelled axes and units, and attaches a short caption computed from the
 data as `fig.caption`. Inputs are the tidy tables (`Results.streams`, `Results.disconnects`, a sweep
-table) or, for the per-stream figures, what `model.simulation.run_session` left behind.
+table) or, for one stream or one session, the records `model.simulation.stream_timeline` and
+`model.simulation.session_record` hand over (never the engine's objects).
 
     from model import figures
     fig = figures.recovery_cdf(res.disconnects, cfg.slo)
@@ -22,10 +23,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from model.config import CONDITIONS, Scenario, Slo
+from model.records import NetworkRecord, SessionRecord, StreamTimeline
 
 __all__ = ["recovery_cdf", "completion_vs_disconnect_rate", "stream_timeline", "buffer_memory",
-           "attempts_histogram", "error_breakdown", "conditions_throughput", "delivered_frames",
-           "pick_stream", "png_bytes", "FULL", "HALF"]
+           "attempts_histogram", "error_breakdown", "conditions_throughput", "pick_stream", "png_bytes", "FULL", "HALF"]
 
 FULL = (7.0, 3.0)   # inches: a full-width figure
 HALF = (3.5, 2.8)   # inches: half of a row
@@ -85,7 +86,7 @@ def _bytes(x: float) -> str:
 
 def _times(series: pd.Series) -> np.ndarray:
     """Latencies with the not-reached ones (NaN) as +inf, as the SLO verdicts count them."""
-    return series.astype(float).fillna(np.inf).to_numpy()
+    return series.fillna(np.inf).to_numpy()
 
 
 def png_bytes(fig: Figure, dpi: int = 200) -> bytes:
@@ -142,7 +143,7 @@ def attempts_histogram(disconnects: pd.DataFrame, name: str = "") -> Figure:
         ax.text(0.5, 0.5, "no disconnects", ha="center", va="center", transform=ax.transAxes)
         ax.set(xlabel="connection attempts", ylabel="disconnects")
         return _finish(fig, "No disconnect happened, so no reconnect attempts.")
-    a = disconnects.attempts.astype(int)
+    a = disconnects.attempts
     ok = disconnects.outcome == "recovered"
     top = int(a.max())
     k = np.arange(min(1, int(a.min())), top + 1)
@@ -214,7 +215,7 @@ def completion_vs_disconnect_rate(sweep_streams: pd.DataFrame, rate_path: str, c
     else:
         scale = cfg.disconnects.rate_scale if cfg is not None else 1.0
         df["_x"], xlabel = df["_rate"] * 60 * scale, f"disconnects per minute (`{rate_path.split('.')[1]}`)"
-    df["_t"] = df.completion_time.astype(float) - df.start_time.astype(float)
+    df["_t"] = df.completion_time - df.start_time
     if strategy_path not in df:
         df[strategy_path] = "(one strategy)"
     lines = {}
@@ -264,24 +265,6 @@ def completion_vs_disconnect_rate(sweep_streams: pd.DataFrame, rate_path: str, c
 
 # ---------------------------------------------------------------- one stream, one session
 
-def delivered_frames(member) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(arrival time, frame number, connection number) of every frame that reached the client on a
-    connection of the stream's current generation (replayed duplicates included), by arrival."""
-    s = member.server.streams.get(member.stream)
-    if s is None:
-        return np.empty(0), np.empty(0, dtype=int), np.empty(0, dtype=int)
-    end = member.client.ended_at if math.isfinite(member.client.ended_at) else member.env.now
-    times, seqs, conns = [], [], []
-    for i, conn in enumerate(sorted(s.served, key=lambda c: c.opened)):
-        keep = (conn.arrive <= min(conn.cut, end))
-        times.append(conn.arrive[keep])
-        seqs.append(conn.seq[keep])
-        conns.append(np.full(int(keep.sum()), i))
-    t, q, c = np.concatenate(times), np.concatenate(seqs), np.concatenate(conns)
-    order = np.argsort(t, kind="stable")
-    return t[order], q[order], c[order]
-
-
 def pick_stream(disconnects: pd.DataFrame, min_attempts: int = 2, streams: pd.DataFrame | None = None,
                 after: float = 3.0) -> int | None:
     """A stream worth a timeline: the first whose single disconnect came at least `after` seconds
@@ -301,9 +284,9 @@ def pick_stream(disconnects: pd.DataFrame, min_attempts: int = 2, streams: pd.Da
     return None
 
 
-def _shade_outages(ax, weather, t0: float, t1: float, label: bool = True) -> int:
+def _shade_outages(ax, network: NetworkRecord, t0: float, t1: float, label: bool = True) -> int:
     shown = 0
-    for ev in weather.events:
+    for ev in network.events:
         if ev.time > t1 or ev.time + ev.outage < t0:
             continue
         ax.axvspan(ev.time, max(ev.time + ev.outage, ev.time + 1e-3), color="#bdbdbd", alpha=0.5, lw=0,
@@ -312,27 +295,26 @@ def _shade_outages(ax, weather, t0: float, t1: float, label: bool = True) -> int
     return shown
 
 
-def stream_timeline(member, cfg: Scenario) -> Figure:
+def stream_timeline(timeline: StreamTimeline, cfg: Scenario) -> Figure:
     """Frames generated and delivered over time for one stream, with its disconnects, outages,
     reconnect attempts, resume and catch-up, and the client's connection state underneath.
 
-    `member` is a `StreamRun` from `model.simulation.run_session(cfg, seed, session).members`."""
+    `timeline` is `model.simulation.stream_timeline(cfg, seed, stream)`."""
     fig, (ax, band) = _figure((7.0, 4.2), rows=2, height_ratios=[4, 1], sharex=True)
-    c = member.client
-    s = member.server.streams.get(member.stream)
-    end = c.ended_at if math.isfinite(c.ended_at) else cfg.horizon
-    t0 = c.started_at
-    if s is not None:
-        g = s.gen_times[np.isfinite(s.gen_times)]
+    c = timeline.record
+    end, t0 = c.end_time, c.start_time
+    g = timeline.generated
+    if len(g):
         ax.plot(g, np.arange(len(g)), color="#636363", lw=1.2, label="generated by the server")
-    t, q, conn = delivered_frames(member)
+    arrived = timeline.arrivals
+    t, q, conn = arrived.times, arrived.seqs, arrived.connection
     palette = ["#2171b5", "#6a51a3", "#238b45", "#d94801", "#ce1256"]
     for i in np.unique(conn):
         m = conn == i
         ax.plot(t[m], q[m], ".", ms=1.5, color=palette[int(i) % len(palette)],
                 label="arrived at the client" + (f" (connection {i + 1})" if len(np.unique(conn)) > 1 else ""))
-    _shade_outages(ax, member.network.weather, t0, end)
-    for j, r in enumerate(c.disconnects):
+    _shade_outages(ax, timeline.network, t0, end)
+    for j, r in enumerate(c.disconnect_log):
         ax.axvline(r.time, color="#cb181d", lw=1, ls="--", label="break" if j == 0 else None)
         for when, marker, label in ((r.detected_at, "v", "detected"), (r.connected_at, "^", "reconnected"),
                                     (r.resumed_at, "D", "first new frame"), (r.recovered_at, "*", "caught up")):
@@ -340,11 +322,11 @@ def stream_timeline(member, cfg: Scenario) -> Figure:
                 y = r.generated_at_break
                 ax.plot([when], [y], marker, color="black", ms=6 if marker != "*" else 9, mfc="white" if marker != "*" else "gold",
                         label=label if j == 0 else None, ls="none")
-    ax.set(ylabel="frame number", title=f"Stream {member.stream}: frames over time")
+    ax.set(ylabel="frame number", title=f"Stream {timeline.stream}: frames over time")
     ax.legend(loc="upper left", fontsize="x-small", ncols=2)
     ax.grid(alpha=0.3)
     # connection state band; an attempt starts at every `connecting` after a break
-    log = c.log + [(end, "")]
+    log = [*c.log, (end, "")]
     present = []
     for (a, state), (b, _) in zip(log[:-1], log[1:]):
         if state in ("completed", "failed"):
@@ -359,10 +341,10 @@ def stream_timeline(member, cfg: Scenario) -> Figure:
     band.legend(handles=[Patch(color=STATE_COLOURS[s_], label=s_.replace("_", " ")) for s_ in present],
                 loc="upper center", bbox_to_anchor=(0.5, -0.9), ncols=len(present), fontsize="x-small", frameon=False)
     band.set_ylabel("state", rotation=0, ha="right", va="center")
-    cap = f"Stream {member.stream} ({cfg.name}): "
-    if not c.disconnects:
+    cap = f"Stream {timeline.stream} ({cfg.name}): "
+    if not c.disconnect_log:
         cap += "no disconnect. "
-    for r in c.disconnects:
+    for r in c.disconnect_log:
         cap += (f"cut at {r.time:.2f} s by a {r.cause.replace('_', '-')} (detected {r.detected_at - r.time:.2f} s later), "
                 f"{r.attempts} connection attempt{'s' if r.attempts != 1 else ''}")
         if math.isfinite(r.connected_at):
@@ -371,18 +353,18 @@ def stream_timeline(member, cfg: Scenario) -> Figure:
                     f"before the break at {r.recovered_at:.2f} s. ")
         else:
             cap += ", never reconnected. "
-    cap += (f"The stream {'completed at ' + format(c.ended_at, '.1f') + ' s' if c.outcome == 'completed' else c.outcome + (' (' + c.error + ')' if c.error else '')}. "
+    cap += (f"The stream {'completed at ' + format(c.end_time, '.1f') + ' s' if c.outcome == 'completed' else c.outcome + (' (' + c.error + ')' if c.error else '')}. "
             "Grey bands: outages; black ticks in the state band: connection attempts.")
     return _finish(fig, cap)
 
 
-def buffer_memory(session, slo: Slo | None = None, name: str = "") -> Figure:
+def buffer_memory(session: SessionRecord, slo: Slo | None = None, name: str = "") -> Figure:
     """The server's replay-buffer memory over time: all of one session's buffers together
-    (`server.total_trace`, recorded at every server event), in one session (`run_session`)."""
+    (recorded at every server event), in one session (`model.simulation.session_record`)."""
     fig, ax = _figure()
-    tr = session.server.total_trace
+    tr = session.memory
     t, b = np.asarray(tr.times, dtype=float), np.asarray(tr.bytes, dtype=float)
-    streams = len(session.members)
+    streams = len(session.streams)
     if len(t) == 0:
         ax.text(0.5, 0.5, "no server events", ha="center", va="center", transform=ax.transAxes)
         return _finish(fig, "The server recorded no buffer.")
@@ -410,45 +392,45 @@ def buffer_memory(session, slo: Slo | None = None, name: str = "") -> Figure:
     return _finish(fig, cap)
 
 
-def conditions_throughput(member, cfg: Scenario, bin_s: float = 1.0) -> Figure:
+def conditions_throughput(timeline: StreamTimeline, cfg: Scenario, bin_s: float = 1.0) -> Figure:
     """Network condition over time against the frames reaching the application per second, for one
     stream (first arrivals only: replayed duplicates are not throughput)."""
     fig, (ax, cond_ax) = _figure((7.0, 3.6), rows=2, height_ratios=[3, 1], sharex=True)
-    c, w = member.client, member.network.weather
-    end = c.ended_at if math.isfinite(c.ended_at) else cfg.horizon
-    t, q, _ = delivered_frames(member)
+    c, w = timeline.record, timeline.network
+    end, start = c.end_time, c.start_time
+    t, q = timeline.arrivals.times, timeline.arrivals.seqs
     _, first = np.unique(q, return_index=True)
     t = np.sort(t[first])
-    edges = np.arange(math.floor(c.started_at), end + bin_s, bin_s)
+    edges = np.arange(math.floor(start), end + bin_s, bin_s)
     counts, _ = np.histogram(t, bins=edges)
     rate = counts / bin_s
-    _shade_outages(ax, w, c.started_at, end)
+    _shade_outages(ax, w, start, end)
     ax.stairs(rate, edges, color="#08519c", fill=True, alpha=0.6, label="new frames delivered")
     gap = cfg.server.gap.mean()
     if gap > 0:
         ax.axhline(1 / gap, color="#636363", ls=":", lw=1, label=f"generation rate ({1 / gap:g}/s)")
-    for j, r in enumerate(c.disconnects):
+    for j, r in enumerate(c.disconnect_log):
         ax.axvline(r.time, color="#cb181d", lw=1, ls="--", label="break" if j == 0 else None)
-    ax.set(ylabel=f"frames per second\n({bin_s:g} s bins)", title=f"Network condition and throughput, stream {member.stream}")
+    ax.set(ylabel=f"frames per second\n({bin_s:g} s bins)", title=f"Network condition and throughput, stream {timeline.stream}")
     ax.legend(fontsize="x-small", loc="upper right")
     ax.grid(alpha=0.3)
-    starts = np.append(w.cond_start, cfg.horizon)
-    for a, b, k in zip(starts[:-1], starts[1:], w.cond_index):
+    starts = np.append(w.condition_start, cfg.horizon)
+    for a, b, k in zip(starts[:-1], starts[1:], w.condition_index):
         if a > end:
             break
         cond_ax.broken_barh([(a, min(b, end) - a)], (k - 0.4, 0.8), color=CONDITION_COLOURS[CONDITIONS[k]])
-    cond_ax.step(np.append(w.cond_start, end), np.append(w.cond_index, w.cond_index[-1]), where="post", color="black", lw=0.8)
+    cond_ax.step(np.append(w.condition_start, end), np.append(w.condition_index, w.condition_index[-1]), where="post", color="black", lw=0.8)
     cond_ax.set(yticks=range(len(CONDITIONS)), ylim=(-0.6, len(CONDITIONS) - 0.4), xlabel="simulated time (s)",
-                xlim=(c.started_at, end))
+                xlim=(start, end))
     cond_ax.set_yticklabels(CONDITIONS, fontsize="small")
     idx = w.condition_at(t) if len(t) else np.empty(0, dtype=int)
-    spans = np.clip(np.minimum(starts[1:], end) - np.maximum(starts[:-1], c.started_at), 0, None)
+    spans = np.clip(np.minimum(starts[1:], end) - np.maximum(starts[:-1], start), 0, None)
     parts = []
     for k, name in enumerate(CONDITIONS):
-        dur = float(spans[w.cond_index == k].sum())
+        dur = float(spans[w.condition_index == k].sum())
         if dur > 0:
             parts.append(f"{name} {dur:.1f} s at {(idx == k).sum() / dur:.0f} frames/s")
-    cap = (f"Stream {member.stream} ({cfg.name}): the network condition (bottom) and the new frames reaching the "
+    cap = (f"Stream {timeline.stream} ({cfg.name}): the network condition (bottom) and the new frames reaching the "
            f"application per {bin_s:g} s (top; grey: outages). Time in each condition and mean throughput there: "
            + "; ".join(parts) + ".")
     return _finish(fig, cap)

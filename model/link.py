@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from model.config import CONDITIONS, Condition, Loss, Scenario
+from model.config import CONDITIONS, Condition, Loss, LossModel, Scenario
 from model.network import Weather
 
 
@@ -57,7 +57,7 @@ def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list]:
     conditions = [network_cfg.condition(name) for name in CONDITIONS]
     offsets = [retransmission_offsets(link_cfg, rto(link_cfg, c)) for c in conditions]
     rtt = [2 * (link_cfg.propagation + c.jitter.mean()) for c in conditions]
-    loss_rates = [c.loss.rate() if c.loss.model != "none" else 0.0 for c in conditions]
+    loss_rates = [c.loss.rate() if c.loss.model != LossModel.NONE else 0.0 for c in conditions]
     return conditions, offsets, rtt, loss_rates
 
 
@@ -104,9 +104,9 @@ class LinkPhysics:
 
     def _failures(self, loss: Loss, n: int, downstream: bool) -> np.ndarray:
         """Lost attempts before each transmission's first success."""
-        if loss.model == "none" or n == 0:
+        if loss.model == LossModel.NONE or n == 0:
             return np.zeros(n, dtype=np.int64)
-        if loss.model == "bernoulli" or not downstream:
+        if loss.model == LossModel.BERNOULLI or not downstream:
             p = loss.rate()
             return self.rng.geometric(1.0 - p, n) - 1 if p > 0 else np.zeros(n, dtype=np.int64)
         return self._gilbert_elliott_failures(loss, n)
@@ -117,7 +117,7 @@ class LinkPhysics:
         sees the long-run loss rate."""
         rng = self.rng
         bad = rng.random() < (1 - loss.r if self.ge_bad else loss.p)  # one step from the carried state
-        states = self._ge_states(loss, bad, n)
+        states = self.gilbert_elliott_states(loss, bad, n)
         self.ge_bad = bool(states[-1])
         first_lost = rng.random(n) < np.where(states, loss.loss_bad, loss.loss_good)
         failures = first_lost.astype(np.int64)
@@ -125,7 +125,7 @@ class LinkPhysics:
             failures[first_lost] += rng.geometric(1.0 - loss.rate(), int(first_lost.sum())) - 1
         return failures
 
-    def _ge_states(self, loss: Loss, bad: bool, slots: int) -> np.ndarray:
+    def gilbert_elliott_states(self, loss: Loss, bad: bool, slots: int) -> np.ndarray:
         """`slots` chain states starting in `bad`, built from geometric run lengths."""
         runs, total, state = [], 0, bad
         while total < slots:
@@ -145,7 +145,7 @@ class LinkPhysics:
         long-run rate); the per-frame engine for every frame too (`downstream`)."""
         c = self.weather.condition_of(t)
         loss, offsets = self.conditions[c].loss, self.offsets[c]
-        if downstream and loss.model == "gilbert_elliott":
+        if downstream and loss.model == LossModel.GILBERT_ELLIOTT:
             k = self._gilbert_elliott_step(loss)
         else:
             p = self.loss_rates[c]
@@ -216,7 +216,7 @@ class Connection:
         if self.contiguous:
             follows = not len(self.seq) or seq[0] == self.seq[-1] + 1
             self.contiguous = bool(follows and seq[-1] - seq[0] == len(seq) - 1 and (np.diff(seq) == 1).all())
-        corrupt = self._corrupt(seq)
+        corrupt = self.draw_corruption(seq)
         if corrupt.any():
             self.any_corrupt = True
             digest = np.where(corrupt, digest ^ CORRUPTED, digest)  # what the damaged bytes hash to
@@ -239,8 +239,8 @@ class Connection:
         self.seq, self.size, self.digest = st["seq"][:n], st["size"][:n], st["digest"][:n]
         self.depart, self.arrive, self.corrupt = st["depart"][:n], st["arrive"][:n], st["corrupt"][:n]
 
-    def _corrupt(self, seq: np.ndarray) -> np.ndarray:
-        """Which of these frames arrive corrupted."""
+    def draw_corruption(self, seq: np.ndarray) -> np.ndarray:
+        """Which of these frames arrive corrupted (a subclass can damage chosen frames)."""
         rate = self.physics.cfg.link.corruption_rate
         if rate == 0:  # no draw: runs without corruption keep their random numbers
             return np.zeros(len(seq), dtype=bool)
@@ -273,9 +273,9 @@ class FrameByFrameConnection(Connection):
     delivered on its own (scalar code), and announced as `on_frame(connection, arrival time)` so
     the client can handle it then, as one event."""
 
-    def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float, on_frame):
+    def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float):
         super().__init__(physics, opened, bandwidth)
-        self.on_frame = on_frame
+        self.on_frame = None  # set by whoever reads the connection (`engines.Engine.attach`)
 
     def send(self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray) -> None:
         for i in range(len(seq)):

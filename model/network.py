@@ -14,18 +14,11 @@ from __future__ import annotations
 
 import bisect
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 
 from model.config import CONDITIONS, DISCONNECT_KINDS, Scenario
-
-
-@dataclass(frozen=True)
-class NetworkEvent:
-    time: float
-    kind: str  # close | reset | half_open
-    outage: float
+from model.records import NetworkEvent, NetworkRecord
 
 
 class Weather:
@@ -70,6 +63,10 @@ class Weather:
         events = [NetworkEvent(float(t), DISCONNECT_KINDS[k], float(o)) for t, k, o in zip(times, kinds, outages)]
         events += [NetworkEvent(t, kind, outage) for t, kind, outage in d.scheduled()]
         return sorted(events, key=lambda e: e.time)
+
+    def record(self) -> NetworkRecord:
+        """The weather as a record: its events and condition changes."""
+        return NetworkRecord(tuple(self.events), self.cond_start, self.cond_index)
 
     def condition_at(self, t: np.ndarray) -> np.ndarray:
         """Index into CONDITIONS of the condition in force at each time of t."""

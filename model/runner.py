@@ -209,8 +209,8 @@ def _run_error(cfg: Scenario, seed: int, chunk: Chunk, cause: BaseException) -> 
 def concat_results(parts: list[Results]) -> Results:
     """Concatenate chunk tables sorted by stream (disconnects by stream, index), index reset."""
     streams = pd.concat([p.streams for p in parts], ignore_index=True)
-    # A chunk without disconnects has an empty, all-object table: leaving it out keeps the column
-    # dtypes independent of how the streams were chunked.
+    # Tables are typed by the schema even when empty; leaving empty ones out also keeps tables read
+    # from older checkpoints (empty ones all-object) independent of how the streams were chunked.
     discs = [p.disconnects for p in parts if len(p.disconnects)] or [parts[0].disconnects]
     disconnects = pd.concat(discs, ignore_index=True)
     return Results(streams.sort_values("stream", kind="stable", ignore_index=True),

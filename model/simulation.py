@@ -1,12 +1,17 @@
 """Run streams: wire weather, link, server and client together in one SimPy environment.
 
 `simulate(scenario, streams=N, seed=S)` is the public entry point shared by scripts, the CLI and
-notebooks. It returns tidy tables: one row per stream and one per disconnect. Stream i depends only
-on (seed, i), so asking for more streams never changes the first streams' rows.
+notebooks. It returns tidy tables: one row per stream and one per disconnect, typed by the schema
+in `model.records`. Stream i depends only on (seed, i), so asking for more streams never changes
+the first streams' rows.
+
+`run_session` builds and runs one session from classes it is given (the SimPy environment and the
+session's components), so instrumentation and fault injection are subclasses passed in, never
+patches. Its result holds the live engine objects (for engine tests); analysis gets records from
+`session_record` and `stream_timeline`, which re-simulate a session deterministically.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -15,11 +20,14 @@ import pandas as pd
 import simpy
 
 from model import clock
-from model.client import STATES, Break, Client
-from model.config import Scenario
+from model.client import Break, Broke, Client
+from model.config import DisconnectKind, Scenario
 from model.content import make_frames, verify
+from model.engines import Engine, engine_for
 from model.link import LinkPhysics
 from model.network import Weather
+from model.records import (DISCONNECT_SCHEMA, STREAM_SCHEMA, Cause, DetectedBy, Outcome,
+                           SessionRecord, StreamRecord, StreamTimeline)
 from model.seeds import component_rng, stream_rngs
 from model.server import Server
 
@@ -30,8 +38,21 @@ class Results:
     disconnects: pd.DataFrame
 
 
+class CountingEnvironment(simpy.Environment):
+    """A SimPy environment that counts the events it processes (for benchmarks and tests)."""
+
+    def __init__(self, initial_time: float = 0):
+        super().__init__(initial_time)
+        self.events_processed = 0
+
+    def step(self) -> None:
+        self.events_processed += 1
+        super().step()
+
+
 class NetworkProcess:
-    """Delivers the weather's events: a close or reset tears down every live connection of the session."""
+    """Delivers the weather's events: a close or reset tears down every live connection of the
+    session."""
 
     def __init__(self, env: simpy.Environment, weather: Weather, clients: list[Client]):
         self.env, self.weather, self.clients = env, weather, clients
@@ -52,168 +73,161 @@ class NetworkProcess:
         if not client.proc.is_alive or conn is None or not client.streaming or not conn.alive:
             return
         self.outages_while_streaming[client.sid] += 1
-        if ev.kind == "half_open":
+        if ev.kind == DisconnectKind.HALF_OPEN:
             self.silent_outages_while_streaming[client.sid] += 1
-        if ev.kind in ("close", "reset"):
+        if ev.kind in (DisconnectKind.CLOSE, DisconnectKind.RESET):
             conn.cut = ev.time
-            seen = ev.time + (0.0 if ev.kind == "close" else client.physics.rtt_at(ev.time))
-            client.notify(seen, conn, Break(ev.kind, ev.time, "close_frame" if ev.kind == "close" else "reset"))
+            close = ev.kind == DisconnectKind.CLOSE
+            seen = ev.time + (0.0 if close else client.physics.rtt_at(ev.time))
+            brk = Break(ev.kind, ev.time, DetectedBy.CLOSE_FRAME if close else DetectedBy.RESET)
+            client.notify(seen, conn, Broke(brk))
+
+
+@dataclass(frozen=True)
+class Components:
+    """The classes a session is built from (as Ciw's `node_class` or desmod's components). The
+    stream and connection classes default to the engine's (`engines.engine_for(cfg)`)."""
+
+    server: type[Server] = Server
+    client: type[Client] = Client
+    network: type[NetworkProcess] = NetworkProcess
+    stream: type | None = None
+    connection: type | None = None
+
+    def engine(self, cfg: Scenario) -> Engine:
+        return engine_for(cfg).with_classes(self.stream, self.connection)
+
+
+DEFAULT_COMPONENTS = Components()
 
 
 @dataclass
 class StreamRun:
-    """Everything one simulated stream left behind (for tables, traces and invariant checks)."""
+    """Everything one simulated stream left behind (live engine objects, for engine tests)."""
 
     stream: int
     session: int
+    cfg: Scenario
     env: simpy.Environment
     client: Client
     server: Server
     network: NetworkProcess
 
+    def record(self) -> StreamRecord:
+        """The stream as a record (one row of the stream table, with its disconnects)."""
+        c, h, sid, cfg = self.client, self.client.health, self.stream, self.cfg
+        end = c.ended_at if not math.isnan(c.ended_at) else cfg.horizon
+        delivered = np.concatenate(h.digests) if h.digests else np.empty(0, dtype=np.uint64)
+        seqs = np.concatenate(h.seqs) if h.seqs else np.empty(0, dtype=np.int64)
+        # integrity_ok and the content kind's own checks
+        integrity = verify(self.server.frames_of(sid), seqs, delivered)
+        completed = c.outcome == Outcome.COMPLETED
+        integrity["integrity_ok"] = bool(completed and integrity["integrity_ok"])
+        disconnects = tuple(d.record(sid, c.outcome) for d in c.disconnects)
+        duplicates = 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs)))
+        return StreamRecord(
+            content_kind=cfg.content.kind, stream=sid, session=self.session,
+            start_time=c.started_at, outcome=str(c.outcome), error=str(c.error), end_time=end,
+            completion_time=h.completed_at, frames_total=c.n, frames_delivered=h.have,
+            bytes_delivered=self.server.bytes_of(sid, h.have),
+            integrity=integrity, duplicates_received=h.duplicates_received,
+            duplicates_delivered=duplicates, corrupt_detected=h.corrupt_detected, gaps=h.gaps,
+            outages_while_streaming=self.network.outages_while_streaming[sid],
+            # silent outages the connection survived (no heartbeat timeout blamed on them)
+            stalls_absorbed=self.network.silent_outages_while_streaming[sid]
+            - sum(d.cause == Cause.HALF_OPEN for d in disconnects),
+            **self.server.buffer_report(sid, cfg.horizon),
+            session_buffer_peak_bytes=self.server.total_trace.peak,
+            log=tuple((t, str(state)) for t, state in c.log), disconnect_log=disconnects)
+
+    def timeline(self) -> StreamTimeline:
+        """The record with what its figures draw: generation and arrival times, the weather."""
+        record = self.record()
+        return StreamTimeline(record, self.server.generation_times(self.stream),
+                              self.server.arrivals(self.stream, record.end_time),
+                              self.network.weather.record())
+
 
 @dataclass
 class SessionRun:
     session: int
+    cfg: Scenario
     env: simpy.Environment
     server: Server
     members: list[StreamRun]
 
+    def record(self) -> SessionRecord:
+        streams = tuple(m.record() for m in self.members)
+        return SessionRecord(self.session, streams, self.server.total_trace)
 
-def run_session(cfg: Scenario, seed: int, session: int) -> SessionRun:
-    """Simulate one session (its `cfg.session.streams` concurrent streams) up to the horizon."""
-    env = simpy.Environment()
+
+def run_session(cfg: Scenario, seed: int, session: int, *,
+                env_class: type[simpy.Environment] = simpy.Environment,
+                components: Components = DEFAULT_COMPONENTS) -> SessionRun:
+    """Simulate one session (its `cfg.session.streams` concurrent streams) up to the horizon, in an
+    `env_class` environment, built from `components`."""
+    env = env_class()
+    engine = components.engine(cfg)
     weather = Weather(cfg, component_rng(seed, session, "network"))
-    server = Server(env, cfg)
+    server = components.server(env, cfg, engine.stream_class)
     size = cfg.session.streams
     starts = np.zeros(size)
     if size > 1 and cfg.session.start_spread > 0:
-        starts = component_rng(seed, session, "session").uniform(0.0, cfg.session.start_spread, size)
+        spread = component_rng(seed, session, "session")
+        starts = spread.uniform(0.0, cfg.session.start_spread, size)
     clients = []
     for member in range(size):
         rngs = stream_rngs(seed, session, member)
         sid = session * size + member
-        physics = LinkPhysics(cfg, weather, rngs["link"], rngs["corruption"] if cfg.link.corruption_rate > 0 else None)
+        corruption = rngs["corruption"] if cfg.link.corruption_rate > 0 else None
+        physics = LinkPhysics(cfg, weather, rngs["link"], corruption)
         frames = make_frames(cfg.content, rngs["content"])
         gaps = cfg.server.gap.sample(rngs["server"], len(frames))
-        client = Client(env, sid, cfg, physics, weather, server, len(frames), rngs["client"], start=float(starts[member]))
+        client = components.client(env, sid, cfg, physics, weather, server, len(frames),
+                                   rngs["client"], start=float(starts[member]), engine=engine)
         server.register(sid, client, frames, gaps)
         clients.append(client)
-    network = NetworkProcess(env, weather, clients)
+    network = components.network(env, weather, clients)
     env.run(until=cfg.horizon)
-    members = [StreamRun(c.sid, session, env, c, server, network) for c in clients]
-    return SessionRun(session, env, server, members)
+    members = [StreamRun(c.sid, session, cfg, env, c, server, network) for c in clients]
+    return SessionRun(session, cfg, env, server, members)
 
 
-def run_stream(cfg: Scenario, seed: int, stream: int) -> StreamRun:
-    """Simulate one single-stream session (stream i is session i)."""
+def run_stream(cfg: Scenario, seed: int, stream: int, **seams) -> StreamRun:
+    """Simulate one single-stream session (stream i is session i); `seams` as for `run_session`."""
     if cfg.session.streams != 1:
-        raise ValueError(f"session.streams={cfg.session.streams}: run_stream needs single-stream sessions")
-    return run_session(cfg, seed, stream).members[0]
+        raise ValueError(f"session.streams={cfg.session.streams}: "
+                         "run_stream needs single-stream sessions")
+    return run_session(cfg, seed, stream, **seams).members[0]
 
 
-def stream_row(run: StreamRun, cfg: Scenario) -> dict:
-    c, h = run.client, run.client.health
-    trace = run.server.trace(run.stream)
-    s = run.server.streams.get(run.stream)
-    end = c.ended_at if not math.isnan(c.ended_at) else cfg.horizon
-    delivered = np.concatenate(h.digests) if h.digests else np.empty(0, dtype=np.uint64)
-    seqs = np.concatenate(h.seqs) if h.seqs else np.empty(0, dtype=np.int64)
-    content = verify(run.server.content[run.stream][0], seqs, delivered)  # integrity_ok + the kind's checks
-    content["integrity_ok"] = bool(c.outcome == "completed" and content["integrity_ok"])
-    row = {
-        "stream": run.stream,
-        "session": run.session,
-        "start_time": c.started_at,
-        "outcome": c.outcome,
-        "error": c.error,
-        "end_time": end,
-        "completion_time": h.completed_at,
-        "frames_total": c.n,
-        "frames_delivered": h.have,
-        "bytes_delivered": int(s.cum[h.have]) if s is not None else 0,
-        **content,
-        "duplicates_received": h.duplicates_received,
-        "duplicates_delivered": 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs))),
-        "corrupt_detected": h.corrupt_detected,
-        "gaps": h.gaps,
-        "disconnects": len(c.disconnects),
-        "outages_while_streaming": run.network.outages_while_streaming[run.stream],
-        # silent outages the connection survived (no heartbeat timeout blamed on them)
-        "stalls_absorbed": run.network.silent_outages_while_streaming[run.stream]
-        - sum(r.cause == "half_open" for r in c.disconnects),
-        "reconnect_attempts": sum(r.attempts for r in c.disconnects),
-        "bytes_replayed": sum(r.bytes_replayed for r in c.disconnects),
-        "bytes_missing": sum(r.bytes_missing for r in c.disconnects),
-        "buffer_peak_bytes": trace.peak,
-        "buffer_bytes_at_horizon": s.buffer_bytes(cfg.horizon) if s is not None else 0,
-        "buffer_freed_at": s.freed_at if s is not None else math.nan,
-        "buffer_released_by": s.released_by() if s is not None else 0.0,
-        "session_buffer_peak_bytes": run.server.total_trace.peak,
-    }
-    row.update({f"time_{state}": t for state, t in time_in_states(c.log, end).items()})
-    return row
+def session_record(cfg: Scenario, seed: int, session: int) -> SessionRecord:
+    """Session `session` of `cfg` under root `seed`, simulated again (the rows of its tables)."""
+    return run_session(cfg, seed, session).record()
 
 
-def time_in_states(log: list[tuple[float, str]], end: float) -> dict[str, float]:
-    """Seconds spent in each connection state up to `end`."""
-    spent = dict.fromkeys(STATES, 0.0)
-    for (t0, state), (t1, _) in zip(log, log[1:] + [(end, "")]):  # from the stream's start
-        spent[state] += max(0.0, min(t1, end) - t0)
-    return spent
+def stream_timeline(cfg: Scenario, seed: int, stream: int) -> StreamTimeline:
+    """Stream `stream` of `cfg` under root `seed` with its timeline (its session run again)."""
+    size = cfg.session.streams
+    return run_session(cfg, seed, stream // size).members[stream % size].timeline()
 
 
-def disconnect_rows(run: StreamRun) -> list[dict]:
-    return [disconnect_row(run.stream, r, run.client.outcome) for r in run.client.disconnects]
+def tables(records: list[StreamRecord], cfg: Scenario) -> Results:
+    """The stream and disconnect tables of some stream records."""
+    disconnects = [d for r in records for d in r.disconnect_log]
+    return Results(STREAM_SCHEMA.table(records, cfg.content.kind),
+                   DISCONNECT_SCHEMA.table(disconnects))
 
 
-def disconnect_row(stream: int, r, stream_outcome: str) -> dict:
-    """One disconnect record as a row; an unrecovered one takes its stream's outcome."""
-    return {
-        "stream": stream, "index": r.index, "cause": r.cause, "detected_by": r.detected_by,
-        "time": r.time, "detected_at": r.detected_at, "detection_delay": r.detected_at - r.time,
-        "connected_at": r.connected_at, "reconnect_time": r.connected_at - r.time,
-        "resumed_at": r.resumed_at, "resume_time": r.resumed_at - r.connected_at,
-        "recovered_at": r.recovered_at, "recovery_time": r.recovered_at - r.time,
-        "attempts": r.attempts, "backoff_wait": r.backoff_wait,
-        "bytes_replayed": r.bytes_replayed, "bytes_missing": r.bytes_missing,
-        "outcome": r.outcome or ("recovered" if math.isfinite(r.recovered_at) else stream_outcome),
-    }
-
-
-DISCONNECT_COLUMNS = ["stream", "index", "cause", "detected_by", "time", "detected_at", "detection_delay",
-                      "connected_at", "reconnect_time", "resumed_at", "resume_time", "recovered_at",
-                      "recovery_time", "attempts", "backoff_wait", "bytes_replayed", "bytes_missing", "outcome"]
-
-
-def simulate(cfg: Scenario, streams: int, seed: int = 0, first_stream: int = 0) -> Results:
+def simulate(cfg: Scenario, streams: int, seed: int = 0, first_stream: int = 0, **seams) -> Results:
     """Simulate sessions first_stream .. first_stream+streams-1 of `cfg` under root `seed`.
 
     With the default single-stream sessions, a session is a stream; with `session.streams` = S,
     each of the `streams` replications holds S concurrent streams (S rows each in the stream table).
+    `seams` (`env_class`, `components`) are passed to `run_session`.
     """
     if streams < 1:
         raise ValueError(f"streams={streams}: must be a positive whole number")
-    stream_rows, disc_rows = [], []
-    for i in range(first_stream, first_stream + streams):
-        for run in run_session(cfg, seed, i).members:
-            stream_rows.append(stream_row(run, cfg))
-            disc_rows.extend(disconnect_rows(run))
-    return Results(pd.DataFrame(stream_rows), pd.DataFrame(disc_rows, columns=DISCONNECT_COLUMNS))
-
-
-@contextlib.contextmanager
-def counting_events():
-    """Count the SimPy events processed inside the block, in every environment (for benchmarks and
-    tests): `with counting_events() as counted: ...`, then `counted[0]`."""
-    counted, step = [0], simpy.Environment.step
-
-    def counting_step(env):
-        counted[0] += 1
-        return step(env)
-
-    simpy.Environment.step = counting_step
-    try:
-        yield counted
-    finally:
-        simpy.Environment.step = step
+    records = [member.record() for i in range(first_stream, first_stream + streams)
+               for member in run_session(cfg, seed, i, **seams).members]
+    return tables(records, cfg)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.client import ERRORS
 from model.config import Slo
+from model.records import ERRORS
 from model.simulation import Results
 from model import stats
 
@@ -33,7 +33,7 @@ def rate_counts(res: Results) -> dict[str, tuple[int, int]]:
     s, d = res.streams, res.disconnects
     completed = s[s.outcome == "completed"]
     failed = s[s.outcome == "failed"]
-    handled = failed.error.isin(ERRORS) & np.isfinite(failed.buffer_released_by.astype(float))
+    handled = failed.error.isin(ERRORS) & np.isfinite(failed.buffer_released_by)
     intact = completed.integrity_ok & (completed.duplicates_delivered == 0)
     return {
         "completion_rate": (int((s.outcome == "completed").sum()), len(s)),
@@ -48,11 +48,11 @@ def latency_samples(res: Results) -> dict[str, np.ndarray]:
     d = res.disconnects
     # a resume cut short by the next disconnect is judged with that one, not as infinitely slow
     last = d.groupby("stream")["index"].transform("max") == d["index"]
-    reconnected = d[np.isfinite(d.reconnect_time.astype(float)) & (d.resume_time.notna() | last)]
+    reconnected = d[np.isfinite(d.reconnect_time) & (d.resume_time.notna() | last)]
     return {
-        "reconnect_time": d.reconnect_time.astype(float).fillna(np.inf).to_numpy(),
-        "resume_time": reconnected.resume_time.astype(float).fillna(np.inf).to_numpy(),
-        "recovery_time": d.recovery_time.astype(float).fillna(np.inf).to_numpy(),
+        "reconnect_time": d.reconnect_time.fillna(np.inf).to_numpy(),
+        "resume_time": reconnected.resume_time.fillna(np.inf).to_numpy(),
+        "recovery_time": d.recovery_time.fillna(np.inf).to_numpy(),
         # the server's memory: all of a session's buffers together, one sample per session
         "buffer_bytes": res.streams.groupby("session").session_buffer_peak_bytes.first().astype(float).to_numpy(),
     }

@@ -1,9 +1,13 @@
-"""Shared test helpers: scenarios stripped of randomness, for exact mechanism checks."""
+"""Shared test helpers: scenarios stripped of randomness, for exact mechanism checks, and a
+faulty server passed into a run through its seams (`simulation.Components`)."""
 from __future__ import annotations
 
 import pytest
 
 from model.config import Scenario, apply_overrides
+from model.engines import engine_for
+from model.records import DISCONNECT_SCHEMA, STREAM_SCHEMA
+from model.simulation import Components
 
 CALM = {  # no loss, no jitter, no random disconnects, constant generation gaps
     "network.unstable.loss.model": "none",
@@ -25,17 +29,29 @@ def calm_scenario():
     return calm
 
 
-def faulty_sender(monkeypatch, upto: int, resume_at: int) -> None:
-    """Make the server misbehave around frame 7: a batch containing it sends [start, upto) and then
-    [resume_at, stop) — (7, 8) skips frame 7, (8, 7) sends it twice."""
-    from model.server import StreamOnServer
-    original = StreamOnServer.send_from
+class FaultySend:
+    """A server stream that misbehaves around frame 7: a batch containing it sends [start, upto)
+    and then [resume_at, stop) — (7, 8) skips frame 7, (8, 7) sends it twice."""
+
+    upto = resume_at = 0
 
     def send_from(self, conn, start, now, stop=None):
         stop = self.generated if stop is None else stop
         if start <= 7 < stop:
-            original(self, conn, start, now, upto)
-            return original(self, conn, resume_at, now, stop)
-        return original(self, conn, start, now, stop)
+            super().send_from(conn, start, now, self.upto)
+            return super().send_from(conn, self.resume_at, now, stop)
+        return super().send_from(conn, start, now, stop)
 
-    monkeypatch.setattr(StreamOnServer, "send_from", send_from)
+
+def faulty_sender(cfg: Scenario, upto: int, resume_at: int) -> Components:
+    """Components whose server streams (of `cfg`'s engine) send frame 7 wrongly (`FaultySend`)."""
+    stream = engine_for(cfg).stream_class
+    settings = {"upto": upto, "resume_at": resume_at}
+    faulty = type(f"Faulty{stream.__name__}", (FaultySend, stream), settings)
+    return Components(stream=faulty)
+
+
+def rows(run) -> tuple[dict, list[dict]]:
+    """A finished stream's row of the stream table and its rows of the disconnect table."""
+    record = run.record()
+    return STREAM_SCHEMA.row(record), [DISCONNECT_SCHEMA.row(d) for d in record.disconnect_log]

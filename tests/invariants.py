@@ -3,15 +3,15 @@ import math
 
 import numpy as np
 
-from model.client import ERRORS
-from model.simulation import disconnect_rows, stream_row
+from conftest import rows
+from model.records import ERRORS
 
 
 def check_stream_invariants(run, cfg, run_on: bool = True) -> None:
     """Assert the model-core invariants for one finished stream. With `run_on`, the simulation is
     continued past the horizon to check that every buffer is eventually freed."""
     stream = run.stream
-    row, discs = stream_row(run, cfg), disconnect_rows(run)
+    row, discs = rows(run)
     frames = run.server.content[stream][0]
     health = run.client.health
     delivered = np.concatenate(health.digests) if health.digests else np.empty(0, np.uint64)

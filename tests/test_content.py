@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import calm, faulty_sender
+from conftest import calm, faulty_sender, rows
 from model import link
 from model.config import ConfigError, Content, Scenario, apply_overrides
 from model.content import make_frames, verify
-from model.simulation import disconnect_rows, run_stream, stream_row
+from model.simulation import Components, run_stream
 
 KINDS = ("text", "json", "multipart", "large")
 LARGE = dict(content__frames=128, content__frame_bytes=16_384, server__gap__scale=0.0,
@@ -33,10 +33,10 @@ def delivered(r):
     return seqs, digests
 
 
-def run(cfg, stream=0):
-    r = run_stream(cfg, 0, stream)
+def run(cfg, stream=0, **seams):
+    r = run_stream(cfg, 0, stream, **seams)
     frames = r.server.content[r.stream][0]
-    return r, frames, stream_row(r, cfg), disconnect_rows(r), verify(frames, *delivered(r))
+    return (r, frames, *rows(r), verify(frames, *delivered(r)))
 
 
 def assert_intact(r, frames, row, v):
@@ -65,10 +65,10 @@ def test_each_kind_completes_intact_on_a_calm_run(kind):
 @pytest.mark.parametrize("frames", [1, 7, 300, 2000])
 def test_every_generated_json_document_is_schema_valid(frames):
     # verify_json trusts a byte-identical reassembly to be valid: this is what makes that true
-    from model.content import _schema_validator
+    from model.content import schema_validator
     for seed in range(25):
         payload = make_frames(Content(kind="json", frames=frames), np.random.default_rng(seed)).payload
-        assert _schema_validator().is_valid(json.loads(payload)), (frames, seed)
+        assert schema_validator().is_valid(json.loads(payload)), (frames, seed)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -99,30 +99,30 @@ def test_corrupted_frames_are_detected_and_repaired_by_resuming(kind):
     assert_intact(r, frames, row, v)  # every corrupted frame was fetched again
 
 
-def corrupt_frame_7(times):
-    """A faulty middlebox that damages frame 7 the first `times` times it is sent."""
+def corrupt_frame_7(times) -> Components:
+    """Connections through a faulty middlebox that damages frame 7 the first `times` times it is
+    sent."""
     seen = []
-    original = link.Connection._corrupt
 
-    def faulty(self, seq):
-        hit = (seq == 7) & (len(seen) < times)
-        seen.extend(seq[hit])
-        return original(self, seq) | hit
+    class Middlebox(link.Connection):
+        def draw_corruption(self, seq):
+            hit = (seq == 7) & (len(seen) < times)
+            seen.extend(seq[hit])
+            return super().draw_corruption(seq) | hit
 
-    return faulty
+    return Components(connection=Middlebox)
 
 
-def test_a_frame_corrupted_again_on_replay_is_detected_again(monkeypatch):
-    monkeypatch.setattr(link.Connection, "_corrupt", corrupt_frame_7(2))
-    r, frames, row, discs, v = run(scenario("json"))
+def test_a_frame_corrupted_again_on_replay_is_detected_again():
+    r, frames, row, discs, v = run(scenario("json"), components=corrupt_frame_7(2))
     assert r.client.health.corrupt_detected == 2 and len(discs) == 2
     assert [int(conn.seq[0]) for conn in sorted(r.server.streams[0].served, key=lambda c: c.opened)] == [0, 7, 7]
     assert_intact(r, frames, row, v) and v["json_valid"]
 
 
-def test_restart_after_corruption_starts_over_and_ends_intact(monkeypatch):
-    monkeypatch.setattr(link.Connection, "_corrupt", corrupt_frame_7(1))
-    r, frames, row, (d,), v = run(scenario("text", client__strategy="restart"))
+def test_restart_after_corruption_starts_over_and_ends_intact():
+    cfg = scenario("text", client__strategy="restart")
+    r, frames, row, (d,), v = run(cfg, components=corrupt_frame_7(1))
     assert r.client.health.corrupt_detected == 1 and d["cause"] == "corruption"
     assert d["bytes_replayed"] > d["bytes_missing"] > 0  # the 7 frames already held are sent again
     assert_intact(r, frames, row, v)
@@ -139,9 +139,10 @@ def test_a_corrupted_digest_in_the_application_buffer_fails_verification(kind):
 
 # ---- duplicated frames: dropped and counted by the client
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_duplicated_frame_is_dropped_and_counted(kind, monkeypatch):
-    faulty_sender(monkeypatch, upto=8, resume_at=7)  # frame 7 sent twice
-    r, frames, row, _, v = run(scenario(kind))
+def test_a_duplicated_frame_is_dropped_and_counted(kind):
+    cfg = scenario(kind)
+    faulty = faulty_sender(cfg, upto=8, resume_at=7)  # frame 7 sent twice
+    r, frames, row, _, v = run(cfg, components=faulty)
     assert list(r.server.streams[0].conn.seq[6:10]) == [6, 7, 7, 8]
     assert row["duplicates_received"] == 1
     assert_intact(r, frames, row, v)

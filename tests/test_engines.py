@@ -17,7 +17,7 @@ from conftest import calm, faulty_sender
 from model.config import apply_overrides
 from model.scenarios import get_scenario
 from model.server import FrameByFrameStream
-from model.simulation import counting_events, run_stream, simulate
+from model.simulation import CountingEnvironment, run_stream, simulate
 
 ALPHA = 0.001  # per test; 5 scenarios x 5 tests -> at most 2.5 % chance of any false alarm
 SESSIONS = 600  # per engine and scenario
@@ -57,9 +57,8 @@ def test_engines_agree_exactly_on_deterministic_schedules(case):
 
 def events_of(cfg) -> tuple[int, object]:
     """SimPy events processed by one stream of `cfg`, and the run."""
-    with counting_events() as counted:
-        run = run_stream(cfg, seed=0, stream=0)
-    return counted[0], run
+    run = run_stream(cfg, seed=0, stream=0, env_class=CountingEnvironment)
+    return run.env.events_processed, run
 
 
 def test_per_frame_engine_handles_every_frame_as_an_event():
@@ -73,9 +72,9 @@ def test_per_frame_engine_handles_every_frame_as_an_event():
 
 
 @pytest.mark.parametrize("upto, resume_at, error", [(7, 8, "protocol_error"), (8, 7, "")])
-def test_engines_agree_on_a_faulty_server(monkeypatch, upto, resume_at, error):
-    faulty_sender(monkeypatch, upto=upto, resume_at=resume_at)
-    fast, reference = simulate(calm(), 1, seed=0).streams, simulate(per_frame(calm()), 1, seed=0).streams
+def test_engines_agree_on_a_faulty_server(upto, resume_at, error):
+    fast, reference = (simulate(c, 1, seed=0, components=faulty_sender(c, upto, resume_at)).streams
+                       for c in (calm(), per_frame(calm())))
     for col in ("error", "gaps", "duplicates_received", "frames_delivered", "integrity_ok"):
         assert fast[col][0] == reference[col][0], col
     assert fast.error[0] == error

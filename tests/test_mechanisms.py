@@ -9,13 +9,13 @@ after it starts (RFC 6298 initial SYN timeout 1 s, doubling).
 import numpy as np
 import pytest
 
-from conftest import calm, faulty_sender
-from model.simulation import disconnect_rows, run_stream, stream_row
+from conftest import calm, faulty_sender, rows
+from model.simulation import run_stream
 
 
-def run(cfg, stream=0, seed=0):
-    r = run_stream(cfg, seed, stream)
-    return r, stream_row(r, cfg), disconnect_rows(r)
+def run(cfg, stream=0, seed=0, **seams):
+    r = run_stream(cfg, seed, stream, **seams)
+    return (r, *rows(r))
 
 
 def test_undisturbed_stream_completes_on_the_generation_schedule():
@@ -139,9 +139,9 @@ def test_blocking_buffer_never_exceeds_capacity_plus_one_frame():
     assert row["outcome"] == "completed" and row["integrity_ok"]
 
 
-def test_a_sequence_gap_is_a_protocol_error(monkeypatch):
-    faulty_sender(monkeypatch, upto=7, resume_at=8)  # a faulty server skips frame 7
-    r, row, _ = run(calm())
+def test_a_sequence_gap_is_a_protocol_error():
+    cfg = calm()
+    r, row, _ = run(cfg, components=faulty_sender(cfg, upto=7, resume_at=8))  # frame 7 skipped
     assert row["error"] == "protocol_error" and row["gaps"] == 1
     assert row["frames_delivered"] == 7 and not row["integrity_ok"]
 
@@ -155,16 +155,14 @@ def test_loss_driven_stall_can_trip_the_heartbeat_without_any_outage():
 
 
 def test_adaptive_heartbeat_stretches_on_slow_pongs_and_relaxes_on_prompt_ones():
-    from types import SimpleNamespace
-
-    from model.client import Client
-    me = SimpleNamespace(cfg=calm(client__ping_timeout=3, client__heartbeat_stretch_max=4))
-    assert Client.adapt_tolerance(me, 3.0, 2.0) == 6.0    # over half the tolerance: double
-    assert Client.adapt_tolerance(me, 12.0, 7.0) == 12.0  # capped at 4 x 3 s
-    assert Client.adapt_tolerance(me, 12.0, 0.1) == 6.0   # prompt: halve back
-    assert Client.adapt_tolerance(me, 3.0, 0.1) == 3.0    # never below ping_timeout
-    fixed = SimpleNamespace(cfg=calm(client__ping_timeout=3))
-    assert Client.adapt_tolerance(fixed, 3.0, 2.9) == 3.0  # stretch 1: a fixed heartbeat
+    from model.client.heartbeat import Heartbeat
+    me = Heartbeat(calm(client__ping_timeout=3, client__heartbeat_stretch_max=4), None, None)
+    assert me.adapt_tolerance(3.0, 2.0) == 6.0    # over half the tolerance: double
+    assert me.adapt_tolerance(12.0, 7.0) == 12.0  # capped at 4 x 3 s
+    assert me.adapt_tolerance(12.0, 0.1) == 6.0   # prompt: halve back
+    assert me.adapt_tolerance(3.0, 0.1) == 3.0    # never below ping_timeout
+    fixed = Heartbeat(calm(client__ping_timeout=3), None, None)
+    assert fixed.adapt_tolerance(3.0, 2.9) == 3.0  # stretch 1: a fixed heartbeat
 
 
 def test_evicting_buffer_smaller_than_a_frame_still_keeps_the_newest_frame():
@@ -178,27 +176,27 @@ def test_evicting_buffer_smaller_than_a_frame_still_keeps_the_newest_frame():
     ["server.buffer_bytes=500"], ["server.buffer_bytes=2000", "server.when_full=evict"],
     ["client.strategy=restart", "server.buffer_bytes=3000"], ["session.streams=4", "server.buffer_bytes=1500"],
 ])
-def test_buffer_traces_summed_after_the_run_equal_the_buffer_seen_live(monkeypatch, extra):
+def test_buffer_traces_summed_after_the_run_equal_the_buffer_seen_live(extra):
     """The trace is rebuilt after the run from the streams' schedules; live, at every server event,
     the buffer (read before and after the event's changes) must be exactly what the rebuild says."""
     from model.config import apply_overrides
     from model.scenarios import get_scenario
     from model.server import Server
-    from model.simulation import run_session
+    from model.simulation import Components, run_session
     live: dict = {}
-    original = Server._record
 
-    def record(self, sid):
-        if sid in self.streams:
-            live.setdefault(sid, []).append((self.env.now, self.streams[sid].buffer_bytes(self.env.now)))
-        original(self, sid)
-
-    monkeypatch.setattr(Server, "_record", record)
+    class LiveTracingServer(Server):
+        def note_event(self, sid):
+            if sid in self.streams:
+                now = self.env.now
+                live.setdefault(sid, []).append((now, self.streams[sid].buffer_bytes(now)))
+            super().note_event(sid)
     cfg = apply_overrides(get_scenario("text-interruption"), ["content.frames=300", "disconnects.rate_scale=6", *extra])
     checked = 0
     for session in range(6):
         live.clear()
-        server = run_session(cfg, seed=5, session=session).server
+        live_tracing = Components(server=LiveTracingServer)
+        server = run_session(cfg, seed=5, session=session, components=live_tracing).server
         for sid, seen in live.items():
             trace = server.trace(sid)
             rebuilt = dict(zip(zip(trace.times, [0, 1] * (len(trace.times) // 2)), trace.bytes))

@@ -12,7 +12,7 @@ from model import cli, figures, runner, validation
 from model.config import ConfigError, apply_overrides
 from model.report import build_report, default_budget, validation_rows
 from model.scenarios import get_scenario
-from model.simulation import run_session
+from model.simulation import session_record, stream_timeline
 
 SCENARIOS = ["text-interruption", "buffer-preservation"]
 SEED, SESSIONS = 3, 30
@@ -131,14 +131,14 @@ def test_figures_return_captioned_figures_without_pyplot_state():
     cfg = apply_overrides(get_scenario("text-interruption"), SMALL + ["disconnects.rate_scale=4"])
     res = runner.run(cfg, 30, 1, workers=1, progress=False)
     sid = figures.pick_stream(res.disconnects, 2, res.streams)
-    member = run_session(cfg, 1, sid).members[0]
+    timeline = stream_timeline(cfg, 1, sid)
     multi = apply_overrides(get_scenario("buffer-preservation"), SMALL)
-    session = run_session(multi, 1, 0)
+    session = session_record(multi, 1, 0)
     sw = runner.sweep(cfg, {"disconnects.rate_scale": [1, 4], "client.strategy": ["resume", "restart"]}, 8, 1,
                       workers=1, progress=False)
     made = [figures.recovery_cdf(res.disconnects, cfg.slo), figures.attempts_histogram(res.disconnects),
-            figures.error_breakdown(res.streams), figures.stream_timeline(member, cfg),
-            figures.conditions_throughput(member, cfg), figures.buffer_memory(session, multi.slo),
+            figures.error_breakdown(res.streams), figures.stream_timeline(timeline, cfg),
+            figures.conditions_throughput(timeline, cfg), figures.buffer_memory(session, multi.slo),
             figures.completion_vs_disconnect_rate(sw.streams, "disconnects.rate_scale", cfg),
             figures.recovery_cdf(res.disconnects.iloc[:0], cfg.slo), figures.attempts_histogram(res.disconnects.iloc[:0])]
     for fig in made:

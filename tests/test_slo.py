@@ -4,7 +4,8 @@ import pytest
 import pandas as pd
 
 from model.config import Slo
-from model.simulation import DISCONNECT_COLUMNS, Results
+from model.records import DISCONNECT_SCHEMA
+from model.simulation import Results
 from model.slo import decided, rate_counts, verdicts
 
 
@@ -21,7 +22,7 @@ def tables(n_streams, failed=0, broken=0, recovery_times=(), unrecovered=0):
         "buffer_released_by": 125.0,
     })
     times = list(recovery_times) + [np.nan] * unrecovered
-    d = pd.DataFrame({c: np.nan for c in DISCONNECT_COLUMNS}, index=range(len(times)))
+    d = pd.DataFrame({c: np.nan for c in DISCONNECT_SCHEMA.names()}, index=range(len(times)))
     d["recovery_time"] = times
     d["reconnect_time"] = [0.5] * len(times)
     d["resume_time"] = [0.05] * len(times)

@@ -51,7 +51,7 @@ def test_gilbert_elliott_bad_runs_last_one_over_r_transmissions():
     # Bad-state sojourns are geometric with mean 1/r = 4 transmissions for r = 0.25.
     loss = Loss("gilbert_elliott", p=0.1, r=0.25, loss_good=0.0, loss_bad=1.0)
     ph = physics_for(loss, seed=3)
-    states = ph._ge_states(loss, False, 400_000)
+    states = ph.gilbert_elliott_states(loss, False, 400_000)
     edges = np.flatnonzero(np.diff(states.astype(np.int8)))
     runs = np.diff(edges)[(states[edges[:-1] + 1])]  # lengths of runs that start in the bad state
     # geometric(0.25): sd = sqrt(1-r)/r = 3.46; n ~ 11,000 runs; 5 standard errors

@@ -20,7 +20,7 @@ from model.report.narrative import _pct
 from model.report.running import ScenarioRun, _overrides_list, run_scenario, validation_rows
 from model.report.sections import _render
 from model.scenarios import SCENARIOS, get_scenario
-from model.simulation import run_session
+from model.simulation import session_record, stream_timeline
 
 SWEEP_RATE_SCALES = (1, 2, 4, 8, 16, 32)
 SWEEP_SESSIONS = 200
@@ -43,9 +43,7 @@ def _first(preferred: str, runs: list[ScenarioRun], want) -> ScenarioRun | None:
 
 def _member(run: ScenarioRun, stream: int):
     """Re-simulate the session holding `stream` (deterministic: the same rows as the table)."""
-    size = run.cfg.session.streams
-    session = run_session(run.cfg, run.provenance["seed"], stream // size)
-    return session.members[stream % size]
+    return stream_timeline(run.cfg, run.provenance["seed"], stream)
 
 
 def _scenario_figures(run: ScenarioRun) -> None:
@@ -66,7 +64,7 @@ def _special_figures(runs: list[ScenarioRun]) -> None:
     if mem is not None:
         peaks = mem.results.streams.groupby("session").session_buffer_peak_bytes.first()
         worst = int(peaks.idxmax())
-        session = run_session(mem.cfg, mem.provenance["seed"], worst)
+        session = session_record(mem.cfg, mem.provenance["seed"], worst)
         fig = figures.buffer_memory(session, mem.cfg.slo, mem.name)
         fig.caption += f" Session {worst} is the one with the largest peak of the {len(peaks):,} simulated."
         mem.figures.append(("memory", fig))

@@ -28,7 +28,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from model.backoff import BackoffSchedule
-from model.client import Break, DisconnectRecord
+from model.client.progress import Disconnect as DisconnectRecord
+from model.protocol import Break
 from model.config import Scenario
 from model.network import Weather
 from model.seeds import stream_rngs

@@ -2,8 +2,8 @@
 
 The recorder is omniscient as the model's is: the client's logs (frames, requests, states, breaks)
 and the server's (generation times, acks, buffer, resume requests) are joined after the stream, on
-one clock (times from the stream's start). Columns and their order are the model's
-(`model.simulation.stream_row`, `disconnect_row`); what the testbed cannot observe is NaN:
+one clock (times from the stream's start), into the model's own records (`model.records`), so the
+tables come from the one schema; what the testbed cannot observe is NaN:
 - The server of a stream is observed until its client ends; a failed stream's server until its
   buffer can grow no more (generation done or blocked) or the horizon. The retention timer that
   frees a failed stream's buffer (`retention` after the break, 120 s by default) is not waited
@@ -22,7 +22,7 @@ import numpy as np
 
 from model.config import Scenario
 from model.content import Frames, verify
-from model.simulation import disconnect_row, time_in_states
+from model.records import StreamRecord
 from model.testbed.client import StreamClient
 
 
@@ -69,15 +69,15 @@ def outages_while_streaming(client: StreamClient, kinds: tuple[str, ...]) -> int
     )
 
 
-def stream_row(
+def stream_record(
     cfg: Scenario, stream: int, client: StreamClient, server: dict, frames: Frames
-) -> dict:
+) -> StreamRecord:
     end = client.ended_at if math.isfinite(client.ended_at) else cfg.horizon
     seqs = np.asarray(client.seqs, dtype=np.int64)
-    content = verify(frames, seqs, np.asarray(client.digests, dtype=np.uint64))
-    content["integrity_ok"] = bool(client.outcome == "completed" and content["integrity_ok"])
+    integrity = verify(frames, seqs, np.asarray(client.digests, dtype=np.uint64))
+    integrity["integrity_ok"] = bool(client.outcome == "completed" and integrity["integrity_ok"])
     cum = np.concatenate([[0], np.cumsum(frames.size)])
-    recs = client.disconnects
+    disconnects = tuple(r.record(stream, client.outcome) for r in client.disconnects)
     peak = max((i["peak"] for i in server["incarnations"]), default=0)
     latest = server["incarnations"][-1] if server["incarnations"] else None
     freed_at = latest["freed_at"] if latest else math.nan
@@ -89,40 +89,18 @@ def stream_row(
     if math.isnan(freed_at) and released_by <= cfg.horizon:
         freed_at = released_by  # the server's retention timer, armed, not waited for
     at_horizon = 0 if latest is None or released_by <= cfg.horizon else latest["held_at_end"]
-    row = {
-        "stream": stream,
-        "session": stream,
-        "start_time": 0.0,
-        "outcome": client.outcome,
-        "error": client.error,
-        "end_time": end,
-        "completion_time": client.completed_at,
-        "frames_total": client.n,
-        "frames_delivered": client.have,
-        "bytes_delivered": int(cum[client.have]),
-        **content,
-        "duplicates_received": client.duplicates,
-        "duplicates_delivered": 0
-        if (np.diff(seqs) > 0).all()
-        else int(len(seqs) - len(np.unique(seqs))),
-        "corrupt_detected": client.corrupt,
-        "gaps": client.gaps,
-        "disconnects": len(recs),
-        "outages_while_streaming": outages_while_streaming(client, ("close", "reset", "half_open")),
-        "stalls_absorbed": outages_while_streaming(client, ("half_open",))
-        - sum(r.cause == "half_open" for r in recs),
-        "reconnect_attempts": sum(r.attempts for r in recs),
-        "bytes_replayed": sum(r.bytes_replayed for r in recs),
-        "bytes_missing": sum(r.bytes_missing for r in recs),
-        "buffer_peak_bytes": peak,
-        "buffer_bytes_at_horizon": at_horizon,
-        "buffer_freed_at": freed_at,
-        "buffer_released_by": released_by if latest is not None else 0.0,
-        "session_buffer_peak_bytes": peak,
-    }
-    row.update({f"time_{state}": t for state, t in time_in_states(client.log, end).items()})
-    return row
-
-
-def disconnect_rows(stream: int, client: StreamClient) -> list[dict]:
-    return [disconnect_row(stream, r, client.outcome) for r in client.disconnects]
+    repeated = 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs)))
+    return StreamRecord(
+        content_kind=cfg.content.kind, stream=stream, session=stream, start_time=0.0,
+        outcome=client.outcome, error=client.error, end_time=end,
+        completion_time=client.completed_at, frames_total=client.n,
+        frames_delivered=client.have, bytes_delivered=int(cum[client.have]),
+        integrity=integrity, duplicates_received=client.duplicates,
+        duplicates_delivered=repeated, corrupt_detected=client.corrupt, gaps=client.gaps,
+        outages_while_streaming=outages_while_streaming(client, ("close", "reset", "half_open")),
+        stalls_absorbed=outages_while_streaming(client, ("half_open",))
+        - sum(r.cause == "half_open" for r in disconnects),
+        buffer_peak_bytes=peak, buffer_bytes_at_horizon=at_horizon, buffer_freed_at=freed_at,
+        buffer_released_by=released_by if latest is not None else 0.0,
+        session_buffer_peak_bytes=peak,
+        log=tuple((t, str(state)) for t, state in client.log), disconnect_log=disconnects)

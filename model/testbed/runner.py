@@ -35,11 +35,11 @@ from model.config import ConfigError, Scenario, settable_paths
 from model.content import make_frames
 from model.network import Weather
 from model.seeds import component_rng, stream_rngs
-from model.simulation import DISCONNECT_COLUMNS, Results
+from model.simulation import Results, tables
 from model.testbed import nft
 from model.testbed.client import StreamClient
 from model.testbed.faults import FAULT_COLUMNS
-from model.testbed.records import disconnect_rows, fill_disconnects, stream_row
+from model.testbed.records import fill_disconnects, stream_record
 from model.testbed.server import Settings
 from model.testbed.timing import LagMonitor, summary
 
@@ -286,10 +286,11 @@ class Run:
         provenance = self.provenance(
             rtt, {"client": lag.stop(), "server": server_lag}, time.monotonic() - started, parts
         )
+        real = tables([p[0] for p in parts], self.settings.cfg)
         return TestbedResults(
-            pd.DataFrame([p[0] for p in parts]),
-            pd.DataFrame([r for p in parts for r in p[1]], columns=DISCONNECT_COLUMNS),
-            pd.DataFrame([r for p in parts for r in p[2]], columns=FAULT_COLUMNS),
+            real.streams,
+            real.disconnects,
+            pd.DataFrame([r for p in parts for r in p[1]], columns=FAULT_COLUMNS),
             provenance,
         )
 
@@ -311,14 +312,13 @@ class Run:
         fill_disconnects(client, log["server"])
         bar.update()
         return (
-            stream_row(s.cfg, i, client, log["server"], frames),
-            disconnect_rows(i, client),
+            stream_record(s.cfg, i, client, log["server"], frames),
             log["faults"],
         )
 
     def provenance(self, rtt: dict, lags: dict, wall: float, parts: list) -> dict:
         s = self.settings
-        rows = [r for p in parts for r in p[2]]
+        rows = [r for p in parts for r in p[1]]
         started = [r for r in rows if math.isfinite(r["applied_start"])]
         ended = [
             r for r in rows if r["applied_end"] >= r["scheduled_end"]

@@ -6,7 +6,7 @@ import numpy as np
 from model import runner
 from model.link import LinkPhysics
 from model.network import Weather
-from model.simulation import Results, disconnect_rows, run_stream
+from model.simulation import Results, session_record
 from model.validation.scenarios import (
     BACKOFF_MEAN_OUTAGE,
     backoff_scenario,
@@ -55,14 +55,15 @@ class Context:
             attempts, gave_up = np.empty(n, dtype=np.int64), np.empty(n, dtype=bool)
             other = 0  # neither recovered nor network_timeout: the special case does not hold
             for i, o in enumerate(outages):
-                run = run_stream(backoff_scenario(float(o)), SEEDS["backoff"], i)
-                rows = disconnect_rows(run)
-                if len(rows) != 1:
+                (stream,) = session_record(backoff_scenario(float(o)), SEEDS["backoff"], i).streams
+                if stream.disconnects != 1:
                     other += 1
                     attempts[i], gave_up[i] = -1, False
                     continue
-                attempts[i], gave_up[i] = rows[0]["attempts"], rows[0]["outcome"] == "network_timeout"
-                other += not gave_up[i] and rows[0]["outcome"] != "recovered"
+                (disconnect,) = stream.disconnect_log
+                attempts[i] = disconnect.attempts
+                gave_up[i] = disconnect.outcome == "network_timeout"
+                other += not gave_up[i] and disconnect.outcome != "recovered"
             self._cache["backoff"] = (outages, attempts, gave_up, other)
         return self._cache["backoff"]
 

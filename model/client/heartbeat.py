@@ -1,0 +1,44 @@
+"""The heartbeat: pings, their pongs, an adaptive tolerance, and naming a timeout's cause.
+
+Assumptions (README "Model assumptions"): a ping leaves every `ping_interval`; its pong queues
+behind the data already sent, so a long TCP stall delays it like an outage does. A pong later than
+the tolerance (`ping_timeout`, stretched up to `heartbeat_stretch_max` times on slow pongs) declares
+the connection dead. The timeout is blamed on the latest outage overlapping the ping, or on loss.
+"""
+from __future__ import annotations
+
+import math
+
+from model.protocol import Break
+from model.records import Cause, DetectedBy
+
+
+class Heartbeat:
+    """One stream's heartbeat over whichever connection is current."""
+
+    def __init__(self, cfg, physics, weather):
+        self.cfg, self.physics, self.weather = cfg, physics, weather
+
+    def pong_arrival(self, conn, ping_sent: float) -> float:
+        """When the pong to a ping sent at `ping_sent` reaches the client (queued behind data)."""
+        ping_arrival = self.physics.transmit(ping_sent) if ping_sent < conn.cut else math.inf
+        return conn.downstream_control(ping_arrival) if math.isfinite(ping_arrival) else math.inf
+
+    def adapt_tolerance(self, tolerance: float, pong_delay: float) -> float:
+        """Adaptive heartbeat: a slow pong (over half the tolerance) doubles the tolerance, up to
+        `heartbeat_stretch_max` x `ping_timeout`; a prompt one (under a quarter) halves it back."""
+        c = self.cfg.client
+        if pong_delay > tolerance / 2:
+            return min(2 * tolerance, c.ping_timeout * c.heartbeat_stretch_max)
+        if pong_delay < tolerance / 4:
+            return max(tolerance / 2, c.ping_timeout)
+        return tolerance
+
+    def timeout_break(self, conn, now: float, sent: float) -> Break:
+        """Name the cause of a heartbeat timeout on `conn`: an outage overlapping the ping, or
+        loss."""
+        previous_ping = sent - self.cfg.client.ping_interval
+        for ev in reversed(self.weather.events):  # the latest outage during this connection
+            if conn.opened <= ev.time <= now and ev.time + ev.outage > previous_ping:
+                return Break(ev.kind, ev.time, DetectedBy.HEARTBEAT)
+        return Break(Cause.LOSS, sent, DetectedBy.HEARTBEAT)
