@@ -136,8 +136,8 @@ def violations(source: str, where: str = "<source>",
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("model."):
             engine = node.module.split(".")[1] in ENGINE_MODULES
             for alias in node.names:
-                private = alias.name.startswith("_")
-                if private or engine and alias.name not in PUBLIC_API.get(node.module, ()):
+                # analysis modules may share their own helpers; the engine only its public API
+                if engine and alias.name not in PUBLIC_API.get(node.module, ()):
                     found.append(f"{where}:{node.lineno}: imports {node.module}.{alias.name}")
         elif isinstance(node, ast.Attribute):
             receiver = node.value
