@@ -175,3 +175,25 @@ def test_multi_stream_sessions_are_refused_in_one_line():
         ConfigError, match=r"session\.streams=4: 1 \(the testbed runs single-stream"
     ):
         run_testbed(apply_overrides(Scenario(), {"session.streams": 4}), 1, progress=False)
+
+
+def test_calibrate_runs_the_real_stack_and_the_model_end_to_end(tmp_path, capsys):
+    """`midstream calibrate` on the real stack: both sides' tables complete, every live fault
+    applied (its nftables counter moved), the table gone, and the directory loads back."""
+    from model.calibrate import load_calibration
+    from model.cli import main
+
+    sets = [f"--set={path}={value}" for path, value in {**SHORT, "content.frames": 150}.items()]
+    out = tmp_path / "cal"
+    code = main(["calibrate", "text-interruption", "--streams", "3", "--seed", "5", "--quiet",
+                 "--out", str(out), *sets])
+    printed = capsys.readouterr().out
+    assert code == 0 and "acceptance" in printed and "model against real" in printed
+    cal = load_calibration(out)
+    assert len(cal.real.streams) == len(cal.model.streams) == 3
+    assert set(cal.real.streams.columns) == set(cal.model.streams.columns)
+    assert (cal.real.streams.outcome == "completed").all()
+    live = cal.faults[cal.faults.live]
+    assert len(live) and (live.packets + live.packets_rejected > 0).all()
+    assert set(cal.table.key) >= {"detection_delay", "reconnect_time", "spurious"}
+    assert nft.table_name() not in nft.list_tables()
