@@ -240,6 +240,7 @@ class Client:
     ping_interval: float = spec(20.0, "s", "heartbeat ping period (python websockets: 20 s)", lo=0.0, lo_open=True)
     ping_timeout: float = spec(20.0, "s", "declare the connection dead if a pong is this late (websockets: 20 s)", lo=0.0, lo_open=True)
     heartbeat_stretch_max: float = spec(1.0, "x", "adaptive heartbeat: slow pongs stretch the timeout up to this multiple of ping_timeout (1 = fixed)", lo=1.0)
+    close_timeout: float = spec(10.0, "s", "after a heartbeat timeout, wait at most this long for the server to close the connection (websockets: 10 s)", lo=0.0)
     connect_timeout: float = spec(4.0, "s", "give up one connection attempt after this (reconnecting-websocket: 4 s)", lo=0.0, lo_open=True)
     handshake_rtts: int = spec(2, "count", "round trips to open a connection (TCP + WebSocket upgrade)", lo=1, hi=10)
     auth_failure_prob: float = spec(0.0, "prob", "chance a reconnect's auth check fails (expired token; not retryable)", lo=0.0, hi=1.0)

@@ -43,7 +43,6 @@ from model.testbed.records import fill_disconnects, stream_record
 from model.testbed.server import Settings
 from model.testbed.timing import LagMonitor, summary
 
-CLOSE_TIMEOUT = 10.0  # s: websockets' own default close_timeout (client and server)
 CLOSE_GRACE = 0.05  # s: a `close` fault's drop waits this long for the closing handshake
 LEAD = 0.1  # s: a stream starts this long after its server is asked to open
 NOT_APPLIED = (
@@ -114,13 +113,14 @@ def run_testbed(
     first_stream: int = 0,
     concurrency: int = 16,
     progress: bool = True,
-    close_timeout: float = CLOSE_TIMEOUT,
+    close_timeout: float | None = None,
     close_grace: float = CLOSE_GRACE,
     on_stream_open: Callable[[int], None] | None = None,
 ) -> TestbedResults:
     """Run streams first_stream .. first_stream+streams-1 of `cfg` (seed `seed`) on websockets over
     loopback TCP, faults applied by nftables from each stream's model weather. `close_timeout` is
-    websockets' (client and server); `on_stream_open(i)` is called once stream i's server is up."""
+    websockets' (client and server), by default the scenario's `client.close_timeout`;
+    `on_stream_open(i)` is called once stream i's server is up."""
     if streams < 1:
         raise ConfigError("streams", streams, "a positive whole number")
     if concurrency < 1:
@@ -131,6 +131,8 @@ def run_testbed(
         raise TestbedError(reason)
     nft.remove_stale_tables()
     table = nft.table_name()
+    if close_timeout is None:
+        close_timeout = cfg.client.close_timeout
     settings = Settings(cfg, seed, table, close_timeout, close_grace, os.getpid())
     run = Run(
         settings, range(first_stream, first_stream + streams), concurrency, progress, on_stream_open
