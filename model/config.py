@@ -260,6 +260,7 @@ class Server:
     when_full: str = spec("block", "-", "full buffer: block generation (SignalR) or evict the oldest frames", choices=values(WhenFull))
     retention: float = spec(120.0, "s", "keep a disconnected stream's buffer this long (Socket.IO: 120 s)", lo=0.0)
     replay_from: str = spec("client", "-", "replay from the client's position, or from the last ack (duplicates dropped by the client)", choices=values(ReplayFrom))
+    processing: float = spec(0.0, "s", "time the server takes to answer each handshake round trip, request and ping (framework and application work; 0 = instant)", lo=0.0)
 
     def __post_init__(self):
         validate(self)

@@ -27,7 +27,9 @@ class Heartbeat:
     def pong_arrival(self, conn, ping_sent: float) -> float:
         """When the pong to a ping sent at `ping_sent` reaches the client (queued behind data)."""
         ping_arrival = self.physics.transmit(ping_sent) if ping_sent < conn.cut else math.inf
-        return conn.downstream_control(ping_arrival) if math.isfinite(ping_arrival) else math.inf
+        if not math.isfinite(ping_arrival):
+            return math.inf
+        return conn.downstream_control(ping_arrival + self.cfg.server.processing)
 
     def closed_at(self, conn, now: float, ping_sent: float) -> float:
         """When a client whose heartbeat gave up at `now` learns that `conn` is closed: the
@@ -36,7 +38,7 @@ class Heartbeat:
         if now >= conn.cut:  # already torn down: nothing to wait for
             return now
         ping_arrival = self.physics.transmit(ping_sent)
-        at_server = max(ping_arrival, self.physics.transmit(now))
+        at_server = max(ping_arrival, self.physics.transmit(now)) + self.cfg.server.processing
         if at_server >= deadline:
             return deadline
         return min(deadline, conn.downstream_control(at_server))

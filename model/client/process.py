@@ -143,8 +143,8 @@ class Client:
             rec = self.disconnects[-1]
             if math.isnan(rec.recovered_at) and self.health.have >= rec.generated_at_break:
                 rec.recovered_at = self.env.now  # nothing was missing: back once reconnected
-        arrival = self.conn.upstream(self.env.now)
-        clock.at(self.env, arrival, self.server.on_request, self.sid, self.conn, kind, position)
+        handled = self.conn.upstream(self.env.now) + self.cfg.server.processing
+        clock.at(self.env, handled, self.server.on_request, self.sid, self.conn, kind, position)
 
     def stream(self):
         """Read the current connection until Completed, Broke or Failed."""

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import websockets
 from tqdm import tqdm
@@ -341,6 +342,7 @@ class Run:
             "nft": nft.version(),
             "table": s.table,
             "loopback_rtt": rtt,
+            "first_connect_s": first_connect(p[0] for p in parts),
             "loop_lag": lags,
             "fault_start_lag": {
                 k: summary(
@@ -354,3 +356,15 @@ class Run:
             + ["network.*.loss (Gilbert-Elliott): its long-run rate is applied"],
             "wall_time": wall,
         }
+
+
+def first_connect(records) -> float | None:
+    """Median time from a stream's start to its first connection opening (TCP and WebSocket
+    handshakes, before any fault can strike): what the server's handshake processing costs."""
+    times = []
+    for r in records:
+        opened = next((t for t, state in r.log if state != "connecting"), None)
+        first_break = r.disconnect_log[0].time if r.disconnect_log else math.inf
+        if opened is not None and opened < first_break:
+            times.append(opened - r.start_time)
+    return float(np.median(times)) if times else None

@@ -78,7 +78,7 @@ def backoff_syn_times(cfg: Scenario) -> list[float]:
     one counts only if its handshake (2 x handshake_rtts legs of `propagation`) also ends within
     connect_timeout."""
     b, c, link = cfg.client.backoff, cfg.client, cfg.link
-    handshake = 2 * c.handshake_rtts * link.propagation
+    handshake = c.handshake_rtts * (2 * link.propagation + cfg.server.processing)
     syns, syn, step = [], 0.0, link.syn_rto
     while syn < c.connect_timeout:
         if syn + handshake <= c.connect_timeout:
