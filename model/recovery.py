@@ -71,10 +71,11 @@ class Lost:
     decided_by: float = math.inf  # every attempt deciding `sent` happens by then
     # the last attempt known to be final: (time, attempts so far, timer start, timeouts since it,
     # fast retransmit possible)
-    state: tuple = ()
+    state: tuple | None = None
 
     def __post_init__(self):
-        self.state = (self.depart, 0, self.depart, 0, True)
+        if self.state is None:
+            self.state = (self.depart, 0, self.depart, 0, True)
 
 
 class LossRecovery:
@@ -100,16 +101,26 @@ class LossRecovery:
                     self.heard_depart.append(depart)
                     self.heard_sack.append(arrival + self.physics.rtt[int(tx.cond[0])] / 2)
                 return
-            lost = [0]
+            lost = np.zeros(1, dtype=np.int64)
         else:
             got_through = tx.sent == tx.depart
-            heard = got_through & ~self.weather.unreachable(tx.arrival)
+            heard = got_through & self._acks_get_back(tx.arrival)
+            steady = len(self.weather.cond_list) == 1
+            half_rtt = self.physics.half_rtt[tx.cond[heard] if not steady else tx.cond[0]]
             self.heard_depart += tx.depart[heard].tolist()
-            self.heard_sack += (tx.arrival[heard] + self.physics.half_rtt[tx.cond[heard]]).tolist()
-            lost = np.flatnonzero(~got_through).tolist()
-        for i in lost:
-            self.pending.append(Lost(first_row + i, float(tx.depart[i]), int(tx.failures[i]),
-                                     float(tx.jitter[i]), int(tx.cond[i]), float(tx.sent[i])))
+            self.heard_sack += (tx.arrival[heard] + half_rtt).tolist()
+            lost = np.flatnonzero(~got_through)
+        columns = (lost + first_row, tx.depart[lost], tx.failures[lost], tx.jitter[lost],
+                   tx.cond[lost], tx.sent[lost])
+        self.pending += [Lost(*fate) for fate in zip(*(c.tolist() for c in columns))]
+
+    def _acks_get_back(self, sent: np.ndarray) -> np.ndarray:
+        """Whether an ACK sent at each time leaves while the network is up."""
+        starts, ends = self.weather.down_start, self.weather.down_end
+        if not len(starts):
+            return np.ones(len(sent), dtype=bool)
+        last = np.searchsorted(starts, sent, side="right") - 1  # the last outage begun by then
+        return (last < 0) | (sent >= ends[last])
 
     def repair(self, final_by: float) -> list[Lost]:
         """Recompute every pending frame's recovery, attempts up to `final_by` (the newest
