@@ -153,7 +153,8 @@ class Network:
 
 @dataclass(frozen=True)
 class Link:
-    """WebSocket over TCP: reliable, in order while up; loss shows up as delay (RFC 6298 RTO)."""
+    """WebSocket over TCP: reliable, in order while up; loss shows up as delay (RFC 6298 RTO, and
+    with `fast_recovery` Linux's SACK/RACK fast retransmit and go-back-N: `model/recovery.py`)."""
 
     propagation: float = spec(0.02, "s", "one-way propagation delay", lo=0.0)
     bandwidth: float = spec(1.25e6, "B/s", "server->client bandwidth (10 Mbit/s); serialisation + FIFO queueing", lo=0.0, lo_open=True)
@@ -162,6 +163,9 @@ class Link:
     tcp_retries: int = spec(15, "count", "retransmissions before TCP gives up (Linux tcp_retries2)", lo=1, hi=30)
     syn_rto: float = spec(1.0, "s", "initial SYN retransmission timeout when connecting (RFC 6298)", lo=0.001)
     corruption_rate: float = spec(0.0, "prob", "chance a frame sent is corrupted in a way TCP misses (the frame checksum catches it)", lo=0.0, hi=1.0, hi_open=True)
+    fast_recovery: bool = spec(True, "-", "SACK/RACK fast retransmit and go-back-N after an RTO, "
+                               "as Linux; false: every frame on its own RTO timer, the RFC 6298 "
+                               "textbook model", choices=(True, False))
 
     def __post_init__(self):
         validate(self)

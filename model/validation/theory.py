@@ -127,3 +127,9 @@ def gilbert_elliott_loss(p, r, lg, lb):
     rate = float(pi @ loss)
     both = float(np.sum(pi[:, None] * loss[:, None] * P * loss[None, :]))
     return rate, rate / (rate - both)
+
+
+def fast_retransmit_mean(gap: float, loss: float, rtt: float) -> float:
+    """E[delay of a frame whose first transmission was lost] under SACK/RACK fast retransmit
+    (package docstring, section 3): g E[F] E[N] + RTT = g/(1-p)^2 + RTT."""
+    return gap / (1 - loss) ** 2 + rtt
