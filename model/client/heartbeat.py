@@ -38,7 +38,10 @@ class Heartbeat:
         if now >= conn.cut:  # already torn down: nothing to wait for
             return now
         ping_arrival = self.physics.transmit(ping_sent)
-        at_server = max(ping_arrival, self.physics.transmit(now)) + self.cfg.server.processing
+        # a close frame sent while the ping is unacknowledged follows it as soon as the ping's own
+        # retransmission is acknowledged (go-back after the timeout), not on a timer of its own
+        close_arrival = ping_arrival if ping_arrival > now else self.physics.transmit(now)
+        at_server = close_arrival + self.cfg.server.processing
         if at_server >= deadline:
             return deadline
         return min(deadline, conn.downstream_control(at_server))
