@@ -14,6 +14,10 @@ The model is matched to loopback, each setting only where the user has not `--se
 - `link.bandwidth` = loopback TCP throughput (the testbed's `provenance["bandwidth_bytes_per_s"]`,
   else 8 MiB timed through a loopback socket here: an upper bound on what a WebSocket stack
   reaches, and far above what text streams need);
+- `server.processing` = what the server's framework takes to answer, per handshake round trip:
+  the median time of the real streams' first connections (before any fault; the testbed's
+  `provenance["first_connect_s"]`) over `client.handshake_rtts`, less the RTT. It is measured
+  on the same run, as the RTT is, and covers the asyncio and websockets work of both processes;
 - then every `path: value` of the testbed's `provenance["model_overrides"]`: settings the
   testbed says it could not apply, stated by the testbed rather than guessed here.
 Everything else (the weather: conditions, disconnect times, kinds and outages; loss; the
@@ -155,6 +159,13 @@ def matched_config(cfg: Scenario, overrides, testbed_provenance: dict,
         match("link.propagation", rtt / 2, f"half the loopback RTT ({rtt * 1e6:.0f} us), "
               + rtt_from)
         match("link.bandwidth", bandwidth, f"loopback TCP throughput, {bw_from}")
+    connect = testbed_provenance.get("first_connect_s")
+    if connect is not None and not _user_set(overrides, "server.processing"):
+        rtts = cfg.client.handshake_rtts
+        rtt = 2 * matched.get("link.propagation", {}).get("value", cfg.link.propagation)
+        match("server.processing", max(0.0, connect / rtts - rtt),
+              f"the real first connections' median ({connect * 1e3:.2f} ms) over "
+              f"{rtts} handshake round trips, less the RTT")
     for cond in CONDITIONS:
         if not _user_set(overrides, f"network.{cond}.jitter"):
             match(f"network.{cond}.jitter.kind", "constant", "no jitter on loopback")

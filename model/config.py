@@ -153,7 +153,8 @@ class Network:
 
 @dataclass(frozen=True)
 class Link:
-    """WebSocket over TCP: reliable, in order while up; loss shows up as delay (RFC 6298 RTO)."""
+    """WebSocket over TCP: reliable, in order while up; loss shows up as delay (RFC 6298 RTO, and
+    with `fast_recovery` Linux's SACK/RACK fast retransmit and go-back-N: `model/recovery.py`)."""
 
     propagation: float = spec(0.02, "s", "one-way propagation delay", lo=0.0)
     bandwidth: float = spec(1.25e6, "B/s", "server->client bandwidth (10 Mbit/s); serialisation + FIFO queueing", lo=0.0, lo_open=True)
@@ -162,6 +163,9 @@ class Link:
     tcp_retries: int = spec(15, "count", "retransmissions before TCP gives up (Linux tcp_retries2)", lo=1, hi=30)
     syn_rto: float = spec(1.0, "s", "initial SYN retransmission timeout when connecting (RFC 6298)", lo=0.001)
     corruption_rate: float = spec(0.0, "prob", "chance a frame sent is corrupted in a way TCP misses (the frame checksum catches it)", lo=0.0, hi=1.0, hi_open=True)
+    fast_recovery: bool = spec(True, "-", "SACK/RACK fast retransmit and go-back-N after an RTO, "
+                               "as Linux; false: every frame on its own RTO timer, the RFC 6298 "
+                               "textbook model", choices=(True, False))
 
     def __post_init__(self):
         validate(self)
@@ -240,6 +244,7 @@ class Client:
     ping_interval: float = spec(20.0, "s", "heartbeat ping period (python websockets: 20 s)", lo=0.0, lo_open=True)
     ping_timeout: float = spec(20.0, "s", "declare the connection dead if a pong is this late (websockets: 20 s)", lo=0.0, lo_open=True)
     heartbeat_stretch_max: float = spec(1.0, "x", "adaptive heartbeat: slow pongs stretch the timeout up to this multiple of ping_timeout (1 = fixed)", lo=1.0)
+    close_timeout: float = spec(10.0, "s", "after a heartbeat timeout, wait at most this long for the server to close the connection (websockets: 10 s)", lo=0.0)
     connect_timeout: float = spec(4.0, "s", "give up one connection attempt after this (reconnecting-websocket: 4 s)", lo=0.0, lo_open=True)
     handshake_rtts: int = spec(2, "count", "round trips to open a connection (TCP + WebSocket upgrade)", lo=1, hi=10)
     auth_failure_prob: float = spec(0.0, "prob", "chance a reconnect's auth check fails (expired token; not retryable)", lo=0.0, hi=1.0)
@@ -259,6 +264,7 @@ class Server:
     when_full: str = spec("block", "-", "full buffer: block generation (SignalR) or evict the oldest frames", choices=values(WhenFull))
     retention: float = spec(120.0, "s", "keep a disconnected stream's buffer this long (Socket.IO: 120 s)", lo=0.0)
     replay_from: str = spec("client", "-", "replay from the client's position, or from the last ack (duplicates dropped by the client)", choices=values(ReplayFrom))
+    processing: float = spec(0.0, "s", "time the server takes to answer each handshake round trip, request and ping (framework and application work; 0 = instant)", lo=0.0)
 
     def __post_init__(self):
         validate(self)

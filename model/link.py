@@ -7,10 +7,13 @@ per-frame reference engine) computes the same mechanisms one frame at a time wit
 
 Assumptions (README "Model assumptions"):
 - Serialisation at `bandwidth`, FIFO: a frame departs at max(ready, previous departure) + size/bw.
-- Each transmission of a frame is lost per the condition's loss model; a lost frame is resent after
-  the RTO, doubling each time up to `rto_max` (RFC 6298), so loss is delay, never a missing frame.
-  RTO = clamp(SRTT + 4 RTTVAR) from the condition's latency mean and spread, floored at `rto_min`.
-  Retransmissions take no extra bandwidth.
+- Each transmission of a frame is lost per the condition's loss model; `LinkPhysics` resends a
+  lost frame after the RTO, doubling each time up to `rto_max` (RFC 6298), so loss is delay, never
+  a missing frame. RTO = clamp(SRTT + 4 RTTVAR) from the condition's latency mean and spread,
+  floored at `rto_min`. Retransmissions take no extra bandwidth.
+- With `fast_recovery` (the default) a `Connection` repairs its lost frames as Linux does, from
+  the frames sent after them: SACK/RACK fast retransmit and go-back-N after an RTO
+  (`model/recovery.py` states those assumptions); false keeps every frame on its own RTO timer.
 - Gilbert-Elliott loss steps its chain once per frame's first transmission, in order, so a burst
   hits consecutive frames; retransmissions (an RTO later, after many other packets) see the
   long-run loss rate. The chain state carries over between send batches.
@@ -20,7 +23,8 @@ Assumptions (README "Model assumptions"):
 - Latency = propagation + jitter, per frame; TCP delivers in order, so a frame arrives no earlier
   than the frame before it (head-of-line blocking).
 - Client->server messages (acks, pings, requests) see Bernoulli loss at the condition's long-run
-  loss rate and are delivered in order too; they are small and take no bandwidth.
+  loss rate and are delivered in order too; they are small and take no bandwidth, and a lost one
+  waits for the RTO (the client sends too rarely for a later segment to be SACKed).
 - Each frame sent down a connection (a replay on a later connection included) is corrupted with
   probability `corruption_rate`, independently, in a way TCP's checksum misses (a faulty middlebox,
   a memory error): it arrives on time with damaged bytes, which the frame checksum exposes to the
@@ -30,11 +34,13 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from model.config import CONDITIONS, Condition, Loss, LossModel, Scenario
 from model.network import Weather
+from model.recovery import LossRecovery
 
 
 def rto(link_cfg, cond: Condition) -> float:
@@ -61,6 +67,19 @@ def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list]:
     return conditions, offsets, rtt, loss_rates
 
 
+@dataclass(frozen=True)
+class Transmissions:
+    """A batch of first transmissions, each lost one resent on its own RTO timer (`LinkPhysics`);
+    `Connection` repairs the lost ones with fast recovery (`model.recovery`)."""
+
+    depart: np.ndarray
+    sent: np.ndarray  # when the attempt that gets through leaves (= depart: the first did)
+    jitter: np.ndarray
+    failures: np.ndarray  # attempts lost at random before one may get through
+    cond: np.ndarray  # index of the condition at departure
+    arrival: np.ndarray  # sent + propagation + jitter
+
+
 class LinkPhysics:
     """Per-stream wire behaviour: loss, retransmission, jitter and outages, drawn from one generator."""
 
@@ -69,25 +88,38 @@ class LinkPhysics:
         self.cfg, self.weather, self.rng = cfg, weather, rng
         self.corruption_rng = corruption_rng if corruption_rng is not None else rng  # own stream: on/off keeps other draws
         self.conditions, self.offsets, self.rtt, self.loss_rates = condition_tables(cfg.link, cfg.network)
+        self.half_rtt = np.array(self.rtt) / 2  # an ACK's mean trip back, by condition
         self.ge_bad = False  # Gilbert-Elliott chain state, carried between batches
 
     # ---- one-way delivery of a batch of transmissions
     def arrivals(self, depart: np.ndarray, downstream: bool = True) -> np.ndarray:
-        """Arrival time of each transmission first sent at `depart` (before in-order delivery)."""
+        """Arrival time of each transmission first sent at `depart` (before in-order delivery),
+        each lost transmission resent on its own RTO timer."""
+        return self.transmissions(depart, downstream).arrival
+
+    def transmissions(self, depart: np.ndarray, downstream: bool = True) -> Transmissions:
+        """The fate of each transmission first sent at `depart`, each on its own RTO timer."""
         if len(self.weather.cond_list) == 1:  # a steady network (the common case): one condition
-            return self._arrivals_in(self.weather.cond_list[0], depart, downstream)
+            c = self.weather.cond_list[0]
+            sent, jitter, failures = self._attempts_in(c, depart, downstream)
+            return Transmissions(depart, sent, jitter, failures, np.full(len(depart), c),
+                                 sent + self.cfg.link.propagation + jitter)
         cond = self.weather.condition_at(depart)
-        out = np.empty(len(depart))
+        sent, jitter = np.empty(len(depart)), np.empty(len(depart))
+        failures = np.empty(len(depart), dtype=np.int64)
         for c in np.unique(cond):
             mask = cond == c
-            out[mask] = self._arrivals_in(int(c), depart[mask], downstream)
-        return out
+            sent[mask], jitter[mask], failures[mask] = self._attempts_in(int(c), depart[mask],
+                                                                         downstream)
+        return Transmissions(depart, sent, jitter, failures, cond,
+                             sent + self.cfg.link.propagation + jitter)
 
-    def _arrivals_in(self, c: int, depart: np.ndarray, downstream: bool) -> np.ndarray:
-        """`arrivals` of transmissions that all leave in condition c."""
+    def _attempts_in(self, c: int, depart: np.ndarray, downstream: bool):
+        """(send time of the attempt that gets through, jitter, random failures) of transmissions
+        that all leave in condition c."""
         failures = self._failures(self.conditions[c].loss, len(depart), downstream)
         sent = self._first_reachable_attempt(depart, failures, self.offsets[c])
-        return sent + self.cfg.link.propagation + self.conditions[c].jitter.sample(self.rng, len(depart))
+        return sent, self.conditions[c].jitter.sample(self.rng, len(depart)), failures
 
     def _first_reachable_attempt(self, depart, failures, offsets) -> np.ndarray:
         """Send time of the first attempt that is neither lost nor inside an outage."""
@@ -143,18 +175,24 @@ class LinkPhysics:
         """Arrival time of one transmission sent at t: the scalar form of `arrivals`. The fast
         engine uses it for small messages (acks, pings, requests, pongs: Bernoulli loss at the
         long-run rate); the per-frame engine for every frame too (`downstream`)."""
+        sent, jitter, _, _ = self.transmission(t, downstream)
+        return sent + self.cfg.link.propagation + jitter
+
+    def transmission(self, t: float, downstream: bool = False) -> tuple[float, float, int, int]:
+        """One transmission sent at t, on its own RTO timer: (send time of the attempt that gets
+        through, jitter, attempts lost at random, condition index)."""
         c = self.weather.condition_of(t)
         loss, offsets = self.conditions[c].loss, self.offsets[c]
         if downstream and loss.model == LossModel.GILBERT_ELLIOTT:
-            k = self._gilbert_elliott_step(loss)
+            failures = self._gilbert_elliott_step(loss)
         else:
             p = self.loss_rates[c]
-            k = int(self.rng.geometric(1.0 - p)) - 1 if p > 0 else 0
-        k = min(k, len(offsets) - 1)
+            failures = int(self.rng.geometric(1.0 - p)) - 1 if p > 0 else 0
+        k = min(failures, len(offsets) - 1)
         sent = t + offsets[k]
         if self.weather.unreachable_at(sent) and math.isfinite(sent):
             sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), offsets)[0])
-        return sent + self.cfg.link.propagation + float(self.conditions[c].jitter.sample(self.rng))
+        return sent, float(self.conditions[c].jitter.sample(self.rng)), failures, c
 
     def _gilbert_elliott_step(self, loss: Loss) -> int:
         """One frame's first transmission steps the chain; its retransmissions see the long-run rate."""
@@ -168,7 +206,11 @@ class LinkPhysics:
 
 
 CORRUPTED = np.uint64(0x9E3779B97F4A7C15)
-FRAME_COLUMNS = {"seq": np.int64, "size": np.int64, "digest": np.uint64, "depart": float, "arrive": float, "corrupt": bool}  # any non-zero mask: a corrupted frame's digest never matches
+# `raw`: the arrival before in-order delivery; `corrupt`: any non-zero mask, so a corrupted
+# frame's digest never matches
+FRAME_COLUMNS = {"seq": np.int64, "size": np.int64, "digest": np.uint64, "depart": float,
+                 "arrive": float, "corrupt": bool, "raw": float}
+NO_ROWS = np.empty(0, dtype=np.int64)
 
 
 class Connection:
@@ -193,6 +235,7 @@ class Connection:
         self.any_corrupt = False  # lets readers of a clean connection skip the array
         self.contiguous = True  # every frame so far is its predecessor's seq + 1 (the server's own sends)
         self.on_corrupt = None  # called with the arrival time of each batch's first corrupted frame
+        self.recovery = LossRecovery(physics) if physics.cfg.link.fast_recovery else None
 
     @property
     def alive(self) -> bool:
@@ -206,13 +249,14 @@ class Connection:
         total = np.cumsum(serial)
         # d_i = max(ready_i, d_{i-1}) + s_i  ==  S_i + max(busy, max_{j<=i} (ready_j - S_{j-1}))
         depart = total + np.maximum(self.busy_until, np.maximum.accumulate(ready - (total - serial)))
-        raw = self.physics.arrivals(depart)
-        arrive = np.maximum.accumulate(np.maximum(raw, self.last_arrival))  # in order: head-of-line
-        self._commit(seq, size, digest, depart, arrive)
+        self._commit(seq, size, digest, self.physics.transmissions(depart))
 
-    def _commit(self, seq, size, digest, depart, arrive) -> None:
-        """Append frames whose departures and arrivals are computed; damage some (`corruption_rate`)."""
-        self.busy_until, self.last_arrival = float(depart[-1]), float(arrive[-1])
+    def _commit(self, seq, size, digest, tx: Transmissions) -> np.ndarray:
+        """Append frames whose transmissions are drawn, delivered in order; repair the lost ones
+        (`fast_recovery`); damage some (`corruption_rate`). Returns the rows whose arrival moved."""
+        # in order: head-of-line blocking
+        arrive = np.maximum.accumulate(np.maximum(tx.arrival, self.last_arrival))
+        self.busy_until, self.last_arrival = float(tx.depart[-1]), float(arrive[-1])
         if self.contiguous:
             follows = not len(self.seq) or seq[0] == self.seq[-1] + 1
             self.contiguous = bool(follows and seq[-1] - seq[0] == len(seq) - 1 and (np.diff(seq) == 1).all())
@@ -220,10 +264,17 @@ class Connection:
         if corrupt.any():
             self.any_corrupt = True
             digest = np.where(corrupt, digest ^ CORRUPTED, digest)  # what the damaged bytes hash to
-            if self.on_corrupt is not None:
-                self.on_corrupt(float(arrive[np.argmax(corrupt)]))
-        columns = {"seq": seq, "size": size, "digest": digest, "depart": depart, "arrive": arrive, "corrupt": corrupt}
-        lo, hi = self.frames, self.frames + len(seq)
+        columns = {"seq": seq, "size": size, "digest": digest, "depart": tx.depart,
+                   "arrive": arrive, "corrupt": corrupt, "raw": tx.arrival}
+        first = self.frames
+        self._store(columns)
+        moved = self._repair(first, tx) if self.recovery is not None else NO_ROWS
+        if self.on_corrupt is not None:
+            self._report_corruption(first, moved)
+        return moved
+
+    def _store(self, columns: dict) -> None:
+        lo, hi = self.frames, self.frames + len(columns["seq"])
         if hi > len(self._storage["seq"]):
             capacity = max(hi, 2 * len(self._storage["seq"]))
             for name, old in self._storage.items():
@@ -234,10 +285,40 @@ class Connection:
         self.frames = hi
         self._expose()
 
+    def _repair(self, first: int, tx: Transmissions) -> np.ndarray:
+        """Fast recovery: register this commit's lost frames, move the pending ones' arrivals
+        (`LossRecovery.repair`) and deliver in order again from the first that moved. Returns the
+        rows whose arrival moved."""
+        self.recovery.add(first, tx)
+        changed = self.recovery.repair(self.busy_until) if self.recovery.pending else []
+        if not changed:
+            return NO_ROWS
+        propagation = self.physics.cfg.link.propagation
+        for lost in changed:
+            self.raw[lost.row] = lost.sent + propagation + lost.jitter
+        start = changed[0].row
+        before = self.arrive[start - 1] if start else self.opened
+        old = self.arrive[start:].copy()
+        self.arrive[start:] = np.maximum.accumulate(np.maximum(self.raw[start:], before))
+        self.last_arrival = float(self.arrive[-1])
+        return start + np.flatnonzero(self.arrive[start:] != old)
+
+    def _report_corruption(self, first: int, moved: np.ndarray) -> None:
+        """Tell `on_corrupt` when this commit's first corrupted frame arrives, and again when an
+        earlier corrupted frame's arrival moved."""
+        again = moved[moved < first]
+        again = again[self.corrupt[again]]
+        if len(again):
+            self.on_corrupt(float(self.arrive[again[0]]))
+        new = self.corrupt[first:]
+        if new.any():
+            self.on_corrupt(float(self.arrive[first + int(np.argmax(new))]))
+
     def _expose(self) -> None:
         n, st = self.frames, self._storage
         self.seq, self.size, self.digest = st["seq"][:n], st["size"][:n], st["digest"][:n]
         self.depart, self.arrive, self.corrupt = st["depart"][:n], st["arrive"][:n], st["corrupt"][:n]
+        self.raw = st["raw"][:n]  # arrival before in-order delivery
 
     def draw_corruption(self, seq: np.ndarray) -> np.ndarray:
         """Which of these frames arrive corrupted (a subclass can damage chosen frames)."""
@@ -255,9 +336,14 @@ class Connection:
         return arrival
 
     def downstream_control(self, t: float) -> float:
-        """Arrival at the client of a small server message sent at t, queued behind the frames."""
+        """Arrival at the client of a small server message sent at t, queued behind the frames
+        (and, lost, repaired by the frames sent after it: `fast_recovery`)."""
         behind = self.arrive[np.searchsorted(self.depart, t, side="right") - 1] if len(self.depart) and self.depart[0] <= t else self.opened
-        return max(self.physics.transmit(t), behind)
+        sent, jitter, failures, cond = self.physics.transmission(t)
+        if sent != t and self.recovery is not None:
+            behind_rows = int(np.searchsorted(self.depart, t, side="right"))
+            sent = self.recovery.message_sent(behind_rows, t, failures, cond)
+        return max(sent + self.physics.cfg.link.propagation + jitter, behind)
 
     def delivered_until(self, t: float) -> int:
         """Number of committed frames that have reached the client by time t."""
@@ -278,9 +364,26 @@ class FrameByFrameConnection(Connection):
         self.on_frame = None  # set by whoever reads the connection (`engines.Engine.attach`)
 
     def send(self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray) -> None:
+        propagation = self.physics.cfg.link.propagation
         for i in range(len(seq)):
             depart = max(float(ready[i]), self.busy_until) + float(size[i]) / self.bandwidth
-            arrive = max(self.physics.transmit(depart, downstream=True), self.last_arrival)
+            sent, jitter, failures, cond = self.physics.transmission(depart, downstream=True)
+            tx = Transmissions(np.array([depart]), np.array([sent]), np.array([jitter]),
+                               np.array([failures]), np.array([cond]),
+                               np.array([sent + propagation + jitter]))
             one = slice(i, i + 1)
-            self._commit(seq[one], size[one], digest[one], np.array([depart]), np.array([arrive]))
-            self.on_frame(self, arrive)
+            moved = self._commit(seq[one], size[one], digest[one], tx)
+            for row in moved[moved < self.frames - 1].tolist():  # tell the client again
+                self.on_frame(self, float(self.arrive[row]))
+            self.on_frame(self, self.last_arrival)
+
+
+def recovered_arrivals(physics: LinkPhysics, depart: np.ndarray) -> np.ndarray:
+    """Arrival time of frames leaving at `depart` (increasing) down one fresh connection, before
+    in-order delivery, each lost one repaired as a connection does (`link.fast_recovery`): the
+    public view of the repair for validation (`LinkPhysics.arrivals`: every frame on its own
+    RTO timer). Zero-byte frames on an infinitely fast link leave exactly at `depart`."""
+    conn = Connection(physics, float(depart[0]), math.inf)
+    frames = np.arange(len(depart))
+    conn.send(depart, frames, np.zeros(len(depart), dtype=np.int64), frames.astype(np.uint64))
+    return conn.raw.copy()

@@ -78,7 +78,8 @@ class NetworkProcess:
         if ev.kind in (DisconnectKind.CLOSE, DisconnectKind.RESET):
             conn.cut = ev.time
             close = ev.kind == DisconnectKind.CLOSE
-            seen = ev.time + (0.0 if close else client.physics.rtt_at(ev.time))
+            # a reset is met when the client next sends on the connection (it only receives)
+            seen = ev.time if close else client.next_send(ev.time) + client.physics.rtt_at(ev.time)
             brk = Break(ev.kind, ev.time, DetectedBy.CLOSE_FRAME if close else DetectedBy.RESET)
             client.notify(seen, conn, Broke(brk))
 

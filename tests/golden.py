@@ -8,6 +8,12 @@ tables are stored in `tests/data/golden_digests.json`, one per column, so a fail
 columns that changed. After an intended change of the model's results, regenerate them with
 
     python -m tests.golden --update
+
+The same cases with every frame on its own RTO timer (`link.fast_recovery=false`, the model before
+fast recovery) must keep the tables they had then: `golden_digests_textbook.json`, checked with
+
+    python -m tests.golden --set link.fast_recovery=false \
+        --digests tests/data/golden_digests_textbook.json
 """
 from __future__ import annotations
 
@@ -25,6 +31,8 @@ from model.scenarios import CATALOGUE, get_scenario
 from model.simulation import simulate
 
 DIGESTS = Path(__file__).parent / "data" / "golden_digests.json"
+TEXTBOOK = DIGESTS.with_name("golden_digests_textbook.json")  # every frame on its own RTO timer
+TEXTBOOK_SET = ("link.fast_recovery=false",)
 SEED = 7
 SESSIONS = 40
 SHORT = ["content.frames=300"]
@@ -77,14 +85,16 @@ def table_digest(df: pd.DataFrame) -> dict:
     return {"rows": len(df), "columns": {name: column_digest(df[name]) for name in df.columns}}
 
 
-def case_digests(case: str) -> dict:
+def case_digests(case: str, extra: tuple[str, ...] = ()) -> dict:
+    """The case's table digests, with `extra` overrides after the case's own."""
     scenario, overrides, sessions = CASES[case]
-    res = simulate(apply_overrides(get_scenario(scenario), overrides), sessions, seed=SEED)
+    cfg = apply_overrides(get_scenario(scenario), [*overrides, *extra])
+    res = simulate(cfg, sessions, seed=SEED)
     return {"streams": table_digest(res.streams), "disconnects": table_digest(res.disconnects)}
 
 
-def stored() -> dict:
-    return json.loads(DIGESTS.read_text())
+def stored(path: Path = DIGESTS) -> dict:
+    return json.loads(path.read_text())
 
 
 def same(got: dict, want: dict | None) -> bool:
@@ -99,18 +109,25 @@ def same(got: dict, want: dict | None) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Check the golden table digests (--update: rewrite).")
     p.add_argument("--update", action="store_true", help=f"rewrite {DIGESTS.name} from this code")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="an override applied to every case after its own (repeatable)")
+    p.add_argument("--digests", type=Path, default=DIGESTS,
+                   help="the digests file to check or write")
+    p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES), metavar="CASE",
+                   help="check or write these cases only")
     args = p.parse_args(argv)
     missing = {e.name for e in CATALOGUE} - {s for s, _, _ in CASES.values()}
     if missing:
         print(f"catalogue scenarios without a golden case: {sorted(missing)}", file=sys.stderr)
         return 1
-    now = {case: case_digests(case) for case in CASES}
+    now = {case: case_digests(case, tuple(args.set)) for case in args.cases}
     if args.update:
-        DIGESTS.parent.mkdir(exist_ok=True)
-        DIGESTS.write_text(json.dumps(now, indent=1) + "\n")
-        print(f"wrote {DIGESTS} ({len(now)} cases)")
+        args.digests.parent.mkdir(exist_ok=True)
+        args.digests.write_text(json.dumps(now, indent=1) + "\n")
+        print(f"wrote {args.digests} ({len(now)} cases)")
         return 0
-    changed = [case for case in CASES if not same(now[case], stored().get(case))]
+    want = stored(args.digests)
+    changed = [case for case in args.cases if not same(now[case], want.get(case))]
     print("golden digests " + (f"differ: {changed}" if changed else "unchanged"))
     return 1 if changed else 0
 

@@ -29,14 +29,16 @@ from model import config, records
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"
-ENGINE_MODULES = ("link", "network", "server", "simulation", "content", "backoff", "clock", "seeds",
-                  "engines", "protocol", "client")
+ENGINE_MODULES = ("link", "recovery", "network", "server", "simulation", "content", "backoff",
+                  "clock", "seeds", "engines", "protocol", "client")
 ANALYSIS_GLOBS = ("figures.py", "report*.py", "report/**/*.py", "slo.py", "stats.py",
                   "sequential.py", "runner.py", "cli.py", "validation*.py", "validation/**/*.py")
 PUBLIC_API = {  # what analysis may import from an engine module
     "model.simulation": {"Results", "simulate", "session_record", "stream_timeline", "tables"},
-    "model.link": {"LinkPhysics"},  # validation checks the link and the weather against closed
-    "model.network": {"Weather"},   # forms through their public methods
+    # validation checks the link and the weather against closed forms through their public
+    # methods (and the link's repair of lost frames through `recovered_arrivals`)
+    "model.link": {"LinkPhysics", "recovered_arrivals"},
+    "model.network": {"Weather"},
 }
 RUN_ROLES = {"server", "client", "env", "members"}
 

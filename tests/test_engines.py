@@ -9,6 +9,7 @@ The last test shows the same battery does reject a small real change, so passing
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -19,9 +20,12 @@ from model.scenarios import get_scenario
 from model.server import FrameByFrameStream
 from model.simulation import CountingEnvironment, run_stream, simulate
 
-ALPHA = 0.001  # per test; 5 scenarios x 5 tests -> at most 2.5 % chance of any false alarm
+ALPHA = 0.001  # per test; 6 scenarios x 5 tests -> at most 3 % chance of any false alarm
 SESSIONS = 600  # per engine and scenario
 
+HOLES = ";".join(f"{t:.4f}:half_open:{d:.4f}" for t, d in zip(  # 60 short black-holes
+    np.sort(np.random.default_rng(4).uniform(0.5, 9.5, 60)),
+    np.random.default_rng(5).uniform(0.001, 0.005, 60)))
 DETERMINISTIC = {
     "clean close": {"disconnects.schedule": "3.3:close:1.2"},
     "reset, then a long silent outage": {"disconnects.schedule": "2.1:reset:0.7;6.05:half_open:30"},
@@ -40,6 +44,11 @@ DETERMINISTIC = {
     "auth failures": {"client.auth_failure_prob": 0.5, "disconnects.schedule": "3.3:reset:1.1;5:close:1;7:close:1"},
     "four streams per session": {"session.streams": 4, "session.start_spread": 3.0,
                                  "disconnects.schedule": "4.4:close:2.5;9:reset:1"},
+    # black-holes of 1-5 ms lose single frames (and retransmissions, pongs): fast retransmit; a
+    # 0.1 s, a 0.3 s and a 0.9 s one: fast retransmit, go-back after an RTO, a heartbeat timeout
+    "black-holes: loss recovery": {"client.ping_interval": 0.5, "client.ping_timeout": 0.5,
+                                   "disconnects.schedule": HOLES + ";2:half_open:0.1;"
+                                                           "3.35:half_open:0.3;6:half_open:0.9"},
 }
 
 
@@ -111,18 +120,25 @@ def run_pair(cfg_a, cfg_b, sessions: int = SESSIONS):
 # each shortened to 300 frames (the reference costs ~2 events per frame), with 4x the disconnects
 # (about 0.4 per stream) so the recovery paths are well exercised
 SHORTER_AND_CUT_MORE = ["content.frames=300", "disconnects.rate_scale=4"]
-RANDOM = {
-    "text-interruption": [],
-    "network-degradation": [],  # Gilbert-Elliott loss, conditions changing mid-stream
-    "json-interruption": [],  # frame corruption
-    "timeout-and-retry": [],  # give-ups
-    "buffer-memory-management": ["session.streams=3"],  # auth failures, expiry, a shared server
+RANDOM = {  # case: (scenario, overrides)
+    "text-interruption": ("text-interruption", []),
+    # Gilbert-Elliott loss, conditions changing mid-stream
+    "network-degradation": ("network-degradation", []),
+    "json-interruption": ("json-interruption", []),  # frame corruption
+    "timeout-and-retry": ("timeout-and-retry", []),  # give-ups
+    # auth failures, expiry, a shared server
+    "buffer-memory-management": ("buffer-memory-management", ["session.streams=3"]),
+    # heavy loss, a fast heartbeat: fast recovery of frames and pongs, spurious timeouts
+    "lossy, fast heartbeat": ("text-interruption", ["network.unstable.loss.p=0.05",
+                                                    "client.ping_interval=0.5",
+                                                    "client.ping_timeout=0.5"]),
 }
 
 
 @pytest.mark.parametrize("name", RANDOM)
 def test_engines_are_statistically_indistinguishable(name):
-    cfg = apply_overrides(get_scenario(name), SHORTER_AND_CUT_MORE + RANDOM[name])
+    scenario, overrides = RANDOM[name]
+    cfg = apply_overrides(get_scenario(scenario), SHORTER_AND_CUT_MORE + overrides)
     a, b = run_pair(cfg, per_frame(cfg))
     assert (a.streams.outcome != "censored").all() and len(a.disconnects) > 50
     p = agreement_pvalues(a, b)
@@ -131,7 +147,8 @@ def test_engines_are_statistically_indistinguishable(name):
 
 @pytest.mark.parametrize("change, measure", [
     ("disconnects.outage.scale=3.0", "recovery_time"),  # mean outage 1.5 s -> 3 s
-    ("link.rto_min=0.3", "buffer_peak_bytes"),  # slower loss repair: more frames held unacked
+    # loss repaired by RTO timers alone (no fast retransmit): more frames held unacked
+    ("link.fast_recovery=false", "buffer_peak_bytes"),
 ])
 def test_the_agreement_tests_do_detect_a_real_change(change, measure):
     cfg = apply_overrides(get_scenario("text-interruption"), SHORTER_AND_CUT_MORE)

@@ -65,7 +65,9 @@ class Connector:
         while syn < t + c.connect_timeout:
             if not self.weather.unreachable_at(syn):
                 done = syn
-                for _ in range(2 * c.handshake_rtts):  # each leg can be lost and retransmitted
+                processing = self.cfg.server.processing
+                for _ in range(c.handshake_rtts):  # each leg can be lost and retransmitted
+                    done = self.physics.transmit(done) + processing  # the server answers
                     done = self.physics.transmit(done)
                 if done <= t + c.connect_timeout and self.weather.up_throughout(syn, done):
                     return done

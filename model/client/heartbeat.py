@@ -4,6 +4,11 @@ Assumptions (README "Model assumptions"): a ping leaves every `ping_interval`; i
 behind the data already sent, so a long TCP stall delays it like an outage does. A pong later than
 the tolerance (`ping_timeout`, stretched up to `heartbeat_stretch_max` times on slow pongs) declares
 the connection dead. The timeout is blamed on the latest outage overlapping the ping, or on loss.
+A client that gives up fails the connection as RFC 6455 7.1.7 and python websockets do: it sends a
+close frame and waits, deaf to any data, for the server to close the TCP connection, at most
+`close_timeout`. The close frame travels behind the unanswered ping (TCP keeps order), so after a
+black-hole it gets through with the ping's first retransmission after the outage; the server's
+close comes back behind the data it had sent. The client learns the connection is gone only then.
 """
 from __future__ import annotations
 
@@ -22,7 +27,24 @@ class Heartbeat:
     def pong_arrival(self, conn, ping_sent: float) -> float:
         """When the pong to a ping sent at `ping_sent` reaches the client (queued behind data)."""
         ping_arrival = self.physics.transmit(ping_sent) if ping_sent < conn.cut else math.inf
-        return conn.downstream_control(ping_arrival) if math.isfinite(ping_arrival) else math.inf
+        if not math.isfinite(ping_arrival):
+            return math.inf
+        return conn.downstream_control(ping_arrival + self.cfg.server.processing)
+
+    def closed_at(self, conn, now: float, ping_sent: float) -> float:
+        """When a client whose heartbeat gave up at `now` learns that `conn` is closed: the
+        server's close, answering the client's close frame, arrives; or `close_timeout` passes."""
+        deadline = now + self.cfg.client.close_timeout
+        if now >= conn.cut:  # already torn down: nothing to wait for
+            return now
+        ping_arrival = self.physics.transmit(ping_sent)
+        # a close frame sent while the ping is unacknowledged follows it as soon as the ping's own
+        # retransmission is acknowledged (go-back after the timeout), not on a timer of its own
+        close_arrival = ping_arrival if ping_arrival > now else self.physics.transmit(now)
+        at_server = close_arrival + self.cfg.server.processing
+        if at_server >= deadline:
+            return deadline
+        return min(deadline, conn.downstream_control(at_server))
 
     def adapt_tolerance(self, tolerance: float, pong_delay: float) -> float:
         """Adaptive heartbeat: a slow pong (over half the tolerance) doubles the tolerance, up to

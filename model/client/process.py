@@ -14,8 +14,11 @@ reading (`reading.Reader`), connecting (`connecting.Connector`), the heartbeat
 (`heartbeat.Heartbeat`); this class runs the process that ties them together.
 
 Assumptions (README "Model assumptions"):
-- Detection: a close is known at once; a reset after one mean RTT; a silent failure only when a
-  ping's pong is `ping_timeout` late (pongs queue behind data, so a long TCP stall also trips it).
+- Detection: a close is known at once; a reset when the client next sends (an ack or a ping: a
+  receive-only client meets the reset only then) plus one mean RTT; a silent failure only when a
+  ping's pong is `ping_timeout` late (pongs queue behind data, so a long TCP stall also trips it),
+  and then only once the server has closed the connection or `close_timeout` has passed
+  (`heartbeat.Heartbeat.closed_at`).
 - Acks are cumulative, every `ack_interval`, and once more on completion.
 - Every frame's checksum is verified on arrival (the link reports a corrupted frame's arrival time,
   so detection is exact): a corrupted frame is never delivered, and neither is anything after it on
@@ -140,8 +143,8 @@ class Client:
             rec = self.disconnects[-1]
             if math.isnan(rec.recovered_at) and self.health.have >= rec.generated_at_break:
                 rec.recovered_at = self.env.now  # nothing was missing: back once reconnected
-        arrival = self.conn.upstream(self.env.now)
-        clock.at(self.env, arrival, self.server.on_request, self.sid, self.conn, kind, position)
+        handled = self.conn.upstream(self.env.now) + self.cfg.server.processing
+        clock.at(self.env, handled, self.server.on_request, self.sid, self.conn, kind, position)
 
     def stream(self):
         """Read the current connection until Completed, Broke or Failed."""
@@ -149,6 +152,7 @@ class Client:
         next_ack = self.env.now + c.ack_interval
         ping_sent, tolerance = self.env.now + c.ping_interval, c.ping_timeout
         next_check = ping_sent + tolerance
+        self.next_ack, self.next_ping = next_ack, ping_sent
         self.streaming = True
         try:
             while True:
@@ -178,16 +182,27 @@ class Client:
                 if self.env.now >= next_ack:
                     self.ack(conn)
                     next_ack += c.ack_interval
+                self.next_ack = next_ack
                 if self.env.now >= next_check:
                     pong = beat.pong_arrival(conn, ping_sent)
                     if pong > min(next_check, conn.cut):
+                        brk = beat.timeout_break(conn, self.env.now, ping_sent)
+                        self.streaming = False  # failing: deaf until the connection closes
+                        yield clock.until(self.env, beat.closed_at(conn, self.env.now, ping_sent))
                         self.abandon(conn)
-                        return Broke(beat.timeout_break(conn, self.env.now, ping_sent))
+                        return Broke(brk)
                     tolerance = beat.adapt_tolerance(tolerance, pong - ping_sent)
                     ping_sent += c.ping_interval
                     next_check = ping_sent + tolerance
+                self.next_ping = ping_sent
         finally:
             self.streaming = False
+
+    def next_send(self, t: float) -> float:
+        """When the client next sends on its connection at or after `t` (an ack or a ping)."""
+        interval = self.cfg.client.ping_interval
+        ping = self.next_ping + max(0, math.ceil((t - self.next_ping) / interval)) * interval
+        return min(max(self.next_ack, t), ping)
 
     def abandon(self, conn: Connection) -> None:
         """Stop reading `conn`; the server learns of the break now (it keeps the buffer for the

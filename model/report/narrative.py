@@ -157,8 +157,12 @@ METHODS_MODEL = [
     "link. Each is followed by an outage (exponential, mean 1.5 s by default) in which packets are dropped and "
     "connection attempts fail.",
     "<b>Link.</b> A WebSocket over TCP: frames are serialised at the bandwidth in FIFO order; a lost transmission is "
-    "resent after the RFC 6298 retransmission timeout (floor 1 s, doubling to 120 s, 15 retries), so loss shows up as "
-    "delay and head-of-line blocking, never as a missing frame. Loss is Bernoulli or bursty (Gilbert-Elliott). A short "
+    "resent as Linux does: as soon as a frame sent after it is acknowledged (SACK/RACK fast "
+    "retransmit), otherwise after the RFC 6298 retransmission timeout (floor 0.2 s as on Linux, "
+    "doubling to 120 s, 15 retries; one timer per connection, so everything outstanding follows "
+    "the first timeout retransmission that gets through). Loss shows up as delay and "
+    "head-of-line blocking, never as a missing frame. Loss is Bernoulli or bursty "
+    "(Gilbert-Elliott). A short "
     "silent outage becomes a stall the connection survives; a long one can outlast the heartbeat. TCP flow and "
     "congestion control are not modelled, and retransmissions take no extra bandwidth.",
     "<b>Server.</b> Frames are generated from the request's arrival at a fixed gap (50 frames/s by default). The "

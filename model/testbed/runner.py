@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import websockets
 from tqdm import tqdm
@@ -43,7 +44,6 @@ from model.testbed.records import fill_disconnects, stream_record
 from model.testbed.server import Settings
 from model.testbed.timing import LagMonitor, summary
 
-CLOSE_TIMEOUT = 10.0  # s: websockets' own default close_timeout (client and server)
 CLOSE_GRACE = 0.05  # s: a `close` fault's drop waits this long for the closing handshake
 LEAD = 0.1  # s: a stream starts this long after its server is asked to open
 NOT_APPLIED = (
@@ -114,13 +114,14 @@ def run_testbed(
     first_stream: int = 0,
     concurrency: int = 16,
     progress: bool = True,
-    close_timeout: float = CLOSE_TIMEOUT,
+    close_timeout: float | None = None,
     close_grace: float = CLOSE_GRACE,
     on_stream_open: Callable[[int], None] | None = None,
 ) -> TestbedResults:
     """Run streams first_stream .. first_stream+streams-1 of `cfg` (seed `seed`) on websockets over
     loopback TCP, faults applied by nftables from each stream's model weather. `close_timeout` is
-    websockets' (client and server); `on_stream_open(i)` is called once stream i's server is up."""
+    websockets' (client and server), by default the scenario's `client.close_timeout`;
+    `on_stream_open(i)` is called once stream i's server is up."""
     if streams < 1:
         raise ConfigError("streams", streams, "a positive whole number")
     if concurrency < 1:
@@ -131,6 +132,8 @@ def run_testbed(
         raise TestbedError(reason)
     nft.remove_stale_tables()
     table = nft.table_name()
+    if close_timeout is None:
+        close_timeout = cfg.client.close_timeout
     settings = Settings(cfg, seed, table, close_timeout, close_grace, os.getpid())
     run = Run(
         settings, range(first_stream, first_stream + streams), concurrency, progress, on_stream_open
@@ -339,6 +342,7 @@ class Run:
             "nft": nft.version(),
             "table": s.table,
             "loopback_rtt": rtt,
+            "first_connect_s": first_connect(p[0] for p in parts),
             "loop_lag": lags,
             "fault_start_lag": {
                 k: summary(
@@ -352,3 +356,15 @@ class Run:
             + ["network.*.loss (Gilbert-Elliott): its long-run rate is applied"],
             "wall_time": wall,
         }
+
+
+def first_connect(records) -> float | None:
+    """Median time from a stream's start to its first connection opening (TCP and WebSocket
+    handshakes, before any fault can strike): what the server's handshake processing costs."""
+    times = []
+    for r in records:
+        opened = next((t for t, state in r.log if state != "connecting"), None)
+        first_break = r.disconnect_log[0].time if r.disconnect_log else math.inf
+        if opened is not None and opened < first_break:
+            times.append(opened - r.start_time)
+    return float(np.median(times)) if times else None

@@ -86,7 +86,23 @@ acceptance region, and the case agrees iff the statistic falls in it.
    P(lost) / P(previous kept, this lost), P(both lost) = sum_{s,s'} pi_s l_s P(s,s') l_s' (1/r for
    the simple Gilbert channel, k = 0, h = 0). A 200-frame warm-up brings the chain to stationarity.
    RTO (RFC 6298) delay with Bernoulli loss p and R = max(SRTT + 4 RTTVAR, rto_min) = 1 s, doubling
-   (cap lifted): E = sum_f (1-p) p^f R (2^f - 1) = R p/(1 - 2p).
+   (cap lifted): E = sum_f (1-p) p^f R (2^f - 1) = R p/(1 - 2p). These cases run with
+   `link.fast_recovery=false`: every frame on its own RTO timer, as their theory assumes.
+   Fast retransmit (SACK/RACK, `link.fast_recovery`; public `recovered_arrivals`: one connection,
+   frames g = 0.1 s apart, Bernoulli p = 0.1 on every transmission, RTT = 0.04 s, R = 1 s). A
+   frame's lost attempt sent at t is resent when the SACK of the first later frame that got
+   through reaches the server: that frame left at t + N g (first attempt), arrived RTT/2 later and
+   its SACK took RTT/2 more, so the resend leaves at d + N g + RTT for the first loss (RACK's
+   window RTT/4 never binds: a later frame leaves at least g - RTT >= RTT/4 after any attempt).
+   A lost resend (at d + (N_1 + ... + N_k) g + RTT) is repaired by the first frame leaving after
+   it: since RTT < g, that is the next frame on the grid, so the next resend leaves N_{k+1} g
+   later. With F lost attempts (P(F = f) = p^(f-1)(1-p), f >= 1, given the first was lost) and
+   N_k ~ Geometric(1-p) on {1, 2, ...} independent of F (other frames' first transmissions), the
+   delay of a lost frame is g (N_1 + ... + N_F) + RTT, and by Wald's identity
+   E = g E[F] E[N] + RTT = g/(1-p)^2 + RTT (the RTO never fires first unless N g + RTT >= R, i.e.
+   N >= 10: probability p^9 = 1e-9). Lost frames share the later frames they wait for, so the
+   mean is taken over independent replications (ratio estimator); the last 40 frames of each,
+   which may wait for their RTO, are left out.
 
 4. Statistics (`model.stats`): exact coverage of the Wilson and Clopper-Pearson intervals at
    p = 0.001, n = 2000 (sum of binomial probabilities of the counts whose interval covers p) against

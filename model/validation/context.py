@@ -4,22 +4,25 @@ from __future__ import annotations
 import numpy as np
 
 from model import runner
-from model.link import LinkPhysics
+from model.link import LinkPhysics, recovered_arrivals
 from model.network import Weather
 from model.simulation import Results, session_record
 from model.validation.scenarios import (
     BACKOFF_MEAN_OUTAGE,
+    FAST_GAP,
+    FAST_LOSS,
     backoff_scenario,
     completion_scenario,
     link_scenario,
 )
 
 SEEDS = {("resume", "constant"): 11, ("restart", "constant"): 12, ("resume", "exponential"): 13,
-         ("restart", "exponential"): 14, "backoff": 21, "ge": 31, "rto": 32, "wilson": 41,
-         "clopper-pearson": 42, "sprt": 43}
+         ("restart", "exponential"): 14, "backoff": 21, "ge": 31, "rto": 32, "fast": 33,
+         "wilson": 41, "clopper-pearson": 42, "sprt": 43}
 # replications: (quick, full)
 SIZES = {"completion": (2000, 20000), "backoff": (2000, 20000), "ge_reps": (40, 200),
-         "ge_frames": 5000, "rto": (200_000, 2_000_000), "coverage": (100_000, 1_000_000),
+         "ge_frames": 5000, "rto": (200_000, 2_000_000),
+         "fast_reps": (50, 500), "fast_frames": 2000, "coverage": (100_000, 1_000_000),
          "sprt": (2000, 20000)}
 
 
@@ -89,6 +92,24 @@ class Context:
                 delays.append(extra)
             self._cache[cache_key] = (out, delays, mismatched)
         return self._cache[cache_key]
+
+
+    def fast_retransmit(self) -> tuple[list, list]:
+        """Per replication: the summed delay of the frames whose first transmission was lost (but
+        the last 40, which may wait for their RTO), and their count."""
+        if "fast" not in self._cache:
+            cfg = link_scenario({"model": "bernoulli", "p": FAST_LOSS}, fast_recovery=True)
+            frames, sums, counts = SIZES["fast_frames"], [], []
+            depart = 1.0 + np.arange(frames) * FAST_GAP
+            for rep in range(self.size("fast_reps")):
+                rng = np.random.default_rng([SEEDS["fast"], rep])
+                physics = LinkPhysics(cfg, Weather(cfg, rng), rng)
+                delay = (recovered_arrivals(physics, depart) - depart - cfg.link.propagation)[:-40]
+                lost = delay > 1e-9
+                sums.append(float(delay[lost].sum()))
+                counts.append(int(lost.sum()))
+            self._cache["fast"] = (sums, counts)
+        return self._cache["fast"]
 
 
 def completion_times(res: Results):

@@ -21,6 +21,10 @@ MEAN_OUTAGE = 1.0        # exponential outage mean m
 POLL = 0.05              # attempt grid for exponential outages
 HORIZON = 1000.0
 
+# ---- fast retransmit special case: frames FAST_GAP apart, Bernoulli loss FAST_LOSS
+FAST_GAP = 0.1           # g, s between departures: g >= 5/4 RTT (RTT = 0.04 s)
+FAST_LOSS = 0.1          # p, per transmission
+
 # ---- backoff special case
 BREAK_AT = 0.5
 BACKOFF_MEAN_OUTAGE = 6.0
@@ -72,12 +76,14 @@ def backoff_scenario(outage: float) -> Scenario:
     })
 
 
-def link_scenario(loss: dict) -> Scenario:
+def link_scenario(loss: dict, fast_recovery: bool = False) -> Scenario:
     """No disconnects, no jitter, 20 ms one way; `loss` on the `unstable` condition; RTO uncapped
-    (rto_max 1e6 s) with 30 retries, so R, 2R, 4R, ... holds for any loss run seen in practice."""
+    (rto_max 1e6 s) with 30 retries, so R, 2R, 4R, ... holds for any loss run seen in practice.
+    Every frame on its own RTO timer (the RFC 6298 textbook model), unless `fast_recovery`."""
     return apply_overrides(Scenario(name="validate-link"), {
         "network.unstable.jitter.kind": "constant", "network.unstable.jitter.scale": 0.0,
         "network.unstable.mean_sojourn": math.inf, "disconnects.rate_scale": 0.0,
         "link.propagation": 0.02, "link.rto_min": 1.0, "link.rto_max": 1e6, "link.tcp_retries": 30,
+        "link.fast_recovery": fast_recovery,
         **{f"network.unstable.loss.{k}": v for k, v in loss.items()},
     })

@@ -78,7 +78,7 @@ def backoff_syn_times(cfg: Scenario) -> list[float]:
     one counts only if its handshake (2 x handshake_rtts legs of `propagation`) also ends within
     connect_timeout."""
     b, c, link = cfg.client.backoff, cfg.client, cfg.link
-    handshake = 2 * c.handshake_rtts * link.propagation
+    handshake = c.handshake_rtts * (2 * link.propagation + cfg.server.processing)
     syns, syn, step = [], 0.0, link.syn_rto
     while syn < c.connect_timeout:
         if syn + handshake <= c.connect_timeout:
@@ -127,3 +127,9 @@ def gilbert_elliott_loss(p, r, lg, lb):
     rate = float(pi @ loss)
     both = float(np.sum(pi[:, None] * loss[:, None] * P * loss[None, :]))
     return rate, rate / (rate - both)
+
+
+def fast_retransmit_mean(gap: float, loss: float, rtt: float) -> float:
+    """E[delay of a frame whose first transmission was lost] under SACK/RACK fast retransmit
+    (package docstring, section 3): g E[F] E[N] + RTT = g/(1-p)^2 + RTT."""
+    return gap / (1 - loss) ** 2 + rtt

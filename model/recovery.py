@@ -1,0 +1,201 @@
+"""TCP loss recovery on one connection, as Linux does it: SACK/RACK fast retransmit, and one
+retransmission timer per connection (go-back-N after an RTO).
+
+`LinkPhysics` resends each lost transmission on its own RTO timer (R, 3R, 7R, ... after it left,
+the RFC 6298 textbook model, which `link.fast_recovery=false` keeps). Linux recovers sooner, and
+how much sooner depends on what the connection sends *after* the loss, so a `Connection` repairs
+its lost frames as later frames are committed (`LossRecovery.repair`).
+
+Assumptions (README "Model assumptions"):
+- Fast retransmit (SACK + RACK, RFC 8985). The receiver acknowledges each segment on arrival, with
+  a SACK block for out-of-order data; the ACK reaches the sender a mean half RTT later (the
+  condition's mean RTT: 2 x (propagation + mean jitter)). A transmission sent at t is declared lost
+  when a segment sent after t is SACKed and RACK's reordering window has passed: at
+  max(SACK arrival, t + RTT_j + RTT/4) with RTT_j that segment's own round trip and RTT/4 the
+  window (min_RTT/4; the mean RTT stands in for the minimum). It is resent at once (congestion
+  control is not modelled) and is lost again per the loss model or an outage, then repaired the
+  same way. Only first transmissions of later frames count as SACKed segments; an ACK sent during
+  an outage is lost (the next delivered frame's ACK repeats its SACK block); other ACK loss is
+  ignored.
+- The RTO still fires if no such SACK comes before it (a tail loss, or an outage longer than the
+  RTO): timer R after the loss or after a fast retransmission, doubling on each timeout up to
+  `rto_max`; only timeouts count towards `tcp_retries`. After a timeout the sender is in loss
+  recovery (cwnd 1, no new data), so that frame is resent by its timer alone until it gets through.
+- One timer per connection. When a retransmission sent by a timeout gets through, every younger
+  frame still outstanding leaves right behind it (Linux marks them all lost on the RTO and resends
+  them as the head's ACK opens the window; small frames share the head's segment). Slow start's
+  rounds (one RTT per doubling beyond an MSS of data) are ignored: negligible on loopback, a few
+  RTTs for large frames on a long path. A younger frame's own timer is kept where it fires sooner:
+  in-order delivery holds it behind the head anyway.
+- Tail loss probes (TLP) are not modelled: with nothing sent after a loss, the RTO applies.
+- Small downstream control messages (pongs, resume answers) are repaired like frames, from the
+  frames sent after them and from a go-back; they are no SACK source themselves. Upstream messages
+  (acks, pings, requests) keep the RTO path: the client sends so rarely that there is seldom a
+  later segment to SACK.
+- Every transmission takes the RTO and RTT of the condition in force when it first left.
+
+Commit order. Frames are committed in departure order and a commit only adds frames leaving after
+the last one committed (`busy_until`), whose SACKs come later still (jitter is non-negative).
+Every attempt up to `busy_until` is therefore final: later commits can change only attempts after
+the newest departure, so an arrival anyone has already observed (at or before `now`, which is
+before every departure still to come) never changes. Both engines compute the same attempts,
+whether frames come in batches or one by one; a tentative arrival (after the newest departure)
+may still move, either way, and is announced again.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+# what sent a retransmission
+TIMEOUT = 0  # the frame's RTO timer
+FAST = 1  # a SACK of a segment sent after the lost attempt (RACK)
+GO_BACK = 2  # an older frame's timeout retransmission got through (one timer per connection)
+
+
+@dataclass(slots=True)
+class Lost:
+    """A transmission whose first attempt was lost, and how it is recovered (so far)."""
+
+    row: int  # its row in the connection's frames; a control message: the frames sent before it
+    depart: float
+    failures: int  # attempts lost at random before one may get through (an outage loses more)
+    jitter: float
+    cond: int
+    sent: float  # when the attempt that gets through leaves (inf: none does)
+    trigger: int = TIMEOUT  # what sent the attempt that gets through
+    decided_by: float = math.inf  # every attempt deciding `sent` happens by then
+    # the last attempt known to be final: (time, attempts so far, timer start, timeouts since it,
+    # fast retransmit possible)
+    state: tuple | None = None
+
+    def __post_init__(self):
+        if self.state is None:
+            self.state = (self.depart, 0, self.depart, 0, True)
+
+
+class LossRecovery:
+    """One connection's SACKs, the lost frames whose recovery later frames may still change, and
+    the frames recovered by a timeout (their retransmission leads a go-back)."""
+
+    def __init__(self, physics):
+        self.physics, self.weather = physics, physics.weather
+        self.offsets = [o.tolist() for o in physics.offsets]  # retransmission offsets by condition
+        self.pending: list[Lost] = []
+        self.heads: list[tuple[int, float]] = []  # (row, retransmission time) of settled heads
+        # frames whose first transmission got through and was SACKed: departure, SACK heard
+        self.heard_depart: list[float] = []
+        self.heard_sack: list[float] = []
+
+    def add(self, first_row: int, tx) -> None:
+        """Take in the frames of a commit (`link.Transmissions`, rows from `first_row`): their
+        SACKs, and those whose first transmission was lost."""
+        if len(tx.depart) == 1:  # the per-frame engine: scalar code
+            depart, sent, arrival = float(tx.depart[0]), float(tx.sent[0]), float(tx.arrival[0])
+            if sent == depart:
+                if not self.weather.unreachable_at(arrival):
+                    self.heard_depart.append(depart)
+                    self.heard_sack.append(arrival + self.physics.rtt[int(tx.cond[0])] / 2)
+                return
+            lost = np.zeros(1, dtype=np.int64)
+        else:
+            got_through = tx.sent == tx.depart
+            heard = got_through & self._acks_get_back(tx.arrival)
+            steady = len(self.weather.cond_list) == 1
+            half_rtt = self.physics.half_rtt[tx.cond[heard] if not steady else tx.cond[0]]
+            self.heard_depart += tx.depart[heard].tolist()
+            self.heard_sack += (tx.arrival[heard] + half_rtt).tolist()
+            lost = np.flatnonzero(~got_through)
+        columns = (lost + first_row, tx.depart[lost], tx.failures[lost], tx.jitter[lost],
+                   tx.cond[lost], tx.sent[lost])
+        self.pending += [Lost(*fate) for fate in zip(*(c.tolist() for c in columns))]
+
+    def _acks_get_back(self, sent: np.ndarray) -> np.ndarray:
+        """Whether an ACK sent at each time leaves while the network is up."""
+        starts, ends = self.weather.down_start, self.weather.down_end
+        if not len(starts):
+            return np.ones(len(sent), dtype=bool)
+        last = np.searchsorted(starts, sent, side="right") - 1  # the last outage begun by then
+        return (last < 0) | (sent >= ends[last])
+
+    def repair(self, final_by: float) -> list[Lost]:
+        """Recompute every pending frame's recovery, attempts up to `final_by` (the newest
+        departure) being final; return those whose retransmission time changed (in row order) and
+        settle the ones that cannot change any more."""
+        changed, heads = [], list(self.heads)
+        for lost in self.pending:  # in row order: a go-back follows an older frame's timeout
+            before = lost.sent
+            self._recover(lost, final_by, heads)
+            if lost.sent != before:
+                changed.append(lost)
+            if lost.trigger == TIMEOUT and math.isfinite(lost.sent):
+                heads.append((lost.row, lost.sent))
+        still = []
+        for lost in self.pending:
+            if lost.decided_by > final_by:
+                still.append(lost)
+            elif lost.trigger == TIMEOUT and math.isfinite(lost.sent):
+                self.heads.append((lost.row, lost.sent))
+        self.pending = still
+        return changed
+
+    def message_sent(self, row: int, t: float, failures: int, cond: int) -> float:
+        """When a control message first sent (and lost) at t behind `row` frames is resent for the
+        last time."""
+        heads = self.heads + [(lost.row, lost.sent) for lost in self.pending
+                              if lost.trigger == TIMEOUT and math.isfinite(lost.sent)]
+        lost = Lost(row, t, failures, 0.0, cond, math.inf)
+        self._recover(lost, -math.inf, heads)
+        return lost.sent
+
+    def _recover(self, lost: Lost, final_by: float, heads: list) -> None:
+        """Follow `lost`'s attempts from its last final one until one gets through; attempts up to
+        `final_by` are final and become its new starting point. `heads`: (row, time) of the
+        timeout retransmissions that get through."""
+        t, attempts, timer_start, timeouts, fast = lost.state
+        offsets, rtt = self.offsets[lost.cond], self.physics.rtt[lost.cond]
+        leads = [sent for row, sent in heads if row < lost.row]  # frames it may go back behind
+        while True:
+            at, trigger = timer_start + offsets[timeouts + 1], TIMEOUT
+            if fast:
+                sack = self._first_sack_after(t, at, rtt)
+                if sack < at:
+                    at, trigger = sack, FAST
+            if leads:
+                behind = min((sent for sent in leads if sent > t), default=math.inf)
+                if behind < at:
+                    at, trigger = behind, GO_BACK
+            if at == math.inf:  # past tcp_retries: it never gets through
+                lost.sent, lost.trigger, lost.decided_by = math.inf, TIMEOUT, t
+                return
+            attempts += 1
+            if attempts >= lost.failures and not self.weather.unreachable_at(at):
+                lost.sent, lost.trigger, lost.decided_by = at, trigger, at
+                return
+            t = at
+            if trigger == TIMEOUT:
+                timeouts, fast = timeouts + 1, False
+            else:
+                timer_start, timeouts, fast = at, 0, True
+            if t <= final_by:
+                lost.state = (t, attempts, timer_start, timeouts, fast)
+
+    def _first_sack_after(self, t: float, timeout: float, rtt: float) -> float:
+        """When the sender learns that an attempt sent at t was lost from the SACK of a frame sent
+        after it and before `timeout` (RACK: the SACK's arrival, but no sooner than t + that
+        frame's round trip + RTT/4); inf if none. A SACK is heard after its frame left, so the
+        search stops at the first frame leaving after the best time found."""
+        departs, sacks = self.heard_depart, self.heard_sack
+        best, window = math.inf, t + rtt / 4
+        for k in range(bisect.bisect_right(departs, t), len(departs)):
+            depart = departs[k]
+            if depart >= timeout or depart >= best:
+                break
+            heard = sacks[k] + (window - depart if window > depart else 0.0)
+            if heard < best:
+                best = heard
+        return best
