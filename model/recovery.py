@@ -24,9 +24,9 @@ Assumptions (README "Model assumptions"):
 - One timer per connection. When a retransmission sent by a timeout gets through, every younger
   frame still outstanding leaves right behind it (Linux marks them all lost on the RTO and resends
   them as the head's ACK opens the window; small frames share the head's segment). Slow start's
-  rounds (one RTT per doubling beyond an MSS of data) are ignored: negligible on loopback, a few
-  RTTs for large frames on a long path. A younger frame's own timer is kept where it fires sooner:
-  in-order delivery holds it behind the head anyway.
+  rounds (one RTT per doubling beyond an MSS of data) and F-RTO's probe round are ignored:
+  negligible on loopback, a few RTTs for large frames on a long path. A younger frame's own timer
+  is kept where it fires sooner: in-order delivery holds it behind the head anyway.
 - Tail loss probes (TLP) are not modelled: with nothing sent after a loss, the RTO applies.
 - Small downstream control messages (pongs, resume answers) are repaired like frames, from the
   frames sent after them and from a go-back; they are no SACK source themselves. Upstream messages
