@@ -144,8 +144,8 @@ class LossRecovery:
         return changed
 
     def message_sent(self, row: int, t: float, failures: int, cond: int) -> float:
-        """When a control message first sent (and lost) at t behind `row` frames is resent for the
-        last time."""
+        """When the attempt that gets through leaves, for a control message whose first
+        transmission at t, behind `row` frames, was lost."""
         heads = self.heads + [(lost.row, lost.sent) for lost in self.pending
                               if lost.trigger == TIMEOUT and math.isfinite(lost.sent)]
         lost = Lost(row, t, failures, 0.0, cond, math.inf)
