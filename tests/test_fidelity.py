@@ -93,7 +93,9 @@ def test_a_doubled_mean_outage_is_caught(base):
 
 def test_a_four_times_longer_ping_timeout_is_caught(base):
     t = table(base, simulate(scenario(**{"client.ping_timeout": 8.0}), STREAMS, SEED))
-    for key in ("detection_delay", "disconnects", "stalls_absorbed", "outage_share"):
+    # detection delay is not among them: a client that gives up waits for the closing handshake,
+    # which ends when the outage does, whatever the ping timeout
+    for key in ("disconnects", "stalls_absorbed", "outage_share"):
         assert t.verdict[key] == "differ", key
     assert t.difference["stalls_absorbed"] > 0 and t.difference_upper["outage_share"] < 0
     assert t.verdict["resume_time"] == "agree"
