@@ -1,4 +1,5 @@
 """Scheduling at absolute simulated times (clamped: float sums may land a hair before `now`)."""
+
 from __future__ import annotations
 
 import math

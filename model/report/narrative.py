@@ -4,6 +4,7 @@ Every sentence about results is computed from the tables and verdicts of a `Scen
 methods paragraphs are fixed text (reportlab mini-HTML) that states the model's assumptions and
 the statistics behind the verdicts.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,13 @@ import numpy as np
 from model import figures, slo
 from model.report.running import MULTI_STREAM_BUDGET_STREAMS, SINGLE_STREAM_BUDGET, ScenarioRun
 
-SLO_SHORT = {"completion_rate": "completion", "integrity_rate": "integrity", "recovery_rate": "recovery",
-             "timeout_handling_rate": "timeout handling", "buffer_bytes": "memory"}
+SLO_SHORT = {
+    "completion_rate": "completion",
+    "integrity_rate": "integrity",
+    "recovery_rate": "recovery",
+    "timeout_handling_rate": "timeout handling",
+    "buffer_bytes": "memory",
+}
 
 
 def _short_slo(name: str) -> str:
@@ -46,11 +52,17 @@ def reading(run: ScenarioRun) -> list[str]:
     done = int((s.outcome == "completed").sum())
     failed = s[s.outcome == "failed"]
     censored = int((s.outcome == "censored").sum())
-    unit = "" if cfg.session.streams == 1 else f" in {run.sessions:,} sessions of {cfg.session.streams}"
+    unit = (
+        ""
+        if cfg.session.streams == 1
+        else f" in {run.sessions:,} sessions of {cfg.session.streams}"
+    )
     text = f"{done:,} of {n:,} streams{unit} completed ({_pct(done / n)})"
     extra = []
     if len(failed):
-        extra.append(", ".join(f"{v:,} failed with {k}" for k, v in failed.error.value_counts().items()))
+        extra.append(
+            ", ".join(f"{v:,} failed with {k}" for k, v in failed.error.value_counts().items())
+        )
     if censored:
         extra.append(f"{censored:,} were still running at the {cfg.horizon:g} s horizon (censored)")
     out.append(text + ("; " + "; ".join(extra) if extra else "") + ".")
@@ -58,85 +70,129 @@ def reading(run: ScenarioRun) -> list[str]:
     if len(completed):
         intact = int((completed.integrity_ok & (completed.duplicates_delivered == 0)).sum())
         ct = completed.completion_time.astype(float) - completed.start_time.astype(float)
-        out.append(f"{intact:,} of the {len(completed):,} completed responses were intact (hash equal, no duplicate "
-                   f"delivered); the median stream took {ct.median():.1f} s from request to last frame (p99 {ct.quantile(0.99):.1f} s).")
+        out.append(
+            f"{intact:,} of the {len(completed):,} completed responses were intact (hash equal, no duplicate "
+            f"delivered); the median stream took {ct.median():.1f} s from request to last frame (p99 {ct.quantile(0.99):.1f} s)."
+        )
     if len(d):
         causes = d.cause.value_counts(normalize=True)
-        out.append(f"{len(d):,} disconnects ({len(d) / n:.2f} per stream): " +
-                   ", ".join(f"{k.replace('_', '-')} {_pct(v)}" for k, v in causes.items()) + ".")
+        out.append(
+            f"{len(d):,} disconnects ({len(d) / n:.2f} per stream): "
+            + ", ".join(f"{k.replace('_', '-')} {_pct(v)}" for k, v in causes.items())
+            + "."
+        )
         heartbeat = d[d.detected_by == "heartbeat"]
         if len(heartbeat):
-            out.append(f"{len(heartbeat):,} {'was' if len(heartbeat) == 1 else 'were'} noticed only by the heartbeat, "
-                       f"a median {heartbeat.detection_delay.median():.1f} s after the break (ping every "
-                       f"{cfg.client.ping_interval:g} s, timeout {cfg.client.ping_timeout:g} s).")
+            out.append(
+                f"{len(heartbeat):,} {'was' if len(heartbeat) == 1 else 'were'} noticed only by the heartbeat, "
+                f"a median {heartbeat.detection_delay.median():.1f} s after the break (ping every "
+                f"{cfg.client.ping_interval:g} s, timeout {cfg.client.ping_timeout:g} s)."
+            )
         samples = slo.latency_samples(run.results)
         rec = samples["recovery_time"]
         target, q = cfg.slo.recovery_time, cfg.slo.quantile
-        row = run.estimates[(run.estimates.measure == "recovery_time") & (run.estimates.statistic == f"p{q * 100:g}")]
+        row = run.estimates[
+            (run.estimates.measure == "recovery_time")
+            & (run.estimates.statistic == f"p{q * 100:g}")
+        ]
         ci = ""
         if len(row) and np.isfinite(row.lower.iloc[0]):
             up = row.upper.iloc[0]
-            ci = f" ({cfg.slo.confidence:.0%} interval {row.lower.iloc[0]:.3g} to {up:.3g} s)" if np.isfinite(up) else \
-                 f" (at least {row.lower.iloc[0]:.3g} s at {cfg.slo.confidence:.0%})"
-        out.append(f"{_pct(float(np.mean(rec < target)))} of recoveries took under {target:g} s; the median took "
-                   f"{figures._seconds(float(np.median(rec)))} and the p{q * 100:g} "
-                   f"{figures._seconds(float(np.quantile(rec, q, method='inverted_cdf')))}{ci}.")
+            ci = (
+                f" ({cfg.slo.confidence:.0%} interval {row.lower.iloc[0]:.3g} to {up:.3g} s)"
+                if np.isfinite(up)
+                else f" (at least {row.lower.iloc[0]:.3g} s at {cfg.slo.confidence:.0%})"
+            )
+        out.append(
+            f"{_pct(float(np.mean(rec < target)))} of recoveries took under {target:g} s; the median took "
+            f"{figures._seconds(float(np.median(rec)))} and the p{q * 100:g} "
+            f"{figures._seconds(float(np.quantile(rec, q, method='inverted_cdf')))}{ci}."
+        )
         first = float(((d.attempts == 1) & (d.outcome == "recovered")).mean())
-        out.append(f"{_pct(first)} of disconnects were back on the first connection attempt; the worst needed "
-                   f"{int(d.attempts.max())} attempts and waited {d.backoff_wait.max():.1f} s in backoff.")
+        out.append(
+            f"{_pct(first)} of disconnects were back on the first connection attempt; the worst needed "
+            f"{int(d.attempts.max())} attempts and waited {d.backoff_wait.max():.1f} s in backoff."
+        )
         replayed, missing = int(d.bytes_replayed.sum()), int(d.bytes_missing.sum())
         if missing > 0:
-            out.append(f"Resumes replayed {figures._bytes(replayed)} for {figures._bytes(missing)} the clients were missing "
-                       f"({replayed / missing:.2f} bytes sent per byte needed).")
+            out.append(
+                f"Resumes replayed {figures._bytes(replayed)} for {figures._bytes(missing)} the clients were missing "
+                f"({replayed / missing:.2f} bytes sent per byte needed)."
+            )
         dups = int(s.duplicates_received.sum())
         if dups:
-            out.append(f"Clients dropped {dups:,} duplicate frames; {int(s.duplicates_delivered.sum()):,} reached an application.")
+            out.append(
+                f"Clients dropped {dups:,} duplicate frames; {int(s.duplicates_delivered.sum()):,} reached an application."
+            )
     else:
-        out.append("No stream was disconnected, so the recovery, reconnect and resume measures have no samples "
-                   "(their verdicts are N/A).")
+        out.append(
+            "No stream was disconnected, so the recovery, reconnect and resume measures have no samples "
+            "(their verdicts are N/A)."
+        )
     stalls = int(s.stalls_absorbed.sum())
     if stalls:
-        out.append(f"{stalls:,} outages hit a stream without breaking its connection (silent outages shorter than the "
-                   f"heartbeat became stalls); they delay frames but are not disconnects.")
+        out.append(
+            f"{stalls:,} outages hit a stream without breaking its connection (silent outages shorter than the "
+            f"heartbeat became stalls); they delay frames but are not disconnects."
+        )
     peaks = s.groupby("session").session_buffer_peak_bytes.first().astype(float)
-    what = "per stream" if cfg.session.streams == 1 else f"per session of {cfg.session.streams} streams"
-    out.append(f"Server replay-buffer peak {what}: median {figures._bytes(peaks.median())}, "
-               f"maximum {figures._bytes(peaks.max())}, against a target of {figures._bytes(cfg.slo.buffer_bytes)} at p{cfg.slo.quantile * 100:g}.")
+    what = (
+        "per stream"
+        if cfg.session.streams == 1
+        else f"per session of {cfg.session.streams} streams"
+    )
+    out.append(
+        f"Server replay-buffer peak {what}: median {figures._bytes(peaks.median())}, "
+        f"maximum {figures._bytes(peaks.max())}, against a target of {figures._bytes(cfg.slo.buffer_bytes)} at p{cfg.slo.quantile * 100:g}."
+    )
     if len(failed):
         released = np.isfinite(failed.buffer_released_by.astype(float))
-        out.append(f"Every failed stream ended with a typed error; {int(released.sum()):,} of {len(failed):,} had their "
-                   f"server buffer released (by {failed.buffer_released_by.astype(float)[released].max():.0f} s at the latest)."
-                   if released.any() else f"{len(failed):,} failed streams still hold their server buffer.")
+        out.append(
+            f"Every failed stream ended with a typed error; {int(released.sum()):,} of {len(failed):,} had their "
+            f"server buffer released (by {failed.buffer_released_by.astype(float)[released].max():.0f} s at the latest)."
+            if released.any()
+            else f"{len(failed):,} failed streams still hold their server buffer."
+        )
     v = run.verdicts
     counts = v.status.value_counts()
     text = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("PASS", "FAIL", "INCONCLUSIVE", "N/A"))
     more = v[(v.status == "INCONCLUSIVE") & v.more_streams.notna()]
     if len(more):
-        text += ("; if the observed rates hold, " + "; ".join(
+        text += "; if the observed rates hold, " + "; ".join(
             f"{r.slo} would be decided after about {int(r.more_streams):,} more {'streams' if r.slo != 'recovery_rate' else 'disconnects'}"
-            for r in more.itertuples()))
+            for r in more.itertuples()
+        )
     out.append(f"Verdicts: {text}.")
     return out
 
 
 def _sizes_paragraph(runs: list[ScenarioRun], meta: dict) -> str:
     """The methods paragraph on how many sessions each scenario ran, and why."""
-    sizes = "; ".join(f"{escape(r.name)} {r.sessions:,}" + (f" of {r.cfg.session.streams}" if r.cfg.session.streams > 1 else "")
-                      for r in runs)
-    text = (f"<b>Sample sizes.</b> Sessions simulated per scenario (streams per session where more than one): {sizes}. "
-            f"Mode: {escape(meta['mode_text'])}. ")
+    sizes = "; ".join(
+        f"{escape(r.name)} {r.sessions:,}"
+        + (f" of {r.cfg.session.streams}" if r.cfg.session.streams > 1 else "")
+        for r in runs
+    )
+    text = (
+        f"<b>Sample sizes.</b> Sessions simulated per scenario (streams per session where more than one): {sizes}. "
+        f"Mode: {escape(meta['mode_text'])}. "
+    )
     if runs[0].mode == "demonstrate":
-        text += ("Each scenario ran the sessions and disconnects with which zero failures would PASS its completion "
-                 "and recovery targets (the success-run sizes n = ln(1-C)/ln(target)), further batches being sized from "
-                 "the disconnect rate seen so far, within a budget of "
-                 f"{SINGLE_STREAM_BUDGET:,} sessions (single-stream) or {MULTI_STREAM_BUDGET_STREAMS:,} streams' worth "
-                 "and at least the 299 sessions a p99 memory verdict needs (multi-stream; their completion, judged per "
-                 "session, can then FAIL but not PASS). The stopping rule "
-                 "counts trials, never their outcomes, so every verdict is judged once at the stated confidence. ")
+        text += (
+            "Each scenario ran the sessions and disconnects with which zero failures would PASS its completion "
+            "and recovery targets (the success-run sizes n = ln(1-C)/ln(target)), further batches being sized from "
+            "the disconnect rate seen so far, within a budget of "
+            f"{SINGLE_STREAM_BUDGET:,} sessions (single-stream) or {MULTI_STREAM_BUDGET_STREAMS:,} streams' worth "
+            "and at least the 299 sessions a p99 memory verdict needs (multi-stream; their completion, judged per "
+            "session, can then FAIL but not PASS). The stopping rule "
+            "counts trials, never their outcomes, so every verdict is judged once at the stated confidence. "
+        )
     few = [r.name for r in runs if r.sessions < 299]
     if few:
-        text += (f"With fewer than 299 sessions ({escape(', '.join(few))}) the p99 memory target, judged once per session, "
-                 "cannot PASS whatever the data: run those scenarios with more sessions (or --until-decided) to decide it.")
+        text += (
+            f"With fewer than 299 sessions ({escape(', '.join(few))}) the p99 memory target, judged once per session, "
+            "cannot PASS whatever the data: run those scenarios with more sessions (or --until-decided) to decide it."
+        )
     return text
 
 

@@ -29,9 +29,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from model.backoff import BackoffSchedule
 from model.client.progress import Disconnect as DisconnectRecord
-from model.protocol import Break
 from model.config import Scenario
 from model.network import Weather
+from model.protocol import Break
 from model.seeds import stream_rngs
 from model.testbed import wire
 
