@@ -217,8 +217,8 @@ def bench_frames_series(
         )
         print(
             f"{frames:>8,} {per_stream[-1] * 1e3:>10.3f} {marginal:>14.3f} "
-            f"{len(res.disconnects) / n:>12.2f} {events:>14,.0f} {per_stream[-1] / events * 1e6:>9.2f} "
-            f"{peak_rss_of_this_process() / MB:>12,.0f}"
+            f"{len(res.disconnects) / n:>12.2f} {events:>14,.0f} "
+            f"{per_stream[-1] / events * 1e6:>9.2f} {peak_rss_of_this_process() / MB:>12,.0f}"
         )
     return [
         (f"{what} [{label}]", got, target)
@@ -254,7 +254,8 @@ def frames_summary(frames: tuple[int, ...], per_stream: list[float]) -> list[Row
 def bench_streams(sizes: Sizes, repeats: int, seed: int) -> list[Row]:
     cfg = get_scenario(SCENARIO)
     print(
-        f"\n== cost vs streams: {SCENARIO} ({cfg.content.frames:,} frames), one process, median of {repeats}"
+        f"\n== cost vs streams: {SCENARIO} ({cfg.content.frames:,} frames), one process, median "
+        f"of {repeats}"
     )
     print(f"{'streams':>8} {'seconds':>9} {'us/stream':>10} {'streams/s':>10}")
     seconds = []
@@ -391,8 +392,8 @@ def bench_memory(sizes: Sizes, seed: int, workers: int) -> list[Row]:
     got = json.loads(out.strip().splitlines()[-1])
     print_memory(got, sampler, n)
     print(
-        f"launcher (this process) RSS at launch {launcher_rss / MB:,.0f} MB (a floor of the run's ru_maxrss); "
-        f"cores busy: ours {ours:.2f}, other processes {others:.2f}"
+        f"launcher (this process) RSS at launch {launcher_rss / MB:,.0f} MB (a floor of the run's "
+        f"ru_maxrss); cores busy: ours {ours:.2f}, other processes {others:.2f}"
     )
     # each process's own peak, added up: an upper bound the 0.1 s sampling cannot miss
     bound = got["maxrss_self"] + workers * got["maxrss_children"]
@@ -418,8 +419,9 @@ def print_memory(got: dict, sampler: TreeMemorySampler, streams: int) -> None:
         f"{got['rows']:,} stream rows, {got['disconnect_rows']:,} disconnect rows"
     )
     print(
-        f"peak of tree (sum of RSS): {sampler.peak_rss / MB:,.0f} MB   sum of PSS: {sampler.peak_pss / MB:,.0f} MB   "
-        f"({sampler.samples} samples, up to {sampler.most_processes} processes)"
+        f"peak of tree (sum of RSS): {sampler.peak_rss / MB:,.0f} MB   sum of PSS: "
+        f"{sampler.peak_pss / MB:,.0f} MB   ({sampler.samples} samples, up to "
+        f"{sampler.most_processes} processes)"
     )
     print(
         f"sampled peaks: run's process {sampler.peak_root_rss / MB:,.0f} MB, largest worker "
@@ -430,8 +432,9 @@ def print_memory(got: dict, sampler: TreeMemorySampler, streams: int) -> None:
         f"{got['maxrss_children'] / MB:,.0f} MB"
     )
     print(
-        f"run's process: {got['rss_before_run'] / MB:,.0f} MB after imports, {got['rss_after_run'] / MB:,.0f} MB "
-        f"after the run; result tables {got['tables_bytes'] / MB:,.1f} MB (pandas, deep)"
+        f"run's process: {got['rss_before_run'] / MB:,.0f} MB after imports, "
+        f"{got['rss_after_run'] / MB:,.0f} MB after the run; result tables "
+        f"{got['tables_bytes'] / MB:,.1f} MB (pandas, deep)"
     )
 
 
@@ -441,7 +444,8 @@ def print_memory(got: dict, sampler: TreeMemorySampler, streams: int) -> None:
 def bench_parallel(sizes: Sizes, repeats: int, seed: int, workers: int) -> list[Row]:
     cfg, n = get_scenario(SCENARIO), sizes.parallel_streams
     print(
-        f"\n== parallel efficiency: run({SCENARIO}, {n:,} streams), workers=1 vs {workers}, median of {repeats}"
+        f"\n== parallel efficiency: run({SCENARIO}, {n:,} streams), workers=1 vs {workers}, "
+        f"median of {repeats}"
     )
     (t1, serial), ours1, others1 = with_cpu_share(
         lambda: timed_median(lambda: run(cfg, n, seed, workers=1, progress=False), repeats)
@@ -458,8 +462,8 @@ def bench_parallel(sizes: Sizes, repeats: int, seed: int, workers: int) -> list[
         f"({n / tw:,.0f} streams/s)   speed-up {t1 / tw:.2f}x"
     )
     print(
-        f"cores busy, workers=1: ours {ours1:.2f}, other processes {others1:.2f};   workers={workers}: "
-        f"ours {ours_w:.2f}, other processes {others_w:.2f}"
+        f"cores busy, workers=1: ours {ours1:.2f}, other processes {others1:.2f};   "
+        f"workers={workers}: ours {ours_w:.2f}, other processes {others_w:.2f}"
     )
     print(f"parallel efficiency T1 / ({workers} * T{workers}): {efficiency:.3f}")
     print(f"identical tables (streams and disconnects): {'yes' if identical else 'NO'}")

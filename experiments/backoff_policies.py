@@ -190,9 +190,9 @@ def tails_figure(results: dict) -> Figure:
                 f"{label}: " + ", ".join(f"{j} {common.pct(v)}" for j, v in give_up.items())
             )
     fig.caption = (
-        "Share of disconnects not yet reconnected (left) or caught up (right) t seconds after the break, "
-        "per jitter policy (log scale); each curve levels off at the share that never recovered. "
-        "Given up (network_timeout): " + "; ".join(notes) + "."
+        "Share of disconnects not yet reconnected (left) or caught up (right) t seconds after the "
+        "break, per jitter policy (log scale); each curve levels off at the share that never "
+        "recovered. Given up (network_timeout): " + "; ".join(notes) + "."
     )
     return fig
 
@@ -230,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         return r.iloc[0] if len(r) else None
 
     lines = [
-        f"{args.streams:,} streams per policy; recovery time of recovered disconnects p50 / p99 / p99.9 "
-        "[p99.9 interval], attempts mean, give-up rate [95 % CP], completion rate:"
+        f"{args.streams:,} streams per policy; recovery time of recovered disconnects p50 / p99 / "
+        "p99.9 [p99.9 interval], attempts mean, give-up rate [95 % CP], completion rate:"
     ]
     for (label, jitter), g in table.groupby(["scenario", "jitter"], sort=False):
         q = [pick(g, "recovery_time", "recovered", s) for s in ("p50", "p99", "p99.9")]
@@ -243,9 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"  {label:17s} {jitter:12s} ({gu.n:,} disconnects) "
             + " / ".join(common.seconds(r.estimate) for r in q)
-            + f" [{common.seconds(q[2].lower)}, {common.seconds(q[2].upper)}], attempts {att.estimate:.2f}, "
-            f"gave up {common.pct(gu.estimate)} [{common.pct(gu.lower)}, {common.pct(gu.upper)}], "
-            f"completed {common.pct(comp.estimate)}"
+            + f" [{common.seconds(q[2].lower)}, {common.seconds(q[2].upper)}], attempts "
+            f"{att.estimate:.2f}, gave up {common.pct(gu.estimate)} [{common.pct(gu.lower)}, "
+            f"{common.pct(gu.upper)}], completed {common.pct(comp.estimate)}"
         )
     lines.append(fig.caption)
     return common.finish(args, lines)

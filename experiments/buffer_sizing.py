@@ -155,13 +155,14 @@ def figure(table: pd.DataFrame) -> Figure:
     empty = table[(table.measure == "server_memory_bytes") & (table.estimate == 0)]
     if len(empty):
         notes.append(
-            f"p99 memory of 0 B (not drawn) at {len(empty)} point(s), e.g. {empty.scenario.iloc[0]} "
-            f"{empty.when_full.iloc[0]} {int(empty.buffer_bytes.iloc[0]) // 1024} KiB"
+            f"p99 memory of 0 B (not drawn) at {len(empty)} point(s), e.g. "
+            f"{empty.scenario.iloc[0]} {empty.when_full.iloc[0]} "
+            f"{int(empty.buffer_bytes.iloc[0]) // 1024} KiB"
         )
     fig.caption = (
-        "Completion rate (95 % Clopper-Pearson bands), p99 completion time (missing points: more than 1 % never "
-        "completed, so the p99 is infinite) and p99 replay-buffer memory against the buffer size "
-        "(block: solid, evict: dashed). " + "; ".join(notes) + "."
+        "Completion rate (95 % Clopper-Pearson bands), p99 completion time (missing points: more "
+        "than 1 % never completed, so the p99 is infinite) and p99 replay-buffer memory against "
+        "the buffer size (block: solid, evict: dashed). " + "; ".join(notes) + "."
     )
     return fig
 
@@ -181,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     fig = figure(table)
     common.write_figure(fig, args, NAME)
     lines = [
-        f"{args.streams:,} streams per point; completion rate, resume_window_exceeded rate, p99 completion time, "
-        "p99 server memory:"
+        f"{args.streams:,} streams per point; completion rate, resume_window_exceeded rate, p99 "
+        "completion time, p99 server memory:"
     ]
     wide = table.pivot_table(
         index=["scenario", "when_full", "buffer_bytes"],
@@ -192,9 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for (name, policy, size), r in wide.iterrows():
         lines.append(
-            f"  {name:17s} {policy:5s} {size / 1024:>6g} KiB: completed {common.pct(r.completion_rate):>8s}, "
-            f"window exceeded {common.pct(r.resume_window_exceeded_rate):>8s}, p99 time "
-            f"{common.seconds(r.completion_time):>7s}, p99 memory {r.server_memory_bytes / 1e3:,.1f} kB"
+            f"  {name:17s} {policy:5s} {size / 1024:>6g} KiB: completed "
+            f"{common.pct(r.completion_rate):>8s}, window exceeded "
+            f"{common.pct(r.resume_window_exceeded_rate):>8s}, p99 time "
+            f"{common.seconds(r.completion_time):>7s}, p99 memory "
+            f"{r.server_memory_bytes / 1e3:,.1f} kB"
         )
     lines.append(fig.caption)
     return common.finish(args, lines)

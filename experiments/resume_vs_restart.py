@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     common.write_figure(fig, args, "completion_vs_disconnect_rate")
     lines = [
-        f"{SCENARIO}, {args.streams:,} streams per point; completion rate [95 % CP], median completion time "
-        "over all streams, p99 recovery time over all disconnects:"
+        f"{SCENARIO}, {args.streams:,} streams per point; completion rate [95 % CP], median "
+        "completion time over all streams, p99 recovery time over all disconnects:"
     ]
     for (strategy, scale), g in table.groupby(["strategy", "rate_scale"], sort=False):
         comp = g[g.measure == "completion_rate"].iloc[0]
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         rec = g[g.measure == "recovery_time"].iloc[0]
         lines.append(
             f"  {strategy:7s} x{scale:<4g} ({comp.n:,} streams, {rec.n:,} disconnects): completed "
-            f"{common.pct(comp.estimate)} [{common.pct(comp.lower)}, {common.pct(comp.upper)}], median "
-            f"{common.seconds(med.estimate)}, p99 recovery {common.seconds(rec.estimate)}"
+            f"{common.pct(comp.estimate)} [{common.pct(comp.lower)}, {common.pct(comp.upper)}], "
+            f"median {common.seconds(med.estimate)}, p99 recovery {common.seconds(rec.estimate)}"
         )
     lines.append(fig.caption)
     return common.finish(args, lines)

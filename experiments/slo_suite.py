@@ -108,7 +108,8 @@ def verdict_matrix(table: pd.DataFrame) -> Figure:
     ax.tick_params(length=0)
     conf = float(table.confidence.iloc[0])
     ax.set_title(
-        f"SLO verdicts ({conf:.0%} one-sided bounds; green PASS, red FAIL, grey INCONCLUSIVE, pale n/a)",
+        f"SLO verdicts ({conf:.0%} one-sided bounds; green PASS, red FAIL, grey INCONCLUSIVE, "
+        "pale n/a)",
         fontsize=9,
     )
     counts = table.status.value_counts()

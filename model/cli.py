@@ -84,8 +84,9 @@ def parser() -> argparse.ArgumentParser:
     how_many.add_argument(
         "--demonstrate",
         action="store_true",
-        help="simulate the sessions and disconnects with which zero failures would pass the completion "
-        "and recovery targets (5,990 and 2,995 by default), within --budget; judge once",
+        help="simulate the sessions and disconnects with which zero failures would pass the "
+        "completion and recovery targets (5,990 and 2,995 by default), within --budget; "
+        "judge once",
     )
     run.add_argument(
         "--budget",
@@ -128,20 +129,21 @@ def parser() -> argparse.ArgumentParser:
         "--streams",
         type=whole_number(1),
         default=None,
-        help="a fixed number of sessions per scenario, as in `run --streams` (default: each scenario "
-        "runs as `run --demonstrate`)",
+        help="a fixed number of sessions per scenario, as in `run --streams` (default: each "
+        "scenario runs as `run --demonstrate`)",
     )
     how_many.add_argument(
         "--until-decided",
         action="store_true",
-        help="run each scenario in doubling batches until its verdicts are decided or --budget is spent",
+        help="run each scenario in doubling batches until its verdicts are decided or --budget is "
+        "spent",
     )
     report.add_argument(
         "--budget",
         type=whole_number(1),
         default=None,
-        help="session budget per scenario (default: 20000 single-stream sessions, 12000 streams' worth "
-        "of multi-stream ones but at least 299 sessions)",
+        help="session budget per scenario (default: 20000 single-stream sessions, 12000 streams' "
+        "worth of multi-stream ones but at least 299 sessions)",
     )
     report.add_argument("--seed", type=whole_number(0), default=0, help="root seed (default 0)")
     report.add_argument(
@@ -432,7 +434,8 @@ def print_summary(cfg: Scenario, res, table: pd.DataFrame, seed: int) -> None:
     print(
         f"\nSLO verdicts (one-sided bounds at {conf:.4g} confidence"
         + (
-            f", {table['looks_planned'].iloc[0]} planned looks, overall {table['stated_confidence'].iloc[0]:.0%}"
+            f", {table['looks_planned'].iloc[0]} planned looks, overall "
+            f"{table['stated_confidence'].iloc[0]:.0%}"
             if "looks_planned" in table
             else ""
         )

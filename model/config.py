@@ -343,13 +343,15 @@ class Client:
     heartbeat_stretch_max: float = spec(
         1.0,
         "x",
-        "adaptive heartbeat: slow pongs stretch the timeout up to this multiple of ping_timeout (1 = fixed)",
+        "adaptive heartbeat: slow pongs stretch the timeout up to this multiple of ping_timeout "
+        "(1 = fixed)",
         lo=1.0,
     )
     close_timeout: float = spec(
         10.0,
         "s",
-        "after a heartbeat timeout, wait at most this long for the server to close the connection (websockets: 10 s)",
+        "after a heartbeat timeout, wait at most this long for the server to close the connection "
+        "(websockets: 10 s)",
         lo=0.0,
     )
     connect_timeout: float = spec(
@@ -401,13 +403,15 @@ class Server:
     replay_from: str = spec(
         "client",
         "-",
-        "replay from the client's position, or from the last ack (duplicates dropped by the client)",
+        "replay from the client's position, or from the last ack (duplicates dropped by the "
+        "client)",
         choices=values(ReplayFrom),
     )
     processing: float = spec(
         0.0,
         "s",
-        "time the server takes to answer each handshake round trip, request and ping (framework and application work; 0 = instant)",
+        "time the server takes to answer each handshake round trip, request and ping (framework "
+        "and application work; 0 = instant)",
         lo=0.0,
     )
 

@@ -75,9 +75,13 @@ def multipart_frames(cfg: Content, rng: np.random.Generator) -> Frames:
 
 
 # ---- json: an API-style result list with nested objects and arrays
-WORDS = np.array(
-    ["stream", "frame", "resume", "replay", "buffer", "socket", "token", "model", "chunk", "retry", "backoff", "delta", "window", "signal", "cursor", "offset", "header", "packet", "route", "ledger"]
-)
+# fmt: off
+WORDS = np.array([
+    "stream", "frame", "resume", "replay", "buffer", "socket", "token", "model", "chunk", "retry",
+    "backoff", "delta", "window", "signal", "cursor", "offset", "header", "packet", "route",
+    "ledger"
+])
+# fmt: on
 
 DOCUMENT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

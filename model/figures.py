@@ -135,7 +135,8 @@ def recovery_cdf(disconnects: pd.DataFrame, slo: Slo, name: str = "") -> Figure:
         ax.set(xlabel="time after the break (s)", ylabel="fraction of disconnects")
         return _finish(
             fig,
-            f"{name + ': ' if name else ''}no disconnect happened, so there is no recovery time to show.",
+            f"{name + ': ' if name else ''}no disconnect happened, so there is no recovery time "
+            "to show.",
         )
     for sample, label, style in (
         (con, "reconnect time (break to connected)", dict(color="#9ecae1", lw=1.2)),
@@ -170,12 +171,15 @@ def recovery_cdf(disconnects: pd.DataFrame, slo: Slo, name: str = "") -> Figure:
     finite = rec[np.isfinite(rec)]
     qv = float(np.quantile(rec, q, method="inverted_cdf"))
     cap = (
-        f"{_pct(within)} of {n:,} recoveries took under {target:g} s (the SLO target, dashed; "
-        f"the dotted line is the p{q * 100:g} level); the median was {_seconds(float(np.median(rec)))} "
-        f"and the p{q * 100:g} {_seconds(qv)}."
+        f"{_pct(within)} of {n:,} recoveries took under {target:g} s (the SLO target, dashed; the "
+        f"dotted line is the p{q * 100:g} level); the median was "
+        f"{_seconds(float(np.median(rec)))} and the p{q * 100:g} {_seconds(qv)}."
     )
     if len(finite) < n:
-        cap += f" {n - len(finite):,} never recovered and count as infinitely slow, so the curve stops at {_pct(len(finite) / n)}."
+        cap += (
+            f" {n - len(finite):,} never recovered and count as infinitely slow, so the curve "
+            f"stops at {_pct(len(finite) / n)}."
+        )
     return _finish(fig, cap)
 
 
@@ -204,8 +208,8 @@ def attempts_histogram(disconnects: pd.DataFrame, name: str = "") -> Figure:
     ax.grid(alpha=0.3, axis="y")
     first = float(((a == 1) & ok).mean())
     cap = (
-        f"{_pct(first)} of {len(a):,} disconnects recovered on the first attempt; the most attempts "
-        f"any needed was {top} (mean {a.mean():.2f})."
+        f"{_pct(first)} of {len(a):,} disconnects recovered on the first attempt; the most "
+        f"attempts any needed was {top} (mean {a.mean():.2f})."
     )
     if (~ok).any():
         cap += f" {int((~ok).sum()):,} did not recover (red)."
@@ -247,7 +251,10 @@ def error_breakdown(streams: pd.DataFrame, name: str = "") -> Figure:
     ax.set_yticks(y, labels, fontsize="small")
     ax.set(xlabel="streams", title="Stream outcomes" + (f" ({name})" if name else ""))
     failed = streams.outcome == "failed"
-    cap = f"Of {n:,} streams, {counts[0]:,} completed ({_pct(counts[0] / n) if n else '-'}), {counts[1]:,} were censored (still running at the horizon)"
+    cap = (
+        f"Of {n:,} streams, {counts[0]:,} completed ({_pct(counts[0] / n) if n else '-'}), "
+        f"{counts[1]:,} were censored (still running at the horizon)"
+    )
     if failed.any():
         kinds = streams[failed].error.value_counts()
         cap += " and " + ", ".join(f"{v:,} failed with {k}" for k, v in kinds.items()) + "."
@@ -328,21 +335,28 @@ def completion_vs_disconnect_rate(
     ax.legend(title=strategy_path.split(".")[-1], fontsize="small")
     per = df.groupby(["_x", strategy_path]).size()
     cap = (
-        f"Left: share of streams that completed at each disconnect rate ({int(per.min()):,} streams per point; bands: "
-        f"two-sided {confidence:.0%} Clopper-Pearson intervals). Right: median request-to-last-frame time of the streams "
-        f"that completed (bands: order-statistic intervals)."
+        f"Left: share of streams that completed at each disconnect rate ({int(per.min()):,} "
+        f"streams per point; bands: two-sided {confidence:.0%} Clopper-Pearson intervals). Right: "
+        "median request-to-last-frame time of the streams that completed (bands: order-statistic "
+        "intervals)."
     )
     if {"resume", "restart"} <= set(lines):
         (xr, er, tr), (_, es, ts) = lines["resume"], lines["restart"]
         gap = er - es
         i = int(np.argmax(gap))
         if gap[i] > 0:
-            cap += f" The widest completion gap is at {xr[i]:.3g} disconnects/min: {_pct(er[i])} resumed against {_pct(es[i])} restarted."
+            cap += (
+                f" The widest completion gap is at {xr[i]:.3g} disconnects/min: {_pct(er[i])} "
+                f"resumed against {_pct(es[i])} restarted."
+            )
         else:
             cap += " Resume and restart complete the same share at every rate tried."
         j = len(xr) - 1
         if np.isfinite(tr[j]) and np.isfinite(ts[j]):
-            cap += f" At {xr[j]:.3g}/min the median completed stream took {tr[j]:.1f} s resumed and {ts[j]:.1f} s restarted."
+            cap += (
+                f" At {xr[j]:.3g}/min the median completed stream took {tr[j]:.1f} s resumed and "
+                f"{ts[j]:.1f} s restarted."
+            )
     return _finish(fig, cap)
 
 
@@ -475,19 +489,22 @@ def stream_timeline(timeline: StreamTimeline, cfg: Scenario) -> Figure:
         cap += "no disconnect. "
     for r in c.disconnect_log:
         cap += (
-            f"cut at {r.time:.2f} s by a {r.cause.replace('_', '-')} (detected {r.detected_at - r.time:.2f} s later), "
-            f"{r.attempts} connection attempt{'s' if r.attempts != 1 else ''}"
+            f"cut at {r.time:.2f} s by a {r.cause.replace('_', '-')} (detected "
+            f"{r.detected_at - r.time:.2f} s later), {r.attempts} connection "
+            f"attempt{'s' if r.attempts != 1 else ''}"
         )
         if math.isfinite(r.connected_at):
             cap += (
-                f", reconnected at {r.connected_at:.2f} s, first new frame at {r.resumed_at:.2f} s, "
-                f"caught up with the {r.generated_at_break} frame{'s' if r.generated_at_break != 1 else ''} generated "
-                f"before the break at {r.recovered_at:.2f} s. "
+                f", reconnected at {r.connected_at:.2f} s, first new frame at {r.resumed_at:.2f} "
+                f"s, caught up with the {r.generated_at_break} "
+                f"frame{'s' if r.generated_at_break != 1 else ''} generated before the break at "
+                f"{r.recovered_at:.2f} s. "
             )
         else:
             cap += ", never reconnected. "
     cap += (
-        f"The stream {'completed at ' + format(c.end_time, '.1f') + ' s' if c.outcome == 'completed' else c.outcome + (' (' + c.error + ')' if c.error else '')}. "
+        "The stream "
+        f"{'completed at ' + format(c.end_time, '.1f') + ' s' if c.outcome == 'completed' else c.outcome + (' (' + c.error + ')' if c.error else '')}. "
         "Grey bands: outages; black ticks in the state band: connection attempts."
     )
     return _finish(fig, cap)
@@ -532,8 +549,8 @@ def buffer_memory(session: SessionRecord, slo: Slo | None = None, name: str = ""
     ax.grid(alpha=0.3)
     last = b[-1]
     cap = (
-        f"Replay-buffer bytes held by the server for all {streams} streams of session {session.session} together, "
-        f"at every server event: peak {_bytes(b[i])} at {t[i]:.1f} s"
+        f"Replay-buffer bytes held by the server for all {streams} streams of session "
+        f"{session.session} together, at every server event: peak {_bytes(b[i])} at {t[i]:.1f} s"
     )
     if slo is not None:
         cap += f" against an SLO of {_bytes(slo.buffer_bytes)}"
@@ -599,9 +616,8 @@ def conditions_throughput(timeline: StreamTimeline, cfg: Scenario, bin_s: float 
         if dur > 0:
             parts.append(f"{name} {dur:.1f} s at {(idx == k).sum() / dur:.0f} frames/s")
     cap = (
-        f"Stream {timeline.stream} ({cfg.name}): the network condition (bottom) and the new frames reaching the "
-        f"application per {bin_s:g} s (top; grey: outages). Time in each condition and mean throughput there: "
-        + "; ".join(parts)
-        + "."
+        f"Stream {timeline.stream} ({cfg.name}): the network condition (bottom) and the new "
+        f"frames reaching the application per {bin_s:g} s (top; grey: outages). Time in each "
+        "condition and mean throughput there: " + "; ".join(parts) + "."
     )
     return _finish(fig, cap)

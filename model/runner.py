@@ -253,9 +253,9 @@ def _run_error(cfg: Scenario, seed: int, chunk: Chunk, cause: BaseException) -> 
             )
     # A dead worker, or not reproducible here: name the chunk instead.
     return RunError(
-        f"scenario {cfg.name!r}, root seed {seed}: the chunk of streams {chunk.first}..{chunk.last} "
-        f"failed in a worker (not reproduced stream by stream in this process): "
-        f"{type(cause).__name__}: {cause}"
+        f"scenario {cfg.name!r}, root seed {seed}: the chunk of streams "
+        f"{chunk.first}..{chunk.last} failed in a worker (not reproduced stream by stream in this "
+        f"process): {type(cause).__name__}: {cause}"
     )
 
 

@@ -154,7 +154,7 @@ def _module_aliases(tree: ast.AST) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             aliases |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module == "model" or isinstance(node, ast.ImportFrom) and node.module in ("matplotlib", "scipy"):
+        elif isinstance(node, ast.ImportFrom) and node.module in ("model", "matplotlib", "scipy"):
             aliases |= {a.asname or a.name for a in node.names}
     return aliases
 

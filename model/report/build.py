@@ -123,7 +123,8 @@ def _sweep(run: ScenarioRun, sessions: int, seed: int, extra: list[str], workers
         )
     sets = "".join(f" --set {o}" for o in extra)
     command = (
-        f"midstream sweep {run.name} --streams {sessions} --seed {seed}{sets} --vary disconnects.rate_scale="
+        f"midstream sweep {run.name} --streams {sessions} --seed {seed}{sets} --vary "
+        "disconnects.rate_scale="
         + ",".join(f"{x:g}" for x in SWEEP_RATE_SCALES)
         + " --vary client.strategy="
         + ",".join(SWEEP_STRATEGIES)

@@ -106,8 +106,8 @@ def _title_section(runs: list[ScenarioRun], meta: dict, st) -> list:
         Spacer(1, 1.6 * inch),
         _p("midstream reliability report", st["title"]),
         _p(
-            "Streaming responses cut mid-stream: do they come back complete, intact and fast enough, "
-            "and how sure are we?",
+            "Streaming responses cut mid-stream: do they come back complete, intact and fast "
+            "enough, and how sure are we?",
             st["subtitle"],
         ),
         Spacer(1, 0.4 * inch),
@@ -126,9 +126,10 @@ def _title_section(runs: list[ScenarioRun], meta: dict, st) -> list:
     story += [
         Spacer(1, 0.3 * inch),
         _p(
-            "A discrete-event model (SimPy) of a client, a network link and a server with loss, jitter, "
-            "disconnects and outages, and a resumable streaming protocol. Every number here comes from seeded, "
-            "reproducible simulation of that model, not from measurements of a real system.",
+            "A discrete-event model (SimPy) of a client, a network link and a server with loss, "
+            "jitter, disconnects and outages, and a resumable streaming protocol. Every number "
+            "here comes from seeded, reproducible simulation of that model, not from measurements "
+            "of a real system.",
             st["body"],
         ),
         PageBreak(),
@@ -177,56 +178,61 @@ def _summary_section(runs: list[ScenarioRun], confidence: float | None, st) -> l
     total = pass_n + fail_n + inc_n
     story.append(
         _p(
-            f"{len(runs)} scenarios, {total} SLO verdicts: <b>{pass_n} PASS</b>, <b>{fail_n} FAIL</b>, "
-            f"<b>{inc_n} INCONCLUSIVE</b> ({na_n} more SLOs had nothing to judge: n/a). Each verdict compares a one-sided "
-            f"{'%g %%' % (confidence * 100) if confidence else 'per-scenario'} confidence bound with the target "
-            "(targets: the seed's SLOs; see each table).",
+            f"{len(runs)} scenarios, {total} SLO verdicts: <b>{pass_n} PASS</b>, <b>{fail_n} "
+            f"FAIL</b>, <b>{inc_n} INCONCLUSIVE</b> ({na_n} more SLOs had nothing to judge: n/a). "
+            "Each verdict compares a one-sided "
+            f"{'%g %%' % (confidence * 100) if confidence else 'per-scenario'} confidence bound "
+            "with the target (targets: the seed's SLOs; see each table).",
             st["body"],
         )
     )
     story += [
         mt,
         _p(
-            "INCONCL. = INCONCLUSIVE; n/a = no trials (no give-ups to judge timeout handling by, no "
-            "disconnects to time). Column labels: the SLO (rates) or the quantile and measure the target "
-            "applies to.",
+            "INCONCL. = INCONCLUSIVE; n/a = no trials (no give-ups to judge timeout handling by, "
+            "no disconnects to time). Column labels: the SLO (rates) or the quantile and measure "
+            "the target applies to.",
             st["caption"],
         ),
     ]
     story.append(
         _p(
-            "<b>What the verdicts mean.</b> PASS: the one-sided bound on the wrong side of the target clears it "
-            "(for a rate, the lower bound is at least the target; for a p99 latency or memory target, the upper "
-            "bound is below it). If the model's true value missed the target, evidence this strong would appear in "
-            f"at most {100 * (1 - (confidence or 0.95)):.0f} % of runs. FAIL is the mirror image: the bound on the "
-            "good side is already on the wrong side of the target. INCONCLUSIVE: the simulated streams cannot tell "
-            "either way; for rates, <i>more streams</i> says how many extra trials would decide it if the observed "
-            "rate held. Zero-tolerance targets (a rate of 1) PASS while no violation is seen and FAIL at the first; "
-            "the lower bound shown says how large a violation rate the clean sample still allows.",
+            "<b>What the verdicts mean.</b> PASS: the one-sided bound on the wrong side of the "
+            "target clears it (for a rate, the lower bound is at least the target; for a p99 "
+            "latency or memory target, the upper bound is below it). If the model's true value "
+            "missed the target, evidence this strong would appear in at most "
+            f"{100 * (1 - (confidence or 0.95)):.0f} % of runs. FAIL is the mirror image: the "
+            "bound on the good side is already on the wrong side of the target. INCONCLUSIVE: "
+            "the simulated streams cannot tell either way; for rates, <i>more streams</i> says "
+            "how many extra trials would decide it if the observed rate held. Zero-tolerance "
+            "targets (a rate of 1) PASS while no violation is seen and FAIL at the first; the "
+            "lower bound shown says how large a violation rate the clean sample still allows.",
             st["body"],
         )
     )
     story.append(
         _p(
-            "<b>What they do not promise.</b> They are statements about the model under its assumed network "
-            "conditions, disconnect rates, outage lengths and protocol settings (see Methods), not about a production "
-            "system: the intervals cover simulation noise only, not error in those assumptions. The confidence "
-            "applies to each verdict on its own; across a table of many verdicts a few may be wrong by chance. "
-            "In multi-stream scenarios the streams of one session share their network and their disconnects: "
-            "completion is then judged with the session as the trial (conservative, valid whatever the "
-            "correlation) and memory per session, but recovery success still counts disconnects as "
-            "independent, so its interval is narrower than the evidence warrants. A PASS on a "
-            "zero-tolerance target is not a proof that failures cannot happen.",
+            "<b>What they do not promise.</b> They are statements about the model under its "
+            "assumed network conditions, disconnect rates, outage lengths and protocol settings "
+            "(see Methods), not about a production system: the intervals cover simulation noise "
+            "only, not error in those assumptions. The confidence applies to each verdict on its "
+            "own; across a table of many verdicts a few may be wrong by chance. In multi-stream "
+            "scenarios the streams of one session share their network and their disconnects: "
+            "completion is then judged with the session as the trial (conservative, valid "
+            "whatever the correlation) and memory per session, but recovery success still counts "
+            "disconnects as independent, so its interval is narrower than the evidence warrants. "
+            "A PASS on a zero-tolerance target is not a proof that failures cannot happen.",
             st["body"],
         )
     )
     story.append(_heading("Verdicts with intervals", st["h2"], 1))
     story.append(
         _p(
-            "Per scenario: the SLO, its target, the verdict, the estimate, the one-sided lower and upper bounds "
-            "the decision used, the number of trials (streams, disconnects or sessions) and, for inconclusive "
-            "rates, the extra trials that would decide it. These are the tables `midstream run` prints for the "
-            "same streams and seed (command under each).",
+            "Per scenario: the SLO, its target, the verdict, the estimate, the one-sided lower "
+            "and upper bounds the decision used, the number of trials (streams, disconnects or "
+            "sessions) and, for inconclusive rates, the extra trials that would decide it. These "
+            "are the tables `midstream run` prints for the same streams and seed (command under "
+            "each).",
             st["body"],
         )
     )
@@ -251,8 +257,9 @@ def _summary_section(runs: list[ScenarioRun], confidence: float | None, st) -> l
             KeepTogether(
                 [
                     _p(
-                        f"<b>{_e(r.name)}</b> - {r.sessions:,} sessions, {len(r.results.streams):,} streams, "
-                        f"{len(r.results.disconnects):,} disconnects; {note}",
+                        f"<b>{_e(r.name)}</b> - {r.sessions:,} sessions, "
+                        f"{len(r.results.streams):,} streams, {len(r.results.disconnects):,} "
+                        f"disconnects; {note}",
                         st["h3"],
                     ),
                     _table(_verdict_rows(r.verdicts), widths, st, status_col=2),
@@ -279,8 +286,8 @@ def _scenario_sections(runs: list[ScenarioRun], meta: dict, st, fig_no) -> list:
         rows = _settings_rows(r, meta["overrides"])
         story.append(
             _p(
-                "<b>Non-default configuration</b> (everything else as in <font face='Courier'>midstream describe "
-                f"{_e(r.name)}</font>):",
+                "<b>Non-default configuration</b> (everything else as in <font "
+                f"face='Courier'>midstream describe {_e(r.name)}</font>):",
                 st["body"],
             )
         )
@@ -297,8 +304,9 @@ def _scenario_sections(runs: list[ScenarioRun], meta: dict, st, fig_no) -> list:
             KeepTogether(
                 [
                     _p(
-                        f"<b>Estimates</b> (two-sided {r.cfg.slo.confidence:.0%} intervals: Clopper-Pearson for rates, order "
-                        "statistics for quantiles, Student t for means of the finite values; unrecovered disconnects count as "
+                        f"<b>Estimates</b> (two-sided {r.cfg.slo.confidence:.0%} intervals: "
+                        "Clopper-Pearson for rates, order statistics for quantiles, Student t "
+                        "for means of the finite values; unrecovered disconnects count as "
                         "infinite in the quantiles):",
                         st["body"],
                     ),
@@ -344,10 +352,11 @@ def _sweep_section(sweep_info: dict, meta: dict, st, fig_no) -> list:
     story.append(
         _p(
             f"The <b>{_e(sweep_info['scenario'])}</b> scenario run at disconnect-rate multipliers "
-            f"{', '.join(f'{x:g}' for x in sweep_info['scales'])} (disconnects.rate_scale) with the client "
-            f"resuming from its last frame or restarting the response from scratch; {sweep_info['sessions']:,} "
-            f"streams per point, seed {meta['seed']}, the same weather for both strategies (common random "
-            f"numbers). Command: <font face='Courier'>{_e(sweep_info['command'])}</font>",
+            f"{', '.join(f'{x:g}' for x in sweep_info['scales'])} (disconnects.rate_scale) with "
+            "the client resuming from its last frame or restarting the response from scratch; "
+            f"{sweep_info['sessions']:,} streams per point, seed {meta['seed']}, the same weather "
+            "for both strategies (common random numbers). Command: <font "
+            f"face='Courier'>{_e(sweep_info['command'])}</font>",
             st["body"],
         )
     )
@@ -469,9 +478,9 @@ def _provenance_section(runs: list[ScenarioRun], meta: dict, st) -> list:
     )
     story.append(
         _p(
-            "Every stream depends only on (seed, stream index): the commands above reproduce each verdict "
-            "table exactly, whatever the number of workers. The JSON file next to this PDF holds the same "
-            "provenance and verdict tables in machine-readable form.",
+            "Every stream depends only on (seed, stream index): the commands above reproduce each "
+            "verdict table exactly, whatever the number of workers. The JSON file next to this "
+            "PDF holds the same provenance and verdict tables in machine-readable form.",
             st["body"],
         )
     )

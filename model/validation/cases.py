@@ -276,10 +276,10 @@ def case_ge_loss_rate(ctx: Context) -> dict:
         est,
         lo,
         hi,
-        f"pi_G(1-k)+pi_B(1-h), pi_B=p/(p+r) (netem gemodel p={GE['p']}, r={GE['r']}, 1-k={GE['loss_good']}, "
-        f"1-h={GE['loss_bad']}); lost/sent transmissions decoded from arrivals(); ratio estimator over "
-        f"{len(fails)} independent replications, delta-method t 99.9 % (false alarm ~0.1 %); "
-        f"{bad} undecodable delays",
+        f"pi_G(1-k)+pi_B(1-h), pi_B=p/(p+r) (netem gemodel p={GE['p']}, r={GE['r']}, "
+        f"1-k={GE['loss_good']}, 1-h={GE['loss_bad']}); lost/sent transmissions decoded from "
+        f"arrivals(); ratio estimator over {len(fails)} independent replications, delta-method t "
+        f"99.9 % (false alarm ~0.1 %); {bad} undecodable delays",
     )
     row["agree"] = row["agree"] and bad == 0
     return row
@@ -304,10 +304,11 @@ def case_ge_burst(ctx: Context) -> dict:
         est,
         lo,
         hi,
-        f"the chain steps once per frame's first transmission (README), so a burst is a run of "
-        f"consecutive frames whose first transmission was lost: mean P(lost)/P(kept then lost), "
+        "the chain steps once per frame's first transmission (README), so a burst is a run of "
+        "consecutive frames whose first transmission was lost: mean P(lost)/P(kept then lost), "
         f"P(both lost) = sum pi_s l_s P(s,s') l_s'; bad-state mean run 1/r={1 / GE['r']:.3g}; "
-        f"ratio estimator over {len(fails)} replications, delta-method t 99.9 % (false alarm ~0.1 %)",
+        f"ratio estimator over {len(fails)} replications, delta-method t 99.9 % (false alarm ~0.1 "
+        "%)",
     )
     row["agree"] = row["agree"] and bad == 0
     return row
@@ -331,8 +332,8 @@ def case_rto_delay(ctx: Context) -> dict:
         lo,
         hi,
         f"Bernoulli p={p}, R=max(SRTT+4 RTTVAR, rto_min)=1 s doubling (uncapped; 30 retries: "
-        f"truncation < 1e-12); finite variance since 4p<1; Student t 99.9 % (CLT, false alarm ~0.1 %); "
-        f"n={n}",
+        "truncation < 1e-12); finite variance since 4p<1; Student t 99.9 % (CLT, false alarm "
+        f"~0.1 %); n={n}",
     )
     return row
 
@@ -430,11 +431,11 @@ def _sprt_case(hypothesis: str):
             counts[wrong] / runs,
             lo,
             hi,
-            f"SPRT(p0={s.p0}, p1={s.p1}, alpha={s.alpha}, beta={s.beta}); exact rate by propagating "
-            f"undecided (failures, trials) states through SPRT.update (undecided mass "
+            f"SPRT(p0={s.p0}, p1={s.p1}, alpha={s.alpha}, beta={s.beta}); exact rate by "
+            "propagating undecided (failures, trials) states through SPRT.update (undecided mass "
             f"{exact['undecided']:.1g}, ASN {exact['asn']:.4g}); Wald's bound {bound:.4g} "
             f"{'holds' if exact[wrong] <= bound else 'VIOLATED'}; {runs} simulated tests, "
-            f"Clopper-Pearson 99.9 % (false alarm <= 0.1 %)",
+            "Clopper-Pearson 99.9 % (false alarm <= 0.1 %)",
         )
         row["agree"] = row["agree"] and exact[wrong] <= bound
         return row

@@ -47,8 +47,8 @@ def main_validate(quick: bool = False) -> int:
         print(format_row(row), flush=True)
     bad = sum(not r["agree"] for r in rows)
     print(
-        f"{len(rows) - bad}/{len(rows)} cases agree with theory ({'quick' if quick else 'full'} mode, "
-        f"{time.perf_counter() - started:.0f} s; each test's false-alarm rate 0.1 %, "
-        f"so <= {len(rows) * ALPHA:.1%} for the suite)"
+        f"{len(rows) - bad}/{len(rows)} cases agree with theory ({'quick' if quick else 'full'} "
+        f"mode, {time.perf_counter() - started:.0f} s; each test's false-alarm rate 0.1 %, so <= "
+        f"{len(rows) * ALPHA:.1%} for the suite)"
     )
     return 1 if bad else 0
