@@ -1,4 +1,5 @@
-"""Benchmark: how the cost of the model scales — in frames per stream, in streams, in memory, across workers.
+"""Benchmark: how the cost of the model scales — in frames per stream, in streams, in memory, across
+workers.
 
 Four sections, each printing its figures, then a summary table setting each figure next to its
 target. Timings are wall-clock medians of --repeats runs (same seed every repeat: the same work, so
@@ -31,7 +32,8 @@ Sections run in the order memory, frames, streams, parallel (memory first: see b
     python benchmarks/scaling.py [--quick] [--only frames,streams,memory,parallel] [--repeats 3]
                                  [--seed 1] [--workers 2]
 
---quick runs tiny sizes (a smoke test, well under 30 s); the full run takes a few minutes on 2 cores.
+--quick runs tiny sizes (a smoke test, well under 30 s); the full run takes a few minutes on 2
+cores.
 """
 
 from __future__ import annotations
@@ -101,8 +103,9 @@ def loglog_slope(x, y) -> float:
 
 
 def linear_fit(x, y) -> tuple[float, float]:
-    """(a, b) of y = a + b * x, least squares on relative errors: unweighted, the largest sizes would
-    dominate and the fixed cost a (visible only at small sizes) would be lost in their noise."""
+    """(a, b) of y = a + b * x, least squares on relative errors: unweighted, the largest sizes
+    would dominate and the fixed cost a (visible only at small sizes) would be lost in their
+    noise."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     b, a = np.polyfit(x, y, 1, w=1.0 / y)
     return float(a), float(b)
@@ -356,7 +359,8 @@ def memory_child(streams: int, seed: int, workers: int) -> None:
                 "rss_before_run": rss_before,
                 "rss_after_run": rss_bytes(os.getpid()),
                 "tables_bytes": tables,
-                # ru_maxrss is in KiB on Linux; RUSAGE_CHILDREN is the largest single reaped child (a worker)
+                # ru_maxrss is in KiB on Linux; RUSAGE_CHILDREN is the largest single reaped child
+                # (a worker)
                 "maxrss_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "maxrss_children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
             }
@@ -491,7 +495,7 @@ def print_summary(rows: list[Row]) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test in a few seconds")
     p.add_argument(
         "--only",
@@ -519,7 +523,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def code_version() -> str:
-    """The commit measured (+ '-dirty' with uncommitted changes): the model changes under benchmarks."""
+    """The commit measured (+ '-dirty' with uncommitted changes): the model changes under
+    benchmarks."""
     try:
         out = subprocess.run(
             ["git", "describe", "--always", "--dirty"],

@@ -144,7 +144,8 @@ def measures(label: str, res, conf: float) -> pd.DataFrame:
 
 
 def tails_figure(results: dict) -> Figure:
-    """Survival curves P(time > t) of reconnect and recovery time, per scenario (rows) and policy."""
+    """Survival curves P(time > t) of reconnect and recovery time, per scenario (rows) and
+    policy."""
     fig = Figure(figsize=(7.0, 2.6 * len(results)), layout="constrained")
     axes = fig.subplots(len(results), 2, squeeze=False)
     notes = []

@@ -1,4 +1,5 @@
-"""Replay-buffer sizing: how big must the per-stream buffer be, and should a full one block or evict?
+"""Replay-buffer sizing: how big must the per-stream buffer be, and should a full one block or
+evict?
 
 Question. For a server replay buffer of 2 KiB to 1 MiB per stream (`server.buffer_bytes`), full
 buffers either pausing generation (`server.when_full=block`, SignalR) or dropping the oldest frames

@@ -1,13 +1,18 @@
-"""What every study in `experiments/` shares: its command line, its output folder, provenance, writing
-tables and figures, splitting a sweep into its points, and the rows of an estimate with its interval.
+"""What every study in `experiments/` shares: its command line, its output folder, provenance,
+writing tables and figures, splitting a sweep into its points, and the rows of an estimate with its
+interval.
 
 A study is `main(argv=None) -> int` in `experiments/NAME.py`:
 
     args = common.parse_args("NAME", __doc__, default_streams=1000, argv=argv)
     cfg = common.scenario("text-interruption", args)
     res = sweep(cfg, grid, args.streams, args.seed, workers=args.workers, progress=args.progress)
-    rows = [{**point, "measure": "completion_rate", **common.rate(k, n)} for point, part in common.points(res, grid)]
-    common.write_table(pd.DataFrame(rows), args, "NAME", common.provenance(args, [(cfg, args.streams)], grid=grid))
+    rows = [
+        {**point, "measure": "completion_rate", **common.rate(k, n)}
+        for point, part in common.points(res, grid)
+    ]
+    prov = common.provenance(args, [(cfg, args.streams)], grid=grid)
+    common.write_table(pd.DataFrame(rows), args, "NAME", prov)
     common.write_figure(fig, args, "NAME")
     return common.finish(args, ["headline ..."])
 
@@ -179,7 +184,8 @@ def mean(sample, confidence: float = CONFIDENCE) -> dict:
 
 def provenance(args: argparse.Namespace, runs: list[tuple[Scenario, int]], **extra) -> dict:
     """What made a table: the study, its command, its arguments, anything in `extra` (e.g. the grid)
-    and, for every base configuration it ran, `runner.provenance` (config, seed, sessions, versions)."""
+    and, for every base configuration it ran, `runner.provenance` (config, seed, sessions,
+    versions)."""
     command = shlex.join(["python", f"experiments/{args.name}.py", *args.argv])
     return {
         "experiment": args.name,
@@ -205,7 +211,8 @@ def write_table(df: pd.DataFrame, args: argparse.Namespace, stem: str, prov: dic
 
 
 def write_figure(fig: Figure, args: argparse.Namespace, stem: str) -> list[Path]:
-    """`OUT_DIR/stem.png` (200 dpi) and `stem.pdf`, with the figure's computed caption in their metadata."""
+    """`OUT_DIR/stem.png` (200 dpi) and `stem.pdf`, with the figure's computed caption in their
+    metadata."""
     caption = getattr(fig, "caption", "")
     paths = [args.out_dir / f"{stem}.png", args.out_dir / f"{stem}.pdf"]
     fig.savefig(paths[0], dpi=DPI, metadata={"Title": stem, "Description": caption})

@@ -45,7 +45,8 @@ GRID = {STRATEGY: ["resume", "restart"], RATE: [1, 2, 4, 8, 16, 32]}
 
 
 def measures(res, cfg) -> pd.DataFrame:
-    """The tidy table: every point's completion rate, median completion time and p99 recovery time."""
+    """The tidy table: every point's completion rate, median completion time and p99 recovery
+    time."""
     per_minute = cfg.network.condition(cfg.network.initial).disconnect_rate * 60
     conf = cfg.slo.confidence
     rows = []

@@ -1,7 +1,8 @@
 """SLO suite: every scenario of the catalogue against its SLOs, in one tidy verdict table.
 
 Question. Which of the seed's targets (p99 reconnect < 2 s, p99 resume < 0.5 s, p99 recovery < 5 s,
-p99 replay-buffer memory < 50 MB, completion >= 99.95 %, integrity 100 %, recovery success >= 99.9 %,
+p99 replay-buffer memory < 50 MB, completion >= 99.95 %, integrity 100 %,
+recovery success >= 99.9 %,
 timeout handling 100 %) does each scenario meet, miss, or leave undecided at this sample size?
 
 Method. Each scenario of `model.scenarios.SCENARIOS` is run exactly as `midstream report` runs it
@@ -9,16 +10,17 @@ Method. Each scenario of `model.scenarios.SCENARIOS` is run exactly as `midstrea
 default that is `midstream run SCENARIO --demonstrate`: the sessions and disconnects with which zero
 failures would pass the completion and recovery targets, within the report's budget
 (`model.report.default_budget`); `--streams N` runs every scenario with N sessions instead, as
-`midstream report --streams N` does, so with the same seed and sizes the verdicts equal the report's.
+`midstream report --streams N` does, so with the same seed and sizes the verdicts equal the
+report's.
 
 Reading the output. `verdicts.parquet` has one row per (scenario, SLO): `status` is PASS when the
 one-sided bound at `confidence` clears the `target`, FAIL when it misses, INCONCLUSIVE when the
 interval straddles it, with `more_streams` the projected extra streams that would decide it (rate
-SLOs; empty when no size would, or the target is zero-tolerance). `estimate`, `lower`, `upper` are the
-point estimate and the bounds (rates: proportions; latencies: seconds, +inf = never reached; memory:
-bytes); `n` is the trials behind it (streams, disconnects or sessions). `verdicts.png` is the matrix
-of statuses with the estimates. The printed summary counts the verdicts and names every FAIL.
-Several verdicts judged at 95 % each: across the ~90 cells a few may be wrong by chance.
+SLOs; empty when no size would, or the target is zero-tolerance). `estimate`, `lower`, `upper` are
+the point estimate and the bounds (rates: proportions; latencies: seconds, +inf = never reached;
+memory: bytes); `n` is the trials behind it (streams, disconnects or sessions). `verdicts.png` is
+the matrix of statuses with the estimates. The printed summary counts the verdicts and names every
+FAIL. Several verdicts judged at 95 % each: across the ~90 cells a few may be wrong by chance.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def _cell(row) -> str:
 
 
 def verdict_matrix(table: pd.DataFrame) -> Figure:
-    """Scenarios (rows) against SLOs (columns), each cell coloured by its status, with the estimate."""
+    """Scenarios (rows) against SLOs (columns), each cell coloured by its status, with the
+    estimate."""
     scenarios, slos = list(dict.fromkeys(table.scenario)), list(dict.fromkeys(table.slo))
     fig = Figure(figsize=(9.0, 0.35 * len(scenarios) + 1.6), layout="constrained")
     ax = fig.add_subplot()

@@ -291,10 +291,12 @@ class Disconnects:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Reconnect delays. Attempt 1 waits `first_delay`; attempt k >= 2 waits the policy's delay for k-2.
+    """Reconnect delays. Attempt 1 waits `first_delay`; attempt k >= 2 waits the policy's delay
+    for k-2.
 
-    exponential: v = min(cap, base * factor^n); jitter none: v; full: U(0, v); equal: v/2 + U(0, v/2);
-    decorrelated: min(cap, U(base, 3 * previous)) (AWS "Exponential Backoff and Jitter").
+    exponential: v = min(cap, base * factor^n); jitter none: v; full: U(0, v);
+    equal: v/2 + U(0, v/2); decorrelated: min(cap, U(base, 3 * previous))
+    (AWS "Exponential Backoff and Jitter").
     """
 
     policy: str = spec("exponential", "-", "delay growth", choices=("constant", "exponential"))
@@ -614,7 +616,8 @@ def _parse(text: str, kind: type, path: str, meta: dict):
 
 
 def override(cfg, path: str, value):
-    """A copy of `cfg` with the leaf at dotted `path` set to `value` (text is parsed by field type)."""
+    """A copy of `cfg` with the leaf at dotted `path` set to `value` (text is parsed by field
+    type)."""
     head, _, rest = path.partition(".")
     fields = {f.name: f for f in dataclasses.fields(cfg)}
     f = fields.get(head)
@@ -648,7 +651,8 @@ class UnknownPath(ConfigError):
 
 
 def apply_overrides(cfg: Scenario, assignments: list[str] | dict) -> Scenario:
-    """Apply `path=value` strings (or a {path: value} dict); unknown paths name the nearest valid ones."""
+    """Apply `path=value` strings (or a {path: value} dict); unknown paths name the nearest valid
+    ones."""
     items = (
         assignments.items() if isinstance(assignments, dict) else [_split(a) for a in assignments]
     )

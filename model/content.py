@@ -200,7 +200,8 @@ def _checksums(payload: bytes, offsets: np.ndarray) -> np.ndarray:
 
 
 def json_frames(cfg: Content, rng: np.random.Generator) -> Frames:
-    """A JSON document of about frames * chunk_bytes bytes, cut at random points into `frames` chunks."""
+    """A JSON document of about frames * chunk_bytes bytes, cut at random points into `frames`
+    chunks."""
     payload = json_payload(int(np.ceil(cfg.frames * cfg.chunk_bytes)), rng)
     cuts = (
         np.sort(rng.choice(len(payload) - 1, cfg.frames - 1, replace=False)) + 1

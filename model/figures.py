@@ -123,9 +123,11 @@ def png_bytes(fig: Figure, dpi: int = 200) -> bytes:
 
 
 def recovery_cdf(disconnects: pd.DataFrame, slo: Slo, name: str = "") -> Figure:
-    """Empirical CDF of recovery time (and reconnect time) over all disconnects, with the SLO target.
+    """Empirical CDF of recovery time (and reconnect time) over all disconnects, with the SLO
+    target.
 
-    Unrecovered disconnects count as infinitely slow, so the curve tops out at the recovered share."""
+    Unrecovered disconnects count as infinitely slow, so the curve tops out at the recovered
+    share."""
     fig, ax = _figure()
     rec, con = _times(disconnects.recovery_time), _times(disconnects.reconnect_time)
     n = len(rec)
@@ -217,7 +219,8 @@ def attempts_histogram(disconnects: pd.DataFrame, name: str = "") -> Figure:
 
 
 def error_breakdown(streams: pd.DataFrame, name: str = "") -> Figure:
-    """How every stream ended: completed, censored at the horizon, or failed with each error kind."""
+    """How every stream ended: completed, censored at the horizon, or failed with each error
+    kind."""
     fig, ax = _figure(HALF)
     labels = ["completed", "censored"] + [
         f"failed: {e}" for e in sorted(streams.loc[streams.outcome == "failed", "error"].unique())
@@ -270,12 +273,14 @@ def completion_vs_disconnect_rate(
     strategy_path: str = "client.strategy",
     confidence: float = 0.95,
 ) -> Figure:
-    """Completion rate against the disconnect rate, one line per strategy, with Clopper-Pearson bands
-    (left), and the median time to complete of the streams that did, with order-statistic bands (right).
+    """Completion rate against the disconnect rate, one line per strategy, with Clopper-Pearson
+    bands (left), and the median time to complete of the streams that did, with order-statistic
+    bands (right).
 
-    `sweep_streams` is the stream table of `runner.sweep(cfg, {rate_path: [...], strategy_path: [...]})`.
-    `rate_path` is `disconnects.rate_scale` (plotted as disconnects per minute in the scenario's initial
-    condition when `cfg` is given) or a condition's `disconnect_rate` (1/s, plotted per minute)."""
+    `sweep_streams` is the stream table of `runner.sweep(cfg, {rate_path: [...], strategy_path:
+    [...]})`. `rate_path` is `disconnects.rate_scale` (plotted as disconnects per minute in the
+    scenario's initial condition when `cfg` is given) or a condition's `disconnect_rate` (1/s,
+    plotted per minute)."""
     from model.stats import clopper_pearson_interval, quantile_interval
 
     fig = Figure(figsize=(7.0, 3.0), layout="constrained")
@@ -502,9 +507,13 @@ def stream_timeline(timeline: StreamTimeline, cfg: Scenario) -> Figure:
             )
         else:
             cap += ", never reconnected. "
+    ending = (
+        "completed at " + format(c.end_time, ".1f") + " s"
+        if c.outcome == "completed"
+        else c.outcome + (" (" + c.error + ")" if c.error else "")
+    )
     cap += (
-        "The stream "
-        f"{'completed at ' + format(c.end_time, '.1f') + ' s' if c.outcome == 'completed' else c.outcome + (' (' + c.error + ')' if c.error else '')}. "
+        f"The stream {ending}. "
         "Grey bands: outages; black ticks in the state band: connection attempts."
     )
     return _finish(fig, cap)

@@ -52,15 +52,16 @@ def rto(link_cfg, cond: Condition) -> float:
 
 
 def retransmission_offsets(link_cfg, first_rto: float) -> np.ndarray:
-    """Send time of attempt k relative to the first: sum of min(R*2^j, rto_max) for j < k; inf past the limit."""
+    """Send time of attempt k relative to the first: sum of min(R*2^j, rto_max) for j < k; inf past
+    the limit."""
     gaps = np.minimum(first_rto * 2.0 ** np.arange(link_cfg.tcp_retries), link_cfg.rto_max)
     return np.concatenate([[0.0], np.cumsum(gaps), [np.inf]])
 
 
 @functools.lru_cache(maxsize=64)
 def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list]:
-    """Per condition: its settings, retransmission offsets, mean RTT and long-run loss rate (the same
-    for every stream of a scenario, so computed once)."""
+    """Per condition: its settings, retransmission offsets, mean RTT and long-run loss rate (the
+    same for every stream of a scenario, so computed once)."""
     conditions = [network_cfg.condition(name) for name in CONDITIONS]
     offsets = [retransmission_offsets(link_cfg, rto(link_cfg, c)) for c in conditions]
     rtt = [2 * (link_cfg.propagation + c.jitter.mean()) for c in conditions]
@@ -82,7 +83,8 @@ class Transmissions:
 
 
 class LinkPhysics:
-    """Per-stream wire behaviour: loss, retransmission, jitter and outages, drawn from one generator."""
+    """Per-stream wire behaviour: loss, retransmission, jitter and outages, drawn from one
+    generator."""
 
     def __init__(
         self,
@@ -215,7 +217,8 @@ class LinkPhysics:
         return sent, float(self.conditions[c].jitter.sample(self.rng)), failures, c
 
     def _gilbert_elliott_step(self, loss: Loss) -> int:
-        """One frame's first transmission steps the chain; its retransmissions see the long-run rate."""
+        """One frame's first transmission steps the chain; its retransmissions see the long-run
+        rate."""
         self.ge_bad = bool(self.rng.random() < (1 - loss.r if self.ge_bad else loss.p))
         if self.rng.random() >= (loss.loss_bad if self.ge_bad else loss.loss_good):
             return 0
@@ -275,7 +278,8 @@ class Connection:
     def send(
         self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray
     ) -> None:
-        """Queue frames that become ready at `ready` (non-decreasing); compute departures and arrivals."""
+        """Queue frames that become ready at `ready` (non-decreasing); compute departures and
+        arrivals."""
         if len(seq) == 0:
             return
         serial = size / self.bandwidth
@@ -376,7 +380,8 @@ class Connection:
         return self.physics.corruption_rng.random(len(seq)) < rate
 
     def upstream(self, t: float) -> float:
-        """Arrival at the server of a small client message sent at t (inf once the connection is cut)."""
+        """Arrival at the server of a small client message sent at t (inf once the connection is
+        cut)."""
         if t >= self.cut:
             return math.inf
         arrival = max(self.physics.transmit(t), self.last_up_arrival)

@@ -58,7 +58,8 @@ METADATA_KEY = b"midstream"
 
 
 class RunError(RuntimeError):
-    """A stream raised during a run; the message names the scenario, the root seed and the stream."""
+    """A stream raised during a run; the message names the scenario, the root seed and the
+    stream."""
 
 
 class WorkdirMismatch(ValueError):
@@ -93,8 +94,8 @@ class ChunkExecutor(Protocol):
     def map_chunks(
         self, fn: Callable[[Chunk], T], chunks: Iterable[Chunk]
     ) -> Iterator[tuple[Chunk, T]]:
-        """Yield (chunk, fn(chunk)) as each finishes, in any order; raise ChunkFailed(chunk) from the
-        original exception when one fails. `fn` is picklable."""
+        """Yield (chunk, fn(chunk)) as each finishes, in any order; raise ChunkFailed(chunk) from
+        the original exception when one fails. `fn` is picklable."""
         ...
 
 
@@ -242,7 +243,8 @@ def _whole(lo: int, **named) -> int:
 
 def _run_error(cfg: Scenario, seed: int, chunk: Chunk, cause: BaseException) -> RunError:
     """Name the failing stream: re-run the chunk here one stream at a time until one raises (not
-    after a worker died: what killed it, e.g. running out of memory, could kill this process too)."""
+    after a worker died: what killed it, e.g. running out of memory, could kill this process
+    too)."""
     for i in range(chunk.first, chunk.last + 1) if not isinstance(cause, BrokenProcessPool) else ():
         try:
             simulate(cfg, 1, seed=seed, first_stream=i)
@@ -291,7 +293,8 @@ class _Workdir:
     def claim(
         self, cfg: Scenario, seed: int, streams: int, chunk_size: int, first_stream: int = 0
     ) -> None:
-        """Record this run, or check that the recorded one is the same; never mix two runs' chunks."""
+        """Record this run, or check that the recorded one is the same; never mix two runs'
+        chunks."""
         want = _json_safe(
             {
                 "scenario": dataclasses.asdict(cfg),
@@ -333,7 +336,8 @@ class _Workdir:
 
 
 def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
-    """Write via a temporary file in the same directory, then rename: readers never see half a file."""
+    """Write via a temporary file in the same directory, then rename: readers never see half a
+    file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -375,7 +379,8 @@ def _git_commit() -> str | None:
 
 
 def provenance(cfg: Scenario, overrides: list[str] | dict, seed: int, streams: int) -> dict:
-    """What made a table: scenario, full config, overrides, seed, streams, code and interpreter versions."""
+    """What made a table: scenario, full config, overrides, seed, streams, code and interpreter
+    versions."""
     return {
         "scenario": cfg.name,
         "config": _json_safe(dataclasses.asdict(cfg)),
@@ -394,7 +399,8 @@ def provenance(cfg: Scenario, overrides: list[str] | dict, seed: int, streams: i
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike, provenance: dict) -> None:
-    """Write `df` as .parquet (provenance in the schema metadata) or .csv, plus a `path.json` sidecar."""
+    """Write `df` as .parquet (provenance in the schema metadata) or .csv, plus a `path.json`
+    sidecar."""
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in TABLE_FORMATS:

@@ -111,7 +111,8 @@ def run_until_decided(
 
 def memory_sessions(cfg: Scenario) -> int:
     """Sessions a quantile verdict on memory (one sample per session) needs before it can PASS: its
-    upper order-statistic bound exists once q^n <= 1-C (299 for p99 at 95 %; the success-run formula)."""
+    upper order-statistic bound exists once q^n <= 1-C (299 for p99 at 95 %; the success-run
+    formula)."""
     return stats.zero_failure_sample_size(cfg.slo.quantile, cfg.slo.confidence)
 
 
@@ -145,7 +146,8 @@ def run_demonstration(
     parts = [runner.run(cfg, n, seed, workers=workers, progress=progress)]
     seen = len(parts[0].disconnects)
     while 0 < seen < need_disconnects and n < budget:
-        # sized from the rate seen so far (10 % spare), at most doubling the total so the estimate firms up
+        # sized from the rate seen so far (10 % spare), at most doubling the total so the estimate
+        # firms up
         more = min(budget - n, n, math.ceil(1.1 * (need_disconnects - seen) * n / seen))
         parts.append(
             runner.run(cfg, more, seed, workers=workers, progress=progress, first_stream=n)

@@ -95,8 +95,9 @@ class StreamOnServer:
         return int(self._floor(self.generated_by(t), self.acked))
 
     def _floor(self, generated, acked):
-        """First frame held with `generated` frames made and `acked` acknowledged (numbers or arrays):
-        in `evict` mode the oldest are dropped until the rest fit (an over-sized frame is kept, alone)."""
+        """First frame held with `generated` frames made and `acked` acknowledged (numbers or
+        arrays): in `evict` mode the oldest are dropped until the rest fit (an over-sized frame is
+        kept, alone)."""
         if self.cfg.server.when_full != WhenFull.EVICT:
             return acked
         fits = self.cum.searchsorted(self.cum[generated] - self.cfg.server.buffer_bytes, "left")
@@ -219,7 +220,8 @@ class Server:
     def trace(self, sid: int | None = None) -> BufferTrace:
         """Stream `sid`'s replay buffer, or with None all streams' together (the server's memory),
         just before and just after each of its events. Summed after the fact from the streams'
-        schedules (`StreamOnServer.buffer_bytes_at`), so a server event costs O(1), not O(streams)."""
+        schedules (`StreamOnServer.buffer_bytes_at`), so a server event costs O(1), not
+        O(streams)."""
         key = (sid, sum(map(len, self.event_times.values())))  # stale once more events happen
         if key not in self._traces:
             sids = list(self.event_times) if sid is None else [sid]
@@ -272,7 +274,8 @@ class Server:
         }
 
     def generation_times(self, sid: int) -> np.ndarray:
-        """When each frame of stream `sid`'s current generation was generated (those made so far)."""
+        """When each frame of stream `sid`'s current generation was generated (those made so
+        far)."""
         s = self.streams.get(sid)
         return s.gen_times[np.isfinite(s.gen_times)] if s is not None else np.empty(0)
 

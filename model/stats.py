@@ -1,4 +1,5 @@
-"""Confidence intervals, demonstration sample sizes and pass/fail verdicts for simulated reliability.
+"""Confidence intervals, demonstration sample sizes and pass/fail verdicts for simulated
+reliability.
 
 Everything here is a pure function of counts or samples (no random state). Conventions:
 
@@ -271,7 +272,8 @@ def _first_true(pred, lo: int, cap: int, step: int = 1) -> int | None:
 
 
 def demonstration_sample_size(reliability: float, confidence: float, failures: int) -> int:
-    """Smallest n such that at most `failures` = c failures in n trials demonstrates R at confidence C.
+    """Smallest n such that at most `failures` = c failures in n trials demonstrates R at
+    confidence C.
 
     Condition: P(Binomial(n, 1-R) <= c) <= 1 - C. By the beta/binomial relation that probability is
     the regularised incomplete beta I_R(n-c, c+1), which is also why the condition is equivalent to
@@ -380,8 +382,8 @@ def rate_verdict(
     Decision rule (higher_is_better): with one-sided bounds L and U, each at level C,
         PASS if L >= target;  FAIL if U < target;  otherwise INCONCLUSIVE
     (mirrored: PASS if U <= target; FAIL if L > target). One-sided bounds are used because each
-    claim is one-directional: a PASS is wrong with probability <= 1 - C when the true rate misses the
-    target, and likewise for FAIL. Together L and U form a two-sided (2C - 1) interval.
+    claim is one-directional: a PASS is wrong with probability <= 1 - C when the true rate misses
+    the target, and likewise for FAIL. Together L and U form a two-sided (2C - 1) interval.
     Bounds: Clopper-Pearson (exact, conservative) or Wilson (score, approximate).
 
     more_streams (INCONCLUSIVE only): smallest number m of extra trials after which the verdict is
@@ -441,11 +443,11 @@ class SPRT:
     and the test accepts H1 once LLR >= ln A, accepts H0 once LLR <= ln B, with
         A = (1 - beta)/alpha,  B = beta/(1 - alpha).
     Why the error rates are about alpha and beta: when H1 is accepted the likelihood ratio is >= A,
-    so P1(accept H1) >= A * P0(accept H1), i.e. alpha' <= (1 - beta')/A; likewise beta' <= B(1 - alpha').
-    Hence alpha' <= alpha/(1 - beta), beta' <= beta/(1 - alpha) and alpha' + beta' <= alpha + beta.
-    They are approximations only because the LLR jumps past the boundary (overshoot), which in
-    practice makes the real error rates smaller. Source: A. Wald (1945), "Sequential tests of
-    statistical hypotheses", Ann. Math. Statist. 16(2):117-186.
+    so P1(accept H1) >= A * P0(accept H1), i.e. alpha' <= (1 - beta')/A; likewise
+    beta' <= B(1 - alpha'). Hence alpha' <= alpha/(1 - beta), beta' <= beta/(1 - alpha) and
+    alpha' + beta' <= alpha + beta. They are approximations only because the LLR jumps past the
+    boundary (overshoot), which in practice makes the real error rates smaller. Source: A. Wald
+    (1945), "Sequential tests of statistical hypotheses", Ann. Math. Statist. 16(2):117-186.
     Callers must stop at the first decision; counts after that carry no guarantee.
     """
 

@@ -1,4 +1,5 @@
-"""benchmarks/scaling.py: its --quick run prints every summary figure; its fits recover known answers.
+"""benchmarks/scaling.py: its --quick run prints every summary figure; its fits recover known
+answers.
 
 Timings are never asserted: on a shared machine they are figures to read, not pass/fail checks.
 """

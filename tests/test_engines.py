@@ -139,7 +139,8 @@ def per_session(res, col: str) -> pd.Series:
 
 def agreement_pvalues(a, b) -> dict[str, float]:
     """Two-sample p-values: completion (Fisher exact on sessions fully completed), recovery time of
-    every recovered disconnect (KS), and per-session means of buffer peak, end time and disconnects."""
+    every recovered disconnect (KS), and per-session means of buffer peak, end time and
+    disconnects."""
 
     def complete(res):
         done = res.streams.groupby("session").outcome.apply(lambda s: (s == "completed").all())

@@ -1,4 +1,5 @@
-"""The studies in experiments/: each runs at --quick sizes in-process and writes sane tables and figures."""
+"""The studies in experiments/: each runs at --quick sizes in-process and writes sane tables and
+figures."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ ESTIMATE_COLUMNS = {"measure", "statistic", "estimate", "lower", "upper", "n", "
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
-    """Run every study once at --quick sizes: {name: (out_dir, {table stem: DataFrame}, printed summary)}."""
+    """Run every study once at --quick sizes: {name: (out_dir, {table stem: DataFrame}, printed
+    summary)}."""
     done = {}
     for name, module in STUDIES.items():
         out = tmp_path_factory.mktemp(name)
@@ -103,7 +105,8 @@ def test_slo_suite_has_every_verdict_of_every_scenario(outputs):
 
 
 def test_slo_suite_verdicts_are_those_of_run_and_verdicts(outputs):
-    """The suite's row for a scenario equals `runner.run` + `slo.verdicts` with the same arguments."""
+    """The suite's row for a scenario equals `runner.run` + `slo.verdicts` with the same
+    arguments."""
     _, tables, _ = outputs["slo_suite"]
     cfg = apply_overrides(get_scenario("text-interruption"), ["content.frames=100"])
     direct = slo.verdicts(runner.run(cfg, 30, 1, workers=1, progress=False), cfg.slo)
@@ -181,7 +184,8 @@ def test_buffer_sizing_table(outputs):
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_runs_as_a_script(name):
-    """`python experiments/NAME.py --help` works from anywhere and names the default output folder."""
+    """`python experiments/NAME.py --help` works from anywhere and names the default output
+    folder."""
     out = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--help"],
         cwd="/",

@@ -1,4 +1,5 @@
-"""The PDF report and the figures: sections, verdict tables equal to `midstream run`, embedded figures."""
+"""The PDF report and the figures: sections, verdict tables equal to `midstream run`, embedded
+figures."""
 
 from __future__ import annotations
 
@@ -109,7 +110,8 @@ def test_verdicts_equal_the_command_line(report, capsys):
         cli_status = {}
         for line in printed.splitlines():
             m = STATUS.search(line)
-            if m:  # "   p99 recovery_time       < 5         FAIL ...": the SLO, then a two-token target
+            # "   p99 recovery_time       < 5         FAIL ...": the SLO, then a two-token target
+            if m:
                 cli_status[" ".join(line[: m.start()].split()[:-2])] = m.group(1)
         ours = {v["slo"]: v["status"] for v in side["scenarios"][name]["verdicts"]}
         assert len(ours) == 8 and set(ours.values()) <= {"PASS", "FAIL", "INCONCLUSIVE", "N/A"}
@@ -120,7 +122,8 @@ def test_verdicts_equal_the_command_line(report, capsys):
 def test_figures_are_embedded(report):
     _, reader, text, _ = report
     images = sum(len(page.images) for page in reader.pages)
-    # per scenario: recovery CDF, attempts, outcomes; plus timeline, throughput, memory and the sweep
+    # per scenario: recovery CDF, attempts, outcomes; plus timeline, throughput, memory and the
+    # sweep
     assert images >= 8
     assert "Figure 1." in text and "Figure 8." in text
     assert "took under" in text  # a computed reading ("... % of recoveries took under 5 s")

@@ -88,7 +88,8 @@ def test_killed_run_resumes_to_the_uninterrupted_tables(tmp_path, reference):
         real = sim.run_session
         sim.run_session = lambda *a, **k: (time.sleep(0.03), real(*a, **k))[1]
         cfg = apply_overrides(get_scenario("text-interruption"), {OVERRIDES!r})
-        run(cfg, {N}, {SEED}, chunk_size=10, executor="serial", progress=False, workdir={str(tmp_path)!r})
+        run(cfg, {N}, {SEED}, chunk_size=10, executor="serial", progress=False,
+            workdir={str(tmp_path)!r})
     """)
     child = subprocess.Popen([sys.executable, "-c", script])
     try:
@@ -139,7 +140,8 @@ def test_workdir_of_another_run_is_refused(tmp_path):
             progress=False,
             workdir=tmp_path,
         )
-    # without an explicit chunk size, the recorded one is reused (resume on a machine with more cores)
+    # without an explicit chunk size, the recorded one is reused (resume on a machine with more
+    # cores)
     again = run(CFG, 40, SEED, workers=2, progress=False, workdir=tmp_path)
     assert_same(again, simulate(CFG, 40, seed=SEED))
 

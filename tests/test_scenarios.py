@@ -1,4 +1,5 @@
-"""Every catalogue scenario runs, through the API and the CLI, and keeps the model-core invariants."""
+"""Every catalogue scenario runs, through the API and the CLI, and keeps the model-core
+invariants."""
 
 import subprocess
 import sys

@@ -1,5 +1,5 @@
-"""Run sizes: sequential looks (fixed schedule, Bonferroni per-look confidence, stop at the first decided
-look) and demonstration-sized runs."""
+"""Run sizes: sequential looks (fixed schedule, Bonferroni per-look confidence, stop at the first
+decided look) and demonstration-sized runs."""
 
 import pytest
 
@@ -72,7 +72,8 @@ def test_demonstration_plan_is_the_success_run_size():
 
 
 def test_demonstration_runs_until_enough_disconnects_and_equals_a_fixed_run():
-    # about one disconnect per stream; 29 sessions for completion, then batches until 299 disconnects
+    # about one disconnect per stream; 29 sessions for completion, then batches until 299
+    # disconnects
     cfg = calm(
         content__frames=200,
         disconnects__rate_scale=15,

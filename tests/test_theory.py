@@ -64,7 +64,8 @@ def test_gilbert_elliott_bad_runs_last_one_over_r_transmissions():
 
 @pytest.mark.parametrize("p", [0.05, 0.15])
 def test_rto_retransmission_delay_is_r_p_over_1_minus_2p(p):
-    # Bernoulli loss p, RTO R = 1 s doubling: E[delay] = sum_f (1-p) p^f R (2^f - 1) = R p / (1 - 2p).
+    # Bernoulli loss p, RTO R = 1 s doubling:
+    # E[delay] = sum_f (1-p) p^f R (2^f - 1) = R p / (1 - 2p).
     # E[delay^2] = R^2 (1-p) [1/(1-4p) - 2/(1-2p) + 1/(1-p)] (finite for p < 1/4) gives the
     # standard error of the mean of 200,000 frames; the tolerance is 4.5 standard errors.
     # (The 120 s cap binds only from the 8th loss in a row: probability < 3e-7, negligible.)

@@ -44,9 +44,11 @@ def test_case_agrees_with_theory(quick_rows, name):
         ("link: RTO retransmission delay R p/(1-2p)", 1.0 * 0.1 / (1 - 0.1)),
         # paying the gap and a round trip per lost attempt: (g + RTT) E[F]
         ("link: fast retransmit delay g/(1-p)^2 + RTT", (0.1 + 0.04) / (1 - 0.1)),
-        # "an exact interval covers exactly its nominal level": Clopper-Pearson over-covers at rare p
+        # "an exact interval covers exactly its nominal level":
+        # Clopper-Pearson over-covers at rare p
         ("stats: clopper-pearson 95 % coverage at p=0.001, n=2000", 0.95),
-        # the textbook bad-state run 1/r is not the loss-burst length when the bad state loses only half
+        # the textbook bad-state run 1/r is not the loss-burst length
+        # when the bad state loses only half
         ("link: Gilbert-Elliott mean loss-burst length", 1 / 0.3),
     ],
 )

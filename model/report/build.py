@@ -1,4 +1,5 @@
-"""`build_report`: run the scenarios, draw their figures, sweep, validate, render the PDF, write the sidecar.
+"""`build_report`: run the scenarios, draw their figures, sweep, validate, render the PDF, write the
+sidecar.
 
 Which figures a scenario gets, and which stream or session a single-run figure shows, is decided
 here; the figures themselves are `model.figures`.

@@ -1,4 +1,5 @@
-"""The report's computed text: readings of a scenario's tables, number formats, methods and assumptions.
+"""The report's computed text: readings of a scenario's tables, number formats, methods and
+assumptions.
 
 Every sentence about results is computed from the tables and verdicts of a `ScenarioRun`; the
 methods paragraphs are fixed text (reportlab mini-HTML) that states the model's assumptions and

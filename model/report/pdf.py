@@ -183,7 +183,8 @@ def _pair_block(a, b, st, counter: _Counter) -> list:
 
 
 def _document(path: Path, title: str):
-    """An A4 BaseDocTemplate with a footer, PDF outline entries and table-of-contents notifications."""
+    """An A4 BaseDocTemplate with a footer, PDF outline entries and table-of-contents
+    notifications."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import cm
     from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate

@@ -24,9 +24,10 @@ MULTI_STREAM_BUDGET_STREAMS = 12_000
 
 
 def default_budget(cfg: Scenario) -> int:
-    """Default session budget for a scenario: 20,000 single-stream sessions; 12,000 streams' worth of
-    multi-stream ones, but never fewer sessions than a p99 memory verdict (one sample per session)
-    needs to be able to PASS: 299 at 95 % (the upper order-statistic bound exists once q^n <= 1-C)."""
+    """Default session budget for a scenario: 20,000 single-stream sessions; 12,000 streams' worth
+    of multi-stream ones, but never fewer sessions than a p99 memory verdict (one sample per
+    session) needs to be able to PASS: 299 at 95 % (the upper order-statistic bound exists
+    once q^n <= 1-C)."""
     size = cfg.session.streams
     if size == 1:
         return SINGLE_STREAM_BUDGET

@@ -57,7 +57,8 @@ class Context:
         return s if isinstance(s, int) else s[0 if self.quick else 1]
 
     def expected(self, case: str, value: float) -> float:
-        """The derived value, unless a test substitutes another (to prove wrong values are caught)."""
+        """The derived value, unless a test substitutes another (to prove wrong values are
+        caught)."""
         return float(self.overrides.get(case, value))
 
     def completion(self, strategy: str, downtime: str) -> Results:
@@ -96,8 +97,8 @@ class Context:
         return self._cache["backoff"]
 
     def link_failures(self, key: str, loss: dict, reps: int, frames: int):
-        """Per replication, each frame's failed transmissions (decoded from its `arrivals` delay) and
-        the delay itself; plus the count of delays that matched no retransmission offset."""
+        """Per replication, each frame's failed transmissions (decoded from its `arrivals` delay)
+        and the delay itself; plus the count of delays that matched no retransmission offset."""
         cache_key = ("link", key, reps, frames)
         if cache_key not in self._cache:
             cfg = link_scenario(loss)

@@ -113,7 +113,8 @@ def ks_row(case, sample, cdf, note) -> dict:
 
 
 def ratio_interval(num, den):
-    """Ratio estimator sum(num)/sum(den) over replications with its delta-method t interval at CONFIDENCE."""
+    """Ratio estimator sum(num)/sum(den) over replications with its delta-method t interval at
+    CONFIDENCE."""
     num, den = np.asarray(num, float), np.asarray(den, float)
     n = len(num)
     r = num.sum() / den.sum()

@@ -87,7 +87,8 @@ def completion_scenario(strategy: str, downtime: str) -> Scenario:
 
 
 def backoff_scenario(outage: float) -> Scenario:
-    """The backoff special case (package docstring, section 2) with one close at 0.5 s and `outage`."""
+    """The backoff special case (package docstring, section 2) with one close at 0.5 s and
+    `outage`."""
     return apply_overrides(
         Scenario(name="validate-backoff"),
         {
