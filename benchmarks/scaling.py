@@ -1,4 +1,5 @@
-"""Benchmark: how the cost of the model scales — in frames per stream, in streams, in memory, across workers.
+"""Benchmark: how the cost of the model scales — in frames per stream, in streams, in memory, across
+workers.
 
 Four sections, each printing its figures, then a summary table setting each figure next to its
 target. Timings are wall-clock medians of --repeats runs (same seed every repeat: the same work, so
@@ -31,8 +32,10 @@ Sections run in the order memory, frames, streams, parallel (memory first: see b
     python benchmarks/scaling.py [--quick] [--only frames,streams,memory,parallel] [--repeats 3]
                                  [--seed 1] [--workers 2]
 
---quick runs tiny sizes (a smoke test, well under 30 s); the full run takes a few minutes on 2 cores.
+--quick runs tiny sizes (a smoke test, well under 30 s); the full run takes a few minutes on 2
+cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,23 +66,36 @@ MB = 1e6
 
 @dataclass(frozen=True)
 class Sizes:
-    frames: tuple[int, ...]   # content.frames values (frames section)
-    frames_streams: int       # streams simulated at each frames value
-    count_streams: int        # streams whose SimPy events are counted (untimed)
+    frames: tuple[int, ...]  # content.frames values (frames section)
+    frames_streams: int  # streams simulated at each frames value
+    count_streams: int  # streams whose SimPy events are counted (untimed)
     streams: tuple[int, ...]  # stream counts (streams section)
     memory_streams: int
     parallel_streams: int
 
 
-FULL = Sizes(frames=(100, 300, 1000, 3000, 10_000), frames_streams=200, count_streams=20,
-             streams=(100, 300, 1000, 3000, 10_000), memory_streams=100_000, parallel_streams=10_000)
-QUICK = Sizes(frames=(100, 300, 1000), frames_streams=10, count_streams=3,
-              streams=(20, 60, 200), memory_streams=1000, parallel_streams=400)
+FULL = Sizes(
+    frames=(100, 300, 1000, 3000, 10_000),
+    frames_streams=200,
+    count_streams=20,
+    streams=(100, 300, 1000, 3000, 10_000),
+    memory_streams=100_000,
+    parallel_streams=10_000,
+)
+QUICK = Sizes(
+    frames=(100, 300, 1000),
+    frames_streams=10,
+    count_streams=3,
+    streams=(20, 60, 200),
+    memory_streams=1000,
+    parallel_streams=400,
+)
 
 Row = tuple[str, str, str]  # summary: what, measured, target
 
 
 # ---------------------------------------------------------------- fits and timing (pure helpers)
+
 
 def loglog_slope(x, y) -> float:
     """Exponent k of y ~ x^k by least squares on log-log axes (1.0 = linear growth)."""
@@ -87,8 +103,9 @@ def loglog_slope(x, y) -> float:
 
 
 def linear_fit(x, y) -> tuple[float, float]:
-    """(a, b) of y = a + b * x, least squares on relative errors: unweighted, the largest sizes would
-    dominate and the fixed cost a (visible only at small sizes) would be lost in their noise."""
+    """(a, b) of y = a + b * x, least squares on relative errors: unweighted, the largest sizes
+    would dominate and the fixed cost a (visible only at small sizes) would be lost in their
+    noise."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     b, a = np.polyfit(x, y, 1, w=1.0 / y)
     return float(a), float(b)
@@ -124,7 +141,9 @@ def cpu_seconds() -> float:
 
 def machine_busy_seconds() -> float:
     """CPU seconds every process on the machine has used since boot (first line of /proc/stat)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split()[1:9]
+    )
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
@@ -147,8 +166,10 @@ def peak_rss_of_this_process() -> int:
 
 def simpy_events_per_stream(cfg: Scenario, streams: int, seed: int) -> float:
     """SimPy events per stream."""
-    events = sum(run_session(cfg, seed, i, env_class=CountingEnvironment).env.events_processed
-                 for i in range(streams))
+    events = sum(
+        run_session(cfg, seed, i, env_class=CountingEnvironment).env.events_processed
+        for i in range(streams)
+    )
     return events / streams
 
 
@@ -157,8 +178,11 @@ def simpy_events_per_stream(cfg: Scenario, streams: int, seed: int) -> float:
 # The standard 100 kB buffer holds about 2,000 text frames: longer responses block, and every ack
 # then releases a small send (dearer per frame than one big send), so the standard series mixes two
 # regimes; the other two series each keep one, isolating the growth itself.
-BUFFER_REGIMES = {"standard buffer": [], "whole response fits the buffer": ["server.buffer_bytes=1e12"],
-                  "5 kB buffer: a send per ack": ["server.buffer_bytes=5000"]}
+BUFFER_REGIMES = {
+    "standard buffer": [],
+    "whole response fits the buffer": ["server.buffer_bytes=1e12"],
+    "5 kB buffer: a send per ack": ["server.buffer_bytes=5000"],
+}
 
 
 def with_frames(frames: int, extra: list[str]) -> Scenario:
@@ -172,24 +196,37 @@ def bench_frames(sizes: Sizes, repeats: int, seed: int) -> list[Row]:
     return rows
 
 
-def bench_frames_series(sizes: Sizes, repeats: int, seed: int, label: str, extra: list[str]) -> list[Row]:
+def bench_frames_series(
+    sizes: Sizes, repeats: int, seed: int, label: str, extra: list[str]
+) -> list[Row]:
     n = sizes.frames_streams
-    print(f"\n== cost vs frames per stream ({label}): {SCENARIO}, {n} streams per size, one process, "
-          f"median of {repeats}")
+    print(
+        f"\n== cost vs frames per stream ({label}): {SCENARIO}, {n} streams per size, one process, "
+        f"median of {repeats}"
+    )
     per_stream = []
-    print(f"{'frames':>8} {'ms/stream':>10} {'marg us/frame':>14} {'disc/stream':>12} "
-          f"{'events/stream':>14} {'us/event':>9} {'peak RSS MB':>12}")
+    print(
+        f"{'frames':>8} {'ms/stream':>10} {'marg us/frame':>14} {'disc/stream':>12} "
+        f"{'events/stream':>14} {'us/event':>9} {'peak RSS MB':>12}"
+    )
     for frames in sizes.frames:
         cfg = with_frames(frames, extra)
         seconds, res = timed_median(functools.partial(simulate, cfg, n, seed=seed), repeats)
         per_stream.append(seconds / n)
         events = simpy_events_per_stream(cfg, sizes.count_streams, seed)
-        done = sizes.frames[:len(per_stream)]
-        marginal = marginal_costs(done, per_stream)[-1] * 1e6 if len(per_stream) > 1 else float("nan")
-        print(f"{frames:>8,} {per_stream[-1] * 1e3:>10.3f} {marginal:>14.3f} "
-              f"{len(res.disconnects) / n:>12.2f} {events:>14,.0f} {per_stream[-1] / events * 1e6:>9.2f} "
-              f"{peak_rss_of_this_process() / MB:>12,.0f}")
-    return [(f"{what} [{label}]", got, target) for what, got, target in frames_summary(sizes.frames, per_stream)]
+        done = sizes.frames[: len(per_stream)]
+        marginal = (
+            marginal_costs(done, per_stream)[-1] * 1e6 if len(per_stream) > 1 else float("nan")
+        )
+        print(
+            f"{frames:>8,} {per_stream[-1] * 1e3:>10.3f} {marginal:>14.3f} "
+            f"{len(res.disconnects) / n:>12.2f} {events:>14,.0f} "
+            f"{per_stream[-1] / events * 1e6:>9.2f} {peak_rss_of_this_process() / MB:>12,.0f}"
+        )
+    return [
+        (f"{what} [{label}]", got, target)
+        for what, got, target in frames_summary(sizes.frames, per_stream)
+    ]
 
 
 def frames_summary(frames: tuple[int, ...], per_stream: list[float]) -> list[Row]:
@@ -204,22 +241,32 @@ def frames_summary(frames: tuple[int, ...], per_stream: list[float]) -> list[Row
         rows.append((f"cost vs frames: log-log slope ({top})", f"{slope_top:.3f}", "1.0 (linear)"))
     a, b = linear_fit(frames, per_stream)
     worst = worst_relative_residual(frames, per_stream, a, b)
-    print(f"linear fit: a = {a * 1e3:.3f} ms/stream fixed + b = {b * 1e6:.3f} us/frame; "
-          f"worst relative residual {worst:.1%}")
-    return rows + [("cost vs frames: fit a + b*frames", f"a={a * 1e3:.3f} ms, b={b * 1e6:.3f} us/frame", "-"),
-                   ("cost vs frames: worst residual of that fit", f"{worst:.1%}", "small if linear")]
+    print(
+        f"linear fit: a = {a * 1e3:.3f} ms/stream fixed + b = {b * 1e6:.3f} us/frame; "
+        f"worst relative residual {worst:.1%}"
+    )
+    return rows + [
+        ("cost vs frames: fit a + b*frames", f"a={a * 1e3:.3f} ms, b={b * 1e6:.3f} us/frame", "-"),
+        ("cost vs frames: worst residual of that fit", f"{worst:.1%}", "small if linear"),
+    ]
 
 
 # ---------------------------------------------------------------- section: streams
 
+
 def bench_streams(sizes: Sizes, repeats: int, seed: int) -> list[Row]:
     cfg = get_scenario(SCENARIO)
-    print(f"\n== cost vs streams: {SCENARIO} ({cfg.content.frames:,} frames), one process, median of {repeats}")
+    print(
+        f"\n== cost vs streams: {SCENARIO} ({cfg.content.frames:,} frames), one process, median "
+        f"of {repeats}"
+    )
     print(f"{'streams':>8} {'seconds':>9} {'us/stream':>10} {'streams/s':>10}")
     seconds = []
     for n in sizes.streams:
         seconds.append(timed_median(functools.partial(simulate, cfg, n, seed=seed), repeats)[0])
-        print(f"{n:>8,} {seconds[-1]:>9.3f} {seconds[-1] / n * 1e6:>10.1f} {n / seconds[-1]:>10,.0f}")
+        print(
+            f"{n:>8,} {seconds[-1]:>9.3f} {seconds[-1] / n * 1e6:>10.1f} {n / seconds[-1]:>10,.0f}"
+        )
     slope = loglog_slope(sizes.streams, seconds)
     span = f"{sizes.streams[0]:,}..{sizes.streams[-1]:,}"
     print(f"log-log slope, streams {span}: {slope:.3f}")
@@ -227,6 +274,7 @@ def bench_streams(sizes: Sizes, repeats: int, seed: int) -> list[Row]:
 
 
 # ---------------------------------------------------------------- section: memory
+
 
 def process_tree(root: int) -> list[int]:
     """root and its live descendants, from the ppid in /proc/*/stat (this kernel has no
@@ -287,7 +335,9 @@ class TreeMemorySampler(threading.Thread):
         self.peak_rss = max(self.peak_rss, sum(rss.values()))
         self.peak_pss = max(self.peak_pss, sum(pss_bytes(pid) for pid in pids))
         self.peak_root_rss = max(self.peak_root_rss, rss.get(self.root, 0))
-        self.peak_child_rss = max([self.peak_child_rss] + [v for p, v in rss.items() if p != self.root])
+        self.peak_child_rss = max(
+            [self.peak_child_rss] + [v for p, v in rss.items() if p != self.root]
+        )
         self.samples += 1
         self.most_processes = max(self.most_processes, len(pids))
 
@@ -300,21 +350,40 @@ def memory_child(streams: int, seed: int, workers: int) -> None:
     res = run(cfg, streams, seed, workers=workers, progress=False)
     seconds = time.perf_counter() - start
     tables = sum(int(t.memory_usage(deep=True).sum()) for t in (res.streams, res.disconnects))
-    print(json.dumps({
-        "seconds": seconds, "rows": len(res.streams), "disconnect_rows": len(res.disconnects),
-        "rss_before_run": rss_before, "rss_after_run": rss_bytes(os.getpid()), "tables_bytes": tables,
-        # ru_maxrss is in KiB on Linux; RUSAGE_CHILDREN is the largest single reaped child (a worker)
-        "maxrss_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "maxrss_children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows": len(res.streams),
+                "disconnect_rows": len(res.disconnects),
+                "rss_before_run": rss_before,
+                "rss_after_run": rss_bytes(os.getpid()),
+                "tables_bytes": tables,
+                # ru_maxrss is in KiB on Linux; RUSAGE_CHILDREN is the largest single reaped child
+                # (a worker)
+                "maxrss_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                "maxrss_children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+            }
+        )
+    )
 
 
 def bench_memory(sizes: Sizes, seed: int, workers: int) -> list[Row]:
     n = sizes.memory_streams
-    print(f"\n== peak memory: run({SCENARIO}, {n:,} streams, workers={workers}) in a fresh process, "
-          f"tree sampled every 0.1 s")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", str(n),
-           "--seed", str(seed), "--workers", str(workers)]
+    print(
+        f"\n== peak memory: run({SCENARIO}, {n:,} streams, workers={workers}) in a fresh process, "
+        f"tree sampled every 0.1 s"
+    )
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--memory-child",
+        str(n),
+        "--seed",
+        str(seed),
+        "--workers",
+        str(workers),
+    ]
     launcher_rss = rss_bytes(os.getpid())
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     sampler = TreeMemorySampler(child.pid)
@@ -326,54 +395,95 @@ def bench_memory(sizes: Sizes, seed: int, workers: int) -> list[Row]:
         raise RuntimeError(f"memory run failed with exit code {child.returncode}: {' '.join(cmd)}")
     got = json.loads(out.strip().splitlines()[-1])
     print_memory(got, sampler, n)
-    print(f"launcher (this process) RSS at launch {launcher_rss / MB:,.0f} MB (a floor of the run's ru_maxrss); "
-          f"cores busy: ours {ours:.2f}, other processes {others:.2f}")
+    print(
+        f"launcher (this process) RSS at launch {launcher_rss / MB:,.0f} MB (a floor of the run's "
+        f"ru_maxrss); cores busy: ours {ours:.2f}, other processes {others:.2f}"
+    )
     # each process's own peak, added up: an upper bound the 0.1 s sampling cannot miss
     bound = got["maxrss_self"] + workers * got["maxrss_children"]
-    return [(f"peak RSS, {n:,} streams, {workers} workers (tree sum)", f"{sampler.peak_rss / MB:,.0f} MB",
-             f"<= {MEMORY_TARGET_MB:,.0f} MB (1 GB)"),
-            ("  same, PSS (shared pages counted once)", f"{sampler.peak_pss / MB:,.0f} MB", "-"),
-            (f"  upper bound: ru_maxrss run + {workers} x worker", f"{bound / MB:,.0f} MB",
-             f"<= {MEMORY_TARGET_MB:,.0f} MB (1 GB)"),
-            (f"streams/s of that run ({workers} workers)", f"{n / got['seconds']:,.0f}", "-")]
+    return [
+        (
+            f"peak RSS, {n:,} streams, {workers} workers (tree sum)",
+            f"{sampler.peak_rss / MB:,.0f} MB",
+            f"<= {MEMORY_TARGET_MB:,.0f} MB (1 GB)",
+        ),
+        ("  same, PSS (shared pages counted once)", f"{sampler.peak_pss / MB:,.0f} MB", "-"),
+        (
+            f"  upper bound: ru_maxrss run + {workers} x worker",
+            f"{bound / MB:,.0f} MB",
+            f"<= {MEMORY_TARGET_MB:,.0f} MB (1 GB)",
+        ),
+        (f"streams/s of that run ({workers} workers)", f"{n / got['seconds']:,.0f}", "-"),
+    ]
 
 
 def print_memory(got: dict, sampler: TreeMemorySampler, streams: int) -> None:
-    print(f"wall time {got['seconds']:.1f} s, {streams / got['seconds']:,.0f} streams/s; "
-          f"{got['rows']:,} stream rows, {got['disconnect_rows']:,} disconnect rows")
-    print(f"peak of tree (sum of RSS): {sampler.peak_rss / MB:,.0f} MB   sum of PSS: {sampler.peak_pss / MB:,.0f} MB   "
-          f"({sampler.samples} samples, up to {sampler.most_processes} processes)")
-    print(f"sampled peaks: run's process {sampler.peak_root_rss / MB:,.0f} MB, largest worker "
-          f"{sampler.peak_child_rss / MB:,.0f} MB")
-    print(f"ru_maxrss: run's process {got['maxrss_self'] / MB:,.0f} MB, largest worker "
-          f"{got['maxrss_children'] / MB:,.0f} MB")
-    print(f"run's process: {got['rss_before_run'] / MB:,.0f} MB after imports, {got['rss_after_run'] / MB:,.0f} MB "
-          f"after the run; result tables {got['tables_bytes'] / MB:,.1f} MB (pandas, deep)")
+    print(
+        f"wall time {got['seconds']:.1f} s, {streams / got['seconds']:,.0f} streams/s; "
+        f"{got['rows']:,} stream rows, {got['disconnect_rows']:,} disconnect rows"
+    )
+    print(
+        f"peak of tree (sum of RSS): {sampler.peak_rss / MB:,.0f} MB   sum of PSS: "
+        f"{sampler.peak_pss / MB:,.0f} MB   ({sampler.samples} samples, up to "
+        f"{sampler.most_processes} processes)"
+    )
+    print(
+        f"sampled peaks: run's process {sampler.peak_root_rss / MB:,.0f} MB, largest worker "
+        f"{sampler.peak_child_rss / MB:,.0f} MB"
+    )
+    print(
+        f"ru_maxrss: run's process {got['maxrss_self'] / MB:,.0f} MB, largest worker "
+        f"{got['maxrss_children'] / MB:,.0f} MB"
+    )
+    print(
+        f"run's process: {got['rss_before_run'] / MB:,.0f} MB after imports, "
+        f"{got['rss_after_run'] / MB:,.0f} MB after the run; result tables "
+        f"{got['tables_bytes'] / MB:,.1f} MB (pandas, deep)"
+    )
 
 
 # ---------------------------------------------------------------- section: parallel
 
+
 def bench_parallel(sizes: Sizes, repeats: int, seed: int, workers: int) -> list[Row]:
     cfg, n = get_scenario(SCENARIO), sizes.parallel_streams
-    print(f"\n== parallel efficiency: run({SCENARIO}, {n:,} streams), workers=1 vs {workers}, median of {repeats}")
+    print(
+        f"\n== parallel efficiency: run({SCENARIO}, {n:,} streams), workers=1 vs {workers}, "
+        f"median of {repeats}"
+    )
     (t1, serial), ours1, others1 = with_cpu_share(
-        lambda: timed_median(lambda: run(cfg, n, seed, workers=1, progress=False), repeats))
+        lambda: timed_median(lambda: run(cfg, n, seed, workers=1, progress=False), repeats)
+    )
     (tw, pooled), ours_w, others_w = with_cpu_share(
-        lambda: timed_median(lambda: run(cfg, n, seed, workers=workers, progress=False), repeats))
+        lambda: timed_median(lambda: run(cfg, n, seed, workers=workers, progress=False), repeats)
+    )
     efficiency = t1 / (workers * tw)
-    identical = serial.streams.equals(pooled.streams) and serial.disconnects.equals(pooled.disconnects)
-    print(f"workers=1: {t1:.2f} s ({n / t1:,.0f} streams/s)   workers={workers}: {tw:.2f} s "
-          f"({n / tw:,.0f} streams/s)   speed-up {t1 / tw:.2f}x")
-    print(f"cores busy, workers=1: ours {ours1:.2f}, other processes {others1:.2f};   workers={workers}: "
-          f"ours {ours_w:.2f}, other processes {others_w:.2f}")
+    identical = serial.streams.equals(pooled.streams) and serial.disconnects.equals(
+        pooled.disconnects
+    )
+    print(
+        f"workers=1: {t1:.2f} s ({n / t1:,.0f} streams/s)   workers={workers}: {tw:.2f} s "
+        f"({n / tw:,.0f} streams/s)   speed-up {t1 / tw:.2f}x"
+    )
+    print(
+        f"cores busy, workers=1: ours {ours1:.2f}, other processes {others1:.2f};   "
+        f"workers={workers}: ours {ours_w:.2f}, other processes {others_w:.2f}"
+    )
     print(f"parallel efficiency T1 / ({workers} * T{workers}): {efficiency:.3f}")
     print(f"identical tables (streams and disconnects): {'yes' if identical else 'NO'}")
-    return [(f"parallel efficiency, {workers} workers, {n:,} streams", f"{efficiency:.3f}", "1.0 (ideal)"),
-            ("  other processes' load meanwhile (cores)", f"{others_w:.2f}", f"0 of {os.cpu_count()}"),
-            (f"identical tables, workers 1 vs {workers}", "yes" if identical else "NO", "yes")]
+    return [
+        (
+            f"parallel efficiency, {workers} workers, {n:,} streams",
+            f"{efficiency:.3f}",
+            "1.0 (ideal)",
+        ),
+        ("  other processes' load meanwhile (cores)", f"{others_w:.2f}", f"0 of {os.cpu_count()}"),
+        (f"identical tables, workers 1 vs {workers}", "yes" if identical else "NO", "yes"),
+    ]
 
 
 # ---------------------------------------------------------------- main
+
 
 def print_summary(rows: list[Row]) -> None:
     width = max(len(r[0]) for r in rows + [("target", "", "")]) + 2
@@ -385,28 +495,45 @@ def print_summary(rows: list[Row]) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test in a few seconds")
-    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {','.join(SECTIONS)}")
+    p.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections of {','.join(SECTIONS)}",
+    )
     p.add_argument("--repeats", type=int, default=3, help="runs per timing; the median is reported")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--workers", type=int, default=2, help="workers of the memory and parallel sections")
-    p.add_argument("--memory-child", type=int, metavar="STREAMS", help=argparse.SUPPRESS)  # internal
+    p.add_argument(
+        "--workers", type=int, default=2, help="workers of the memory and parallel sections"
+    )
+    p.add_argument(
+        "--memory-child", type=int, metavar="STREAMS", help=argparse.SUPPRESS
+    )  # internal
     args = p.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.only) - set(SECTIONS)
     if unknown or not args.only:
-        p.error(f"--only {','.join(sorted(unknown)) or '(empty)'}: choose from {','.join(SECTIONS)}")
+        p.error(
+            f"--only {','.join(sorted(unknown)) or '(empty)'}: choose from {','.join(SECTIONS)}"
+        )
     if args.repeats < 1 or args.workers < 1:
         p.error("--repeats and --workers must be at least 1")
     return args
 
 
 def code_version() -> str:
-    """The commit measured (+ '-dirty' with uncommitted changes): the model changes under benchmarks."""
+    """The commit measured (+ '-dirty' with uncommitted changes): the model changes under
+    benchmarks."""
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10, check=True)
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -418,8 +545,10 @@ def main(argv: list[str] | None = None) -> int:
         memory_child(args.memory_child, args.seed, args.workers)
         return 0
     sizes = QUICK if args.quick else FULL
-    print(f"{os.cpu_count()} cores; {'quick' if args.quick else 'full'} sizes; seed {args.seed}; "
-          f"code {code_version()}")
+    print(
+        f"{os.cpu_count()} cores; {'quick' if args.quick else 'full'} sizes; seed {args.seed}; "
+        f"code {code_version()}"
+    )
     rows: list[Row] = []
     if "memory" in args.only:  # first: while this process is small (see the module docstring)
         rows += bench_memory(sizes, args.seed, args.workers)

@@ -8,6 +8,7 @@ simulation alone and with its tables (`simulate`), the SimPy events each stream 
 
     python benchmarks/stream_rate.py [--streams 500] [--repeats 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,14 +70,20 @@ def main() -> None:
         runs["per_frame"].append(stream_rate(reference, few, seed=r)[0])
     med = {k: statistics.median(v) for k, v in runs.items()}
     frames = cfg.content.frames
-    print(f"streams/s, simulation only (median of {args.repeats} x {args.streams}): {med['sim']:,.0f}")
+    print(
+        f"streams/s, simulation only (median of {args.repeats} x {args.streams}): {med['sim']:,.0f}"
+    )
     print(f"streams/s, with tables (simulate): {med['tables']:,.0f}")
     print(f"bare SimPy env.timeout events/s (median): {med['simpy']:,.0f}")
     print(f"SimPy events per stream: {med['events']:.1f}  ({med['events'] / frames:.3f} per frame)")
-    print(f"ratio stream rate / SimPy event rate: {med['sim'] / med['simpy']:.2e} "
-          f"(= {med['simpy'] / med['sim']:,.0f} bare-event equivalents per stream)")
-    print(f"per-frame reference engine: {med['per_frame']:,.1f} streams/s ({few} streams per run); "
-          f"bulk is {med['sim'] / med['per_frame']:.0f}x faster")
+    print(
+        f"ratio stream rate / SimPy event rate: {med['sim'] / med['simpy']:.2e} "
+        f"(= {med['simpy'] / med['sim']:,.0f} bare-event equivalents per stream)"
+    )
+    print(
+        f"per-frame reference engine: {med['per_frame']:,.1f} streams/s ({few} streams per run); "
+        f"bulk is {med['sim'] / med['per_frame']:.0f}x faster"
+    )
 
 
 if __name__ == "__main__":

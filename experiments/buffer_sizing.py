@@ -1,4 +1,5 @@
-"""Replay-buffer sizing: how big must the per-stream buffer be, and should a full one block or evict?
+"""Replay-buffer sizing: how big must the per-stream buffer be, and should a full one block or
+evict?
 
 Question. For a server replay buffer of 2 KiB to 1 MiB per stream (`server.buffer_bytes`), full
 buffers either pausing generation (`server.when_full=block`, SignalR) or dropping the oldest frames
@@ -25,6 +26,7 @@ panels per scenario, completion rate, p99 completion time and p99 memory against
 one line per policy. Memory is the replay buffer only: frames generated but not yet sent (the socket
 send queue) are not counted, which matters for `evict` with a body generated faster than the link.
 """
+
 from __future__ import annotations
 
 import sys
@@ -44,7 +46,7 @@ from model import slo, sweep
 NAME = "buffer_sizing"
 SCENARIOS = ("text-interruption", "large-response")
 WHEN_FULL, SIZE = "server.when_full", "server.buffer_bytes"
-GRID = {WHEN_FULL: ["block", "evict"], SIZE: [2 ** k for k in range(11, 21)]}
+GRID = {WHEN_FULL: ["block", "evict"], SIZE: [2**k for k in range(11, 21)]}
 COLOURS = {"block": "#2171b5", "evict": "#cb181d"}
 STYLES = {"block": dict(marker="o", ls="-"), "evict": dict(marker="s", ls="--", mfc="white")}
 PLAIN = ticker.FuncFormatter(lambda v, _: f"{v:g}")
@@ -57,17 +59,35 @@ def measures(name: str, res, conf: float) -> pd.DataFrame:
         key = {"scenario": name, "when_full": point[WHEN_FULL], "buffer_bytes": int(point[SIZE])}
         n = len(s)
         rows += [
-            {**key, "measure": "completion_rate", **common.rate(*slo.rate_counts(part)["completion_rate"], conf)},
-            {**key, "measure": "resume_window_exceeded_rate",
-             **common.rate(int((s.error == "resume_window_exceeded").sum()), n, conf)},
-            {**key, "measure": "completion_time", **common.quantile(common.completion_times(s), 0.99, conf)},
-            {**key, "measure": "server_memory_bytes", **common.quantile(slo.latency_samples(part)["buffer_bytes"], 0.99, conf)},
+            {
+                **key,
+                "measure": "completion_rate",
+                **common.rate(*slo.rate_counts(part)["completion_rate"], conf),
+            },
+            {
+                **key,
+                "measure": "resume_window_exceeded_rate",
+                **common.rate(int((s.error == "resume_window_exceeded").sum()), n, conf),
+            },
+            {
+                **key,
+                "measure": "completion_time",
+                **common.quantile(common.completion_times(s), 0.99, conf),
+            },
+            {
+                **key,
+                "measure": "server_memory_bytes",
+                **common.quantile(slo.latency_samples(part)["buffer_bytes"], 0.99, conf),
+            },
         ]
     return pd.DataFrame(rows)
 
 
-PANELS = (("completion_rate", "completion rate"), ("completion_time", "p99 completion time (s)"),
-          ("server_memory_bytes", "p99 server memory (kB)"))
+PANELS = (
+    ("completion_rate", "completion rate"),
+    ("completion_time", "p99 completion time (s)"),
+    ("server_memory_bytes", "p99 server memory (kB)"),
+)
 
 
 def figure(table: pd.DataFrame) -> Figure:
@@ -79,10 +99,23 @@ def figure(table: pd.DataFrame) -> Figure:
         for ax, (measure, label) in zip(row, PANELS):
             scale = 1e3 if measure == "server_memory_bytes" else 1.0
             for policy in GRID[WHEN_FULL]:
-                g = table[(table.scenario == name) & (table.when_full == policy) & (table.measure == measure)]
+                g = table[
+                    (table.scenario == name)
+                    & (table.when_full == policy)
+                    & (table.measure == measure)
+                ]
                 x, y = g.buffer_bytes / 1024, g.estimate.to_numpy(dtype=float) / scale
-                shown = np.isfinite(y) & ((y > 0) | (measure == "completion_rate"))  # log axes: no 0, no inf
-                ax.plot(x, np.where(shown, y, np.nan), **STYLES[policy], ms=3.5, color=COLOURS[policy], label=policy)
+                shown = np.isfinite(y) & (
+                    (y > 0) | (measure == "completion_rate")
+                )  # log axes: no 0, no inf
+                ax.plot(
+                    x,
+                    np.where(shown, y, np.nan),
+                    **STYLES[policy],
+                    ms=3.5,
+                    color=COLOURS[policy],
+                    label=policy,
+                )
                 if measure == "completion_rate":
                     ax.fill_between(x, g.lower, g.upper, color=COLOURS[policy], alpha=0.2, lw=0)
             ax.set_xscale("log", base=2)
@@ -98,18 +131,40 @@ def figure(table: pd.DataFrame) -> Figure:
         row[2].yaxis.set_major_formatter(PLAIN)
         row[2].yaxis.set_minor_formatter(ticker.NullFormatter())
         for policy in GRID[WHEN_FULL]:
-            g = table[(table.scenario == name) & (table.when_full == policy) & (table.measure == "completion_rate")]
-            ok = (g.sort_values("buffer_bytes").estimate >= 1.0).to_numpy()[::-1].cumprod()[::-1].astype(bool)
-            smallest = g.sort_values("buffer_bytes").buffer_bytes[ok]  # from here up, every stream completed
-            notes.append(f"{name}, {policy}: " + (f"every stream completed at {int(smallest.min()) // 1024} KiB and more"
-                                                  if len(smallest) else f"at best {common.pct(g.estimate.max())} completed"))
+            g = table[
+                (table.scenario == name)
+                & (table.when_full == policy)
+                & (table.measure == "completion_rate")
+            ]
+            ok = (
+                (g.sort_values("buffer_bytes").estimate >= 1.0)
+                .to_numpy()[::-1]
+                .cumprod()[::-1]
+                .astype(bool)
+            )
+            smallest = g.sort_values("buffer_bytes").buffer_bytes[
+                ok
+            ]  # from here up, every stream completed
+            notes.append(
+                f"{name}, {policy}: "
+                + (
+                    f"every stream completed at {int(smallest.min()) // 1024} KiB and more"
+                    if len(smallest)
+                    else f"at best {common.pct(g.estimate.max())} completed"
+                )
+            )
     empty = table[(table.measure == "server_memory_bytes") & (table.estimate == 0)]
     if len(empty):
-        notes.append(f"p99 memory of 0 B (not drawn) at {len(empty)} point(s), e.g. {empty.scenario.iloc[0]} "
-                     f"{empty.when_full.iloc[0]} {int(empty.buffer_bytes.iloc[0]) // 1024} KiB")
-    fig.caption = ("Completion rate (95 % Clopper-Pearson bands), p99 completion time (missing points: more than 1 % never "
-                   "completed, so the p99 is infinite) and p99 replay-buffer memory against the buffer size "
-                   "(block: solid, evict: dashed). " + "; ".join(notes) + ".")
+        notes.append(
+            f"p99 memory of 0 B (not drawn) at {len(empty)} point(s), e.g. "
+            f"{empty.scenario.iloc[0]} {empty.when_full.iloc[0]} "
+            f"{int(empty.buffer_bytes.iloc[0]) // 1024} KiB"
+        )
+    fig.caption = (
+        "Completion rate (95 % Clopper-Pearson bands), p99 completion time (missing points: more "
+        "than 1 % never completed, so the p99 is infinite) and p99 replay-buffer memory against "
+        "the buffer size (block: solid, evict: dashed). " + "; ".join(notes) + "."
+    )
     return fig
 
 
@@ -118,22 +173,33 @@ def main(argv: list[str] | None = None) -> int:
     tables, runs = [], []
     for name in SCENARIOS:
         cfg = common.scenario(name, args)
-        res = sweep(cfg, GRID, args.streams, args.seed, workers=args.workers,
-                    progress=args.progress)
+        res = sweep(
+            cfg, GRID, args.streams, args.seed, workers=args.workers, progress=args.progress
+        )
         tables.append(measures(name, res, cfg.slo.confidence))
         runs.append((cfg, args.streams))
     table = pd.concat(tables, ignore_index=True)
     common.write_table(table, args, NAME, common.provenance(args, runs, grid=GRID))
     fig = figure(table)
     common.write_figure(fig, args, NAME)
-    lines = [f"{args.streams:,} streams per point; completion rate, resume_window_exceeded rate, p99 completion time, "
-             "p99 server memory:"]
-    wide = table.pivot_table(index=["scenario", "when_full", "buffer_bytes"], columns="measure", values="estimate",
-                             sort=False)
+    lines = [
+        f"{args.streams:,} streams per point; completion rate, resume_window_exceeded rate, p99 "
+        "completion time, p99 server memory:"
+    ]
+    wide = table.pivot_table(
+        index=["scenario", "when_full", "buffer_bytes"],
+        columns="measure",
+        values="estimate",
+        sort=False,
+    )
     for (name, policy, size), r in wide.iterrows():
-        lines.append(f"  {name:17s} {policy:5s} {size / 1024:>6g} KiB: completed {common.pct(r.completion_rate):>8s}, "
-                     f"window exceeded {common.pct(r.resume_window_exceeded_rate):>8s}, p99 time "
-                     f"{common.seconds(r.completion_time):>7s}, p99 memory {r.server_memory_bytes / 1e3:,.1f} kB")
+        lines.append(
+            f"  {name:17s} {policy:5s} {size / 1024:>6g} KiB: completed "
+            f"{common.pct(r.completion_rate):>8s}, window exceeded "
+            f"{common.pct(r.resume_window_exceeded_rate):>8s}, p99 time "
+            f"{common.seconds(r.completion_time):>7s}, p99 memory "
+            f"{r.server_memory_bytes / 1e3:,.1f} kB"
+        )
     lines.append(fig.caption)
     return common.finish(args, lines)
 

@@ -24,6 +24,7 @@ completion rate and the median time of the completed streams against the disconn
 restart, "recovery" needs the whole prefix regenerated, so its recovery time grows with how far into
 the stream the break came; the restart stream also lives longer, so it meets more disconnects.
 """
+
 from __future__ import annotations
 
 import sys
@@ -44,23 +45,46 @@ GRID = {STRATEGY: ["resume", "restart"], RATE: [1, 2, 4, 8, 16, 32]}
 
 
 def measures(res, cfg) -> pd.DataFrame:
-    """The tidy table: every point's completion rate, median completion time and p99 recovery time."""
+    """The tidy table: every point's completion rate, median completion time and p99 recovery
+    time."""
     per_minute = cfg.network.condition(cfg.network.initial).disconnect_rate * 60
     conf = cfg.slo.confidence
     rows = []
     for point, part in common.points(res, GRID):
         s = part.streams
-        key = {"strategy": point[STRATEGY], "rate_scale": float(point[RATE]),
-               "disconnects_per_minute": float(point[RATE]) * per_minute}
+        key = {
+            "strategy": point[STRATEGY],
+            "rate_scale": float(point[RATE]),
+            "disconnects_per_minute": float(point[RATE]) * per_minute,
+        }
         k, n = slo.rate_counts(part)["completion_rate"]
         times = common.completion_times(s)
         done = times[s.outcome.to_numpy() == "completed"]
         rows += [
-            {**key, "measure": "completion_rate", "population": "all streams", **common.rate(k, n, conf)},
-            {**key, "measure": "completion_time", "population": "all streams", **common.quantile(times, 0.5, conf)},
-            {**key, "measure": "completion_time", "population": "completed streams", **common.quantile(done, 0.5, conf)},
-            {**key, "measure": "recovery_time", "population": "all disconnects",
-             **common.quantile(slo.latency_samples(part)["recovery_time"], 0.99, conf)},
+            {
+                **key,
+                "measure": "completion_rate",
+                "population": "all streams",
+                **common.rate(k, n, conf),
+            },
+            {
+                **key,
+                "measure": "completion_time",
+                "population": "all streams",
+                **common.quantile(times, 0.5, conf),
+            },
+            {
+                **key,
+                "measure": "completion_time",
+                "population": "completed streams",
+                **common.quantile(done, 0.5, conf),
+            },
+            {
+                **key,
+                "measure": "recovery_time",
+                "population": "all disconnects",
+                **common.quantile(slo.latency_samples(part)["recovery_time"], 0.99, conf),
+            },
         ]
     return pd.DataFrame(rows)
 
@@ -71,18 +95,23 @@ def main(argv: list[str] | None = None) -> int:
     res = sweep(cfg, GRID, args.streams, args.seed, workers=args.workers, progress=args.progress)
     table = measures(res, cfg)
     common.write_table(table, args, NAME, common.provenance(args, [(cfg, args.streams)], grid=GRID))
-    fig = figures.completion_vs_disconnect_rate(res.streams, RATE, cfg, strategy_path=STRATEGY,
-                                                confidence=cfg.slo.confidence)
+    fig = figures.completion_vs_disconnect_rate(
+        res.streams, RATE, cfg, strategy_path=STRATEGY, confidence=cfg.slo.confidence
+    )
     common.write_figure(fig, args, "completion_vs_disconnect_rate")
-    lines = [f"{SCENARIO}, {args.streams:,} streams per point; completion rate [95 % CP], median completion time "
-             "over all streams, p99 recovery time over all disconnects:"]
+    lines = [
+        f"{SCENARIO}, {args.streams:,} streams per point; completion rate [95 % CP], median "
+        "completion time over all streams, p99 recovery time over all disconnects:"
+    ]
     for (strategy, scale), g in table.groupby(["strategy", "rate_scale"], sort=False):
         comp = g[g.measure == "completion_rate"].iloc[0]
         med = g[(g.measure == "completion_time") & (g.population == "all streams")].iloc[0]
         rec = g[g.measure == "recovery_time"].iloc[0]
-        lines.append(f"  {strategy:7s} x{scale:<4g} ({comp.n:,} streams, {rec.n:,} disconnects): completed "
-                     f"{common.pct(comp.estimate)} [{common.pct(comp.lower)}, {common.pct(comp.upper)}], median "
-                     f"{common.seconds(med.estimate)}, p99 recovery {common.seconds(rec.estimate)}")
+        lines.append(
+            f"  {strategy:7s} x{scale:<4g} ({comp.n:,} streams, {rec.n:,} disconnects): completed "
+            f"{common.pct(comp.estimate)} [{common.pct(comp.lower)}, {common.pct(comp.upper)}], "
+            f"median {common.seconds(med.estimate)}, p99 recovery {common.seconds(rec.estimate)}"
+        )
     lines.append(fig.caption)
     return common.finish(args, lines)
 

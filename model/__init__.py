@@ -10,6 +10,7 @@ The public API, for scripts and notebooks:
 Each name loads its module on first use (PEP 562), so `import model`, which every worker process
 does, stays light. ARCHITECTURE.md maps the modules.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -22,10 +23,19 @@ _PUBLIC = {  # module -> the public names it defines ("figures": the module itse
     "model.simulation": ("simulate", "Results"),
     "model.runner": ("run", "sweep", "provenance", "write_table"),
     "model.slo": ("estimates", "verdicts"),
-    "model.stats": ("clopper_pearson_interval", "quantile_interval", "mean_interval",
-                    "zero_failure_sample_size"),
-    "model.sequential": ("RunSize", "run_sized", "run_until_decided", "run_demonstration",
-                         "demonstration_plan"),
+    "model.stats": (
+        "clopper_pearson_interval",
+        "quantile_interval",
+        "mean_interval",
+        "zero_failure_sample_size",
+    ),
+    "model.sequential": (
+        "RunSize",
+        "run_sized",
+        "run_until_decided",
+        "run_demonstration",
+        "demonstration_plan",
+    ),
     "model.figures": ("figures",),
     "model.report": ("build_report",),
     "model.validation": ("main_validate",),

@@ -4,6 +4,7 @@ Formulas follow AWS "Exponential Backoff and Jitter": with v_n = min(cap, base *
 none: v_n; full: U(0, v_n); equal: v_n/2 + U(0, v_n/2); decorrelated: min(cap, U(base, 3 * prev)).
 For `constant`, v_n = min(cap, base).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,7 @@ class BackoffSchedule:
 
     def ceiling(self, n: int) -> float:
         c = self.cfg
-        return min(c.cap, c.base if c.policy == "constant" else c.base * c.factor ** n)
+        return min(c.cap, c.base if c.policy == "constant" else c.base * c.factor**n)
 
     def next(self) -> float:
         """Wait before attempt `attempt + 1`: `first_delay` for the first, the policy's after."""

@@ -26,6 +26,7 @@ protocol's timers and backoff; the content) is the scenario's, as the testbed ap
 Real streams take real time: about `content.frames` x `server.gap` plus the outages per stream,
 divided by the concurrency (`expected_seconds`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,9 +47,19 @@ from model import fidelity, figures, runner
 from model.config import CONDITIONS, ConfigError, Scenario, apply_overrides
 from model.simulation import Results
 
-__all__ = ["calibrate", "load_calibration", "write_calibration", "compare", "Calibration",
-           "TestbedUnavailable", "load_testbed", "matched_config", "loopback_probe",
-           "expected_seconds", "TABLES"]
+__all__ = [
+    "calibrate",
+    "load_calibration",
+    "write_calibration",
+    "compare",
+    "Calibration",
+    "TestbedUnavailable",
+    "load_testbed",
+    "matched_config",
+    "loopback_probe",
+    "expected_seconds",
+    "TABLES",
+]
 
 TESTBED_MODULE = "model.testbed"
 TABLES = ("real_streams", "real_disconnects", "model_streams", "model_disconnects", "faults")
@@ -65,7 +76,7 @@ class Calibration:
     real: Results
     model: Results
     faults: pd.DataFrame
-    table: pd.DataFrame   # model.fidelity.fidelity_table
+    table: pd.DataFrame  # model.fidelity.fidelity_table
     checks: pd.DataFrame  # model.fidelity.acceptance
     provenance: dict
 
@@ -74,6 +85,7 @@ class Calibration:
 
 
 # ---------------------------------------------------------------- the real stack
+
 
 def load_testbed(testbed=None):
     """The real-stack module (default `model.testbed`, or a module name, or any object with
@@ -100,8 +112,9 @@ def expected_seconds(cfg: Scenario, streams: int, concurrency: int) -> float:
     return streams * per_stream / max(1, min(concurrency, streams))
 
 
-def loopback_probe(rounds: int = 200, bulk: int = 8 << 20, timeout: float = 5.0
-                   ) -> tuple[float, float]:
+def loopback_probe(
+    rounds: int = 200, bulk: int = 8 << 20, timeout: float = 5.0
+) -> tuple[float, float]:
     """(median round-trip time in s, throughput in B/s) of TCP on 127.0.0.1, measured with a
     listener of our own that serves this one client and stops (every wait bounded by `timeout`)."""
     with socket.create_server(("127.0.0.1", 0)) as server:
@@ -139,13 +152,17 @@ def _probe_peer(server: socket.socket, rounds: int, timeout: float) -> None:
 
 
 def _user_set(overrides, prefix: str) -> bool:
-    paths = overrides.keys() if isinstance(overrides, dict) else (o.partition("=")[0].strip()
-                                                                   for o in overrides)
+    paths = (
+        overrides.keys()
+        if isinstance(overrides, dict)
+        else (o.partition("=")[0].strip() for o in overrides)
+    )
     return any(p == prefix or p.startswith(prefix + ".") for p in paths)
 
 
-def matched_config(cfg: Scenario, overrides, testbed_provenance: dict,
-                   probe=loopback_probe) -> tuple[Scenario, dict]:
+def matched_config(
+    cfg: Scenario, overrides, testbed_provenance: dict, probe=loopback_probe
+) -> tuple[Scenario, dict]:
     """The model configured as the testbed runs (see the module docstring) and what was matched:
     {path: {"value": v, "why": text}}. `probe` measures loopback where the testbed is silent."""
     matched: dict[str, dict] = {}
@@ -156,16 +173,20 @@ def matched_config(cfg: Scenario, overrides, testbed_provenance: dict,
 
     if not (_user_set(overrides, "link.propagation") and _user_set(overrides, "link.bandwidth")):
         (rtt, rtt_from), (bandwidth, bw_from) = _loopback(testbed_provenance, probe)
-        match("link.propagation", rtt / 2, f"half the loopback RTT ({rtt * 1e6:.0f} us), "
-              + rtt_from)
+        match(
+            "link.propagation", rtt / 2, f"half the loopback RTT ({rtt * 1e6:.0f} us), " + rtt_from
+        )
         match("link.bandwidth", bandwidth, f"loopback TCP throughput, {bw_from}")
     connect = testbed_provenance.get("first_connect_s")
     if connect is not None and not _user_set(overrides, "server.processing"):
         rtts = cfg.client.handshake_rtts
         rtt = 2 * matched.get("link.propagation", {}).get("value", cfg.link.propagation)
-        match("server.processing", max(0.0, connect / rtts - rtt),
-              f"the real first connections' median ({connect * 1e3:.2f} ms) over "
-              f"{rtts} handshake round trips, less the RTT")
+        match(
+            "server.processing",
+            max(0.0, connect / rtts - rtt),
+            f"the real first connections' median ({connect * 1e3:.2f} ms) over "
+            f"{rtts} handshake round trips, less the RTT",
+        )
     for cond in CONDITIONS:
         if not _user_set(overrides, f"network.{cond}.jitter"):
             match(f"network.{cond}.jitter.kind", "constant", "no jitter on loopback")
@@ -179,27 +200,49 @@ def _loopback(prov: dict, probe) -> tuple[tuple[float, str], tuple[float, str]]:
     """((RTT, where from), (throughput, where from)): the testbed's figures, else measured here."""
     reported = {k: prov.get(k) for k in ("rtt_s", "bandwidth_bytes_per_s")}
     measured = probe() if None in reported.values() else (None, None)
-    return tuple((float(v), "reported by the testbed") if v is not None
-                 else (float(m), "measured here on 127.0.0.1")
-                 for v, m in zip(reported.values(), measured))
+    return tuple(
+        (float(v), "reported by the testbed")
+        if v is not None
+        else (float(m), "measured here on 127.0.0.1")
+        for v, m in zip(reported.values(), measured)
+    )
 
 
 # ---------------------------------------------------------------- running and comparing
 
-def compare(real: Results, model: Results, *, faults: pd.DataFrame | None = None,
-            provenance: dict | None = None, tolerance: float = fidelity.PAIR_TOLERANCE
-            ) -> Calibration:
+
+def compare(
+    real: Results,
+    model: Results,
+    *,
+    faults: pd.DataFrame | None = None,
+    provenance: dict | None = None,
+    tolerance: float = fidelity.PAIR_TOLERANCE,
+) -> Calibration:
     """The comparison of two sides' tables (no running)."""
     table = fidelity.fidelity_table(real, model, tolerance)
-    return Calibration(Results(real.streams, real.disconnects),
-                       Results(model.streams, model.disconnects),
-                       faults if faults is not None else pd.DataFrame(), table,
-                       fidelity.acceptance(table), dict(provenance or {}))
+    return Calibration(
+        Results(real.streams, real.disconnects),
+        Results(model.streams, model.disconnects),
+        faults if faults is not None else pd.DataFrame(),
+        table,
+        fidelity.acceptance(table),
+        dict(provenance or {}),
+    )
 
 
-def calibrate(cfg: Scenario, streams: int, seed: int = 0, *, out: Path | None = None,
-              concurrency: int = 16, progress: bool = True, overrides=(), testbed=None,
-              probe=loopback_probe) -> Calibration:
+def calibrate(
+    cfg: Scenario,
+    streams: int,
+    seed: int = 0,
+    *,
+    out: Path | None = None,
+    concurrency: int = 16,
+    progress: bool = True,
+    overrides=(),
+    testbed=None,
+    probe=loopback_probe,
+) -> Calibration:
     """Run streams 0..streams-1 of `cfg` on the real stack and in the model (matched to loopback,
     see the module docstring), compare them, and write everything to `out` when given.
 
@@ -208,8 +251,10 @@ def calibrate(cfg: Scenario, streams: int, seed: int = 0, *, out: Path | None = 
     TestbedUnavailable before any work when the real stack cannot run here."""
     bed = load_testbed(testbed)
     say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
-    say(f"calibrate: {streams:,} real streams of {cfg.name}, {concurrency} at a time: about "
-        f"{expected_seconds(cfg, streams, concurrency) / 60:.1f} min of real time")
+    say(
+        f"calibrate: {streams:,} real streams of {cfg.name}, {concurrency} at a time: about "
+        f"{expected_seconds(cfg, streams, concurrency) / 60:.1f} min of real time"
+    )
     t0 = time.perf_counter()
     real = bed.run_testbed(cfg, streams, seed, concurrency=concurrency, progress=progress)
     t1 = time.perf_counter()
@@ -217,16 +262,23 @@ def calibrate(cfg: Scenario, streams: int, seed: int = 0, *, out: Path | None = 
     model_cfg, matched = matched_config(cfg, overrides, bed_prov, probe)
     model = runner.run(model_cfg, streams, seed, workers=1, executor="serial", progress=progress)
     t2 = time.perf_counter()
-    overrides = ([f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, dict)
-                 else list(overrides))
+    overrides = (
+        [f"{k}={v}" for k, v in overrides.items()]
+        if isinstance(overrides, dict)
+        else list(overrides)
+    )
     sets = "".join(f" --set {o}" for o in overrides)
-    prov = {**runner.provenance(cfg, overrides, seed, streams),
-            "command": f"midstream calibrate {cfg.name} --streams {streams} --seed {seed} "
-                       f"--concurrency {concurrency}{sets}",
-            "concurrency": concurrency, "pair_tolerance": fidelity.PAIR_TOLERANCE,
-            "matched": matched, "model_config": runner._json_safe(dataclasses.asdict(model_cfg)),
-            "testbed": runner._json_safe(bed_prov),
-            "seconds": {"real stack": round(t1 - t0, 1), "model": round(t2 - t1, 1)}}
+    prov = {
+        **runner.provenance(cfg, overrides, seed, streams),
+        "command": f"midstream calibrate {cfg.name} --streams {streams} --seed {seed} "
+        f"--concurrency {concurrency}{sets}",
+        "concurrency": concurrency,
+        "pair_tolerance": fidelity.PAIR_TOLERANCE,
+        "matched": matched,
+        "model_config": runner._json_safe(dataclasses.asdict(model_cfg)),
+        "testbed": runner._json_safe(bed_prov),
+        "seconds": {"real stack": round(t1 - t0, 1), "model": round(t2 - t1, 1)},
+    }
     cal = compare(real, model, faults=getattr(real, "faults", None), provenance=prov)
     if out is not None:
         write_calibration(cal, Path(out))
@@ -235,9 +287,20 @@ def calibrate(cfg: Scenario, streams: int, seed: int = 0, *, out: Path | None = 
 
 # ---------------------------------------------------------------- files
 
+
 def _frames(cal: Calibration) -> dict[str, pd.DataFrame]:
-    return dict(zip(TABLES, (cal.real.streams, cal.real.disconnects, cal.model.streams,
-                             cal.model.disconnects, cal.faults)))
+    return dict(
+        zip(
+            TABLES,
+            (
+                cal.real.streams,
+                cal.real.disconnects,
+                cal.model.streams,
+                cal.model.disconnects,
+                cal.faults,
+            ),
+        )
+    )
 
 
 def write_calibration(cal: Calibration, out: Path) -> None:
@@ -246,15 +309,20 @@ def write_calibration(cal: Calibration, out: Path) -> None:
     atomically."""
     out.mkdir(parents=True, exist_ok=True)
     for name, df in _frames(cal).items():
-        runner._atomic_write(out / f"{name}.parquet",
-                             lambda tmp, df=df: df.to_parquet(tmp, index=False))
+        runner._atomic_write(
+            out / f"{name}.parquet", lambda tmp, df=df: df.to_parquet(tmp, index=False)
+        )
     runner._atomic_write(out / "fidelity.csv", lambda tmp: cal.table.to_csv(tmp, index=False))
     fig = cal.figure()
     png = figures.png_bytes(fig)
     runner._atomic_write(out / "ecdf.png", lambda tmp: Path(tmp).write_bytes(png))
-    doc = {"provenance": cal.provenance, "reading": fidelity.reading(cal.table, cal.checks),
-           "ecdf_caption": fig.caption, "table": _records(cal.table),
-           "checks": _records(cal.checks)}
+    doc = {
+        "provenance": cal.provenance,
+        "reading": fidelity.reading(cal.table, cal.checks),
+        "ecdf_caption": fig.caption,
+        "table": _records(cal.table),
+        "checks": _records(cal.checks),
+    }
     text = json.dumps(runner._json_safe(doc), indent=2, allow_nan=False, default=str)
     runner._atomic_write(out / "fidelity.json", lambda tmp: Path(tmp).write_text(text + "\n"))
 
@@ -268,14 +336,22 @@ def load_calibration(path: str | Path) -> Calibration:
     comparison is recomputed from its tables (it is a pure function of them)."""
     path = Path(path)
     meta = path / "fidelity.json"
-    missing = [f for f in ["fidelity.json"] + [f"{n}.parquet" for n in TABLES]
-               if not (path / f).is_file()]
+    missing = [
+        f for f in ["fidelity.json"] + [f"{n}.parquet" for n in TABLES] if not (path / f).is_file()
+    ]
     if missing:
-        raise ConfigError("calibration", str(path), "a directory written by `midstream calibrate "
-                          "--out` (missing: " + ", ".join(missing) + ")")
+        raise ConfigError(
+            "calibration",
+            str(path),
+            "a directory written by `midstream calibrate "
+            "--out` (missing: " + ", ".join(missing) + ")",
+        )
     frames = {n: pd.read_parquet(path / f"{n}.parquet") for n in TABLES}
     prov = json.loads(meta.read_text())["provenance"]
-    return compare(Results(frames["real_streams"], frames["real_disconnects"]),
-                   Results(frames["model_streams"], frames["model_disconnects"]),
-                   faults=frames["faults"], provenance=prov,
-                   tolerance=float(prov.get("pair_tolerance", fidelity.PAIR_TOLERANCE)))
+    return compare(
+        Results(frames["real_streams"], frames["real_disconnects"]),
+        Results(frames["model_streams"], frames["model_disconnects"]),
+        faults=frames["faults"],
+        provenance=prov,
+        tolerance=float(prov.get("pair_tolerance", fidelity.PAIR_TOLERANCE)),
+    )

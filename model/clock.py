@@ -1,4 +1,5 @@
 """Scheduling at absolute simulated times (clamped: float sums may land a hair before `now`)."""
+
 from __future__ import annotations
 
 import math
@@ -12,6 +13,7 @@ def until(env: simpy.Environment, t: float) -> simpy.Timeout:
 
 
 def at(env: simpy.Environment, t: float, action, *args) -> None:
-    """Run `action(*args)` at absolute time t; never if t is infinite (a message that never arrives)."""
+    """Run `action(*args)` at absolute time t; never if t is infinite (a message that never
+    arrives)."""
     if math.isfinite(t):
         until(env, t).callbacks.append(lambda _event: action(*args))

@@ -7,14 +7,16 @@ value, unit, meaning and allowed values. Invalid values raise `ConfigError`.
 Default values and where they come from are documented field by field; README.md ("Model
 assumptions") explains the assumptions behind them.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Iterator
+from typing import Any
 
 from model.distributions import Dist
 from model.fields import ConfigError, allowed_text, field_type, spec, validate
@@ -74,10 +76,28 @@ class Loss:
     """
 
     model: str = spec("bernoulli", "-", "loss model", choices=values(LossModel))
-    p: float = spec(0.0, "prob", "bernoulli: loss probability; gilbert_elliott: P(good->bad)", lo=0.0, hi=0.5, hi_open=True)
-    r: float = spec(1.0, "prob", "gilbert_elliott: P(bad->good) per transmission", lo=0.0, hi=1.0, lo_open=True)
-    loss_good: float = spec(0.0, "prob", "gilbert_elliott: loss probability in the good state (1-k)", lo=0.0, hi=0.5, hi_open=True)
-    loss_bad: float = spec(1.0, "prob", "gilbert_elliott: loss probability in the bad state (1-h)", lo=0.0, hi=1.0)
+    p: float = spec(
+        0.0,
+        "prob",
+        "bernoulli: loss probability; gilbert_elliott: P(good->bad)",
+        lo=0.0,
+        hi=0.5,
+        hi_open=True,
+    )
+    r: float = spec(
+        1.0, "prob", "gilbert_elliott: P(bad->good) per transmission", lo=0.0, hi=1.0, lo_open=True
+    )
+    loss_good: float = spec(
+        0.0,
+        "prob",
+        "gilbert_elliott: loss probability in the good state (1-k)",
+        lo=0.0,
+        hi=0.5,
+        hi_open=True,
+    )
+    loss_bad: float = spec(
+        1.0, "prob", "gilbert_elliott: loss probability in the bad state (1-h)", lo=0.0, hi=1.0
+    )
 
     def __post_init__(self):
         validate(self)
@@ -103,10 +123,18 @@ class Condition:
 
     loss: Loss = Loss()
     jitter: Dist = Dist("constant", 0.0)
-    disconnect_rate: float = spec(0.0, "1/s", "rate of disconnect events (Poisson) in this condition", lo=0.0)
-    mean_sojourn: float = spec(INF, "s", "mean time spent in this condition before changing", lo=0.0, lo_open=True)
-    to_stable: float = spec(1.0, "weight", "relative chance of moving to `stable` on leaving", lo=0.0)
-    to_unstable: float = spec(1.0, "weight", "relative chance of moving to `unstable` on leaving", lo=0.0)
+    disconnect_rate: float = spec(
+        0.0, "1/s", "rate of disconnect events (Poisson) in this condition", lo=0.0
+    )
+    mean_sojourn: float = spec(
+        INF, "s", "mean time spent in this condition before changing", lo=0.0, lo_open=True
+    )
+    to_stable: float = spec(
+        1.0, "weight", "relative chance of moving to `stable` on leaving", lo=0.0
+    )
+    to_unstable: float = spec(
+        1.0, "weight", "relative chance of moving to `unstable` on leaving", lo=0.0
+    )
     to_poor: float = spec(1.0, "weight", "relative chance of moving to `poor` on leaving", lo=0.0)
 
     def __post_init__(self):
@@ -157,15 +185,44 @@ class Link:
     with `fast_recovery` Linux's SACK/RACK fast retransmit and go-back-N: `model/recovery.py`)."""
 
     propagation: float = spec(0.02, "s", "one-way propagation delay", lo=0.0)
-    bandwidth: float = spec(1.25e6, "B/s", "server->client bandwidth (10 Mbit/s); serialisation + FIFO queueing", lo=0.0, lo_open=True)
-    rto_min: float = spec(0.2, "s", "minimum retransmission timeout (Linux, as on most servers: 0.2 s; RFC 6298: 1 s)", lo=0.001)
-    rto_max: float = spec(120.0, "s", "maximum retransmission timeout (RFC 6298 / Linux: 120 s)", lo=0.001)
-    tcp_retries: int = spec(15, "count", "retransmissions before TCP gives up (Linux tcp_retries2)", lo=1, hi=30)
-    syn_rto: float = spec(1.0, "s", "initial SYN retransmission timeout when connecting (RFC 6298)", lo=0.001)
-    corruption_rate: float = spec(0.0, "prob", "chance a frame sent is corrupted in a way TCP misses (the frame checksum catches it)", lo=0.0, hi=1.0, hi_open=True)
-    fast_recovery: bool = spec(True, "-", "SACK/RACK fast retransmit and go-back-N after an RTO, "
-                               "as Linux; false: every frame on its own RTO timer, the RFC 6298 "
-                               "textbook model", choices=(True, False))
+    bandwidth: float = spec(
+        1.25e6,
+        "B/s",
+        "server->client bandwidth (10 Mbit/s); serialisation + FIFO queueing",
+        lo=0.0,
+        lo_open=True,
+    )
+    rto_min: float = spec(
+        0.2,
+        "s",
+        "minimum retransmission timeout (Linux, as on most servers: 0.2 s; RFC 6298: 1 s)",
+        lo=0.001,
+    )
+    rto_max: float = spec(
+        120.0, "s", "maximum retransmission timeout (RFC 6298 / Linux: 120 s)", lo=0.001
+    )
+    tcp_retries: int = spec(
+        15, "count", "retransmissions before TCP gives up (Linux tcp_retries2)", lo=1, hi=30
+    )
+    syn_rto: float = spec(
+        1.0, "s", "initial SYN retransmission timeout when connecting (RFC 6298)", lo=0.001
+    )
+    corruption_rate: float = spec(
+        0.0,
+        "prob",
+        "chance a frame sent is corrupted in a way TCP misses (the frame checksum catches it)",
+        lo=0.0,
+        hi=1.0,
+        hi_open=True,
+    )
+    fast_recovery: bool = spec(
+        True,
+        "-",
+        "SACK/RACK fast retransmit and go-back-N after an RTO, "
+        "as Linux; false: every frame on its own RTO timer, the RFC 6298 "
+        "textbook model",
+        choices=(True, False),
+    )
 
     def __post_init__(self):
         validate(self)
@@ -181,17 +238,30 @@ class Disconnects:
     (e.g. `5:close:1;12.5:half_open:3`), kinds close, reset or half_open.
     """
 
-    rate_scale: float = spec(1.0, "x", "multiplier on every condition's disconnect rate (0 = scheduled only)", lo=0.0)
-    weight_close: float = spec(0.4, "weight", "relative share of clean closes (both sides know at once)", lo=0.0)
-    weight_reset: float = spec(0.3, "weight", "relative share of resets (known after about one RTT)", lo=0.0)
-    weight_half_open: float = spec(0.3, "weight", "relative share of silent black-holes (noticed by heartbeat, if at all)", lo=0.0)
+    rate_scale: float = spec(
+        1.0, "x", "multiplier on every condition's disconnect rate (0 = scheduled only)", lo=0.0
+    )
+    weight_close: float = spec(
+        0.4, "weight", "relative share of clean closes (both sides know at once)", lo=0.0
+    )
+    weight_reset: float = spec(
+        0.3, "weight", "relative share of resets (known after about one RTT)", lo=0.0
+    )
+    weight_half_open: float = spec(
+        0.3,
+        "weight",
+        "relative share of silent black-holes (noticed by heartbeat, if at all)",
+        lo=0.0,
+    )
     outage: Dist = Dist("exponential", 1.5)
     schedule: str = spec("", "-", "deterministic events 'time:kind:outage;...'")
 
     def __post_init__(self):
         validate(self)
         if self.weight_close + self.weight_reset + self.weight_half_open <= 0:
-            raise ConfigError("weight_close", self.weight_close, "the three kind weights must not all be 0")
+            raise ConfigError(
+                "weight_close", self.weight_close, "the three kind weights must not all be 0"
+            )
         self.scheduled()
 
     def kind_probabilities(self) -> tuple[float, float, float]:
@@ -209,28 +279,47 @@ class Disconnects:
                 if len(parts) != 3 or kind not in DISCONNECT_KINDS or t < 0 or outage < 0:
                     raise ValueError
             except (ValueError, IndexError):
-                raise ConfigError("schedule", item, "entries 'time:kind:outage', time and outage >= 0 s, "
-                                  "kind one of " + ", ".join(DISCONNECT_KINDS)) from None
+                raise ConfigError(
+                    "schedule",
+                    item,
+                    "entries 'time:kind:outage', time and outage >= 0 s, "
+                    "kind one of " + ", ".join(DISCONNECT_KINDS),
+                ) from None
             events.append((t, kind, outage))
         return sorted(events)
 
 
 @dataclass(frozen=True)
 class Backoff:
-    """Reconnect delays. Attempt 1 waits `first_delay`; attempt k >= 2 waits the policy's delay for k-2.
+    """Reconnect delays. Attempt 1 waits `first_delay`; attempt k >= 2 waits the policy's delay
+    for k-2.
 
-    exponential: v = min(cap, base * factor^n); jitter none: v; full: U(0, v); equal: v/2 + U(0, v/2);
-    decorrelated: min(cap, U(base, 3 * previous)) (AWS "Exponential Backoff and Jitter").
+    exponential: v = min(cap, base * factor^n); jitter none: v; full: U(0, v);
+    equal: v/2 + U(0, v/2); decorrelated: min(cap, U(base, 3 * previous))
+    (AWS "Exponential Backoff and Jitter").
     """
 
     policy: str = spec("exponential", "-", "delay growth", choices=("constant", "exponential"))
-    jitter: str = spec("full", "-", "randomisation of each delay", choices=("none", "full", "equal", "decorrelated"))
-    first_delay: float = spec(0.0, "s", "wait before the first attempt after a drop (websockets: immediate)", lo=0.0)
+    jitter: str = spec(
+        "full",
+        "-",
+        "randomisation of each delay",
+        choices=("none", "full", "equal", "decorrelated"),
+    )
+    first_delay: float = spec(
+        0.0, "s", "wait before the first attempt after a drop (websockets: immediate)", lo=0.0
+    )
     base: float = spec(0.5, "s", "base delay", lo=0.0)
     factor: float = spec(2.0, "x", "growth per attempt (exponential)", lo=1.0)
     cap: float = spec(10.0, "s", "maximum delay", lo=0.0)
     max_attempts: int = spec(10, "count", "attempts before giving up with network_timeout", lo=1)
-    deadline: float = spec(60.0, "s", "give up if the next attempt would start later than this after detection", lo=0.0, lo_open=True)
+    deadline: float = spec(
+        60.0,
+        "s",
+        "give up if the next attempt would start later than this after detection",
+        lo=0.0,
+        lo_open=True,
+    )
 
     def __post_init__(self):
         validate(self)
@@ -240,15 +329,56 @@ class Backoff:
 class Client:
     """The receiving client: acks, heartbeat, reconnect and resume."""
 
-    ack_interval: float = spec(1.0, "s", "period of cumulative acks (SignalR: about 1 s)", lo=0.0, lo_open=True)
-    ping_interval: float = spec(20.0, "s", "heartbeat ping period (python websockets: 20 s)", lo=0.0, lo_open=True)
-    ping_timeout: float = spec(20.0, "s", "declare the connection dead if a pong is this late (websockets: 20 s)", lo=0.0, lo_open=True)
-    heartbeat_stretch_max: float = spec(1.0, "x", "adaptive heartbeat: slow pongs stretch the timeout up to this multiple of ping_timeout (1 = fixed)", lo=1.0)
-    close_timeout: float = spec(10.0, "s", "after a heartbeat timeout, wait at most this long for the server to close the connection (websockets: 10 s)", lo=0.0)
-    connect_timeout: float = spec(4.0, "s", "give up one connection attempt after this (reconnecting-websocket: 4 s)", lo=0.0, lo_open=True)
-    handshake_rtts: int = spec(2, "count", "round trips to open a connection (TCP + WebSocket upgrade)", lo=1, hi=10)
-    auth_failure_prob: float = spec(0.0, "prob", "chance a reconnect's auth check fails (expired token; not retryable)", lo=0.0, hi=1.0)
-    strategy: str = spec("resume", "-", "after a reconnect: resume from the last frame, or restart from scratch", choices=values(Strategy))
+    ack_interval: float = spec(
+        1.0, "s", "period of cumulative acks (SignalR: about 1 s)", lo=0.0, lo_open=True
+    )
+    ping_interval: float = spec(
+        20.0, "s", "heartbeat ping period (python websockets: 20 s)", lo=0.0, lo_open=True
+    )
+    ping_timeout: float = spec(
+        20.0,
+        "s",
+        "declare the connection dead if a pong is this late (websockets: 20 s)",
+        lo=0.0,
+        lo_open=True,
+    )
+    heartbeat_stretch_max: float = spec(
+        1.0,
+        "x",
+        "adaptive heartbeat: slow pongs stretch the timeout up to this multiple of ping_timeout "
+        "(1 = fixed)",
+        lo=1.0,
+    )
+    close_timeout: float = spec(
+        10.0,
+        "s",
+        "after a heartbeat timeout, wait at most this long for the server to close the connection "
+        "(websockets: 10 s)",
+        lo=0.0,
+    )
+    connect_timeout: float = spec(
+        4.0,
+        "s",
+        "give up one connection attempt after this (reconnecting-websocket: 4 s)",
+        lo=0.0,
+        lo_open=True,
+    )
+    handshake_rtts: int = spec(
+        2, "count", "round trips to open a connection (TCP + WebSocket upgrade)", lo=1, hi=10
+    )
+    auth_failure_prob: float = spec(
+        0.0,
+        "prob",
+        "chance a reconnect's auth check fails (expired token; not retryable)",
+        lo=0.0,
+        hi=1.0,
+    )
+    strategy: str = spec(
+        "resume",
+        "-",
+        "after a reconnect: resume from the last frame, or restart from scratch",
+        choices=values(Strategy),
+    )
     backoff: Backoff = Backoff()
 
     def __post_init__(self):
@@ -260,11 +390,32 @@ class Server:
     """The producing server: generation and the per-stream replay buffer."""
 
     gap: Dist = Dist("constant", 0.02)
-    buffer_bytes: int = spec(100_000, "B", "replay-buffer capacity per stream (SignalR default 100,000)", lo=1)
-    when_full: str = spec("block", "-", "full buffer: block generation (SignalR) or evict the oldest frames", choices=values(WhenFull))
-    retention: float = spec(120.0, "s", "keep a disconnected stream's buffer this long (Socket.IO: 120 s)", lo=0.0)
-    replay_from: str = spec("client", "-", "replay from the client's position, or from the last ack (duplicates dropped by the client)", choices=values(ReplayFrom))
-    processing: float = spec(0.0, "s", "time the server takes to answer each handshake round trip, request and ping (framework and application work; 0 = instant)", lo=0.0)
+    buffer_bytes: int = spec(
+        100_000, "B", "replay-buffer capacity per stream (SignalR default 100,000)", lo=1
+    )
+    when_full: str = spec(
+        "block",
+        "-",
+        "full buffer: block generation (SignalR) or evict the oldest frames",
+        choices=values(WhenFull),
+    )
+    retention: float = spec(
+        120.0, "s", "keep a disconnected stream's buffer this long (Socket.IO: 120 s)", lo=0.0
+    )
+    replay_from: str = spec(
+        "client",
+        "-",
+        "replay from the client's position, or from the last ack (duplicates dropped by the "
+        "client)",
+        choices=values(ReplayFrom),
+    )
+    processing: float = spec(
+        0.0,
+        "s",
+        "time the server takes to answer each handshake round trip, request and ping (framework "
+        "and application work; 0 = instant)",
+        lo=0.0,
+    )
 
     def __post_init__(self):
         validate(self)
@@ -280,15 +431,31 @@ class Content:
 
     kind: str = spec("text", "-", "content kind", choices=("text", "json", "multipart", "large"))
     frames: int = spec(1000, "count", "frames in the response", lo=1, hi=10_000_000)
-    chunk_bytes: float = spec(16.0, "B", "text, json, multipart: mean payload per frame (a few tokens of text)", lo=1.0)
-    envelope_bytes: int = spec(32, "B", "per-frame protocol overhead (sequence number, type, checksum)", lo=0)
-    components: int = spec(4, "count", "multipart: independent components, each with its own sequence numbers", lo=1, hi=10_000)
-    frame_bytes: int = spec(16_384, "B", "large: payload of every frame (16 KiB x 128 frames = 2 MiB)", lo=1)
+    chunk_bytes: float = spec(
+        16.0, "B", "text, json, multipart: mean payload per frame (a few tokens of text)", lo=1.0
+    )
+    envelope_bytes: int = spec(
+        32, "B", "per-frame protocol overhead (sequence number, type, checksum)", lo=0
+    )
+    components: int = spec(
+        4,
+        "count",
+        "multipart: independent components, each with its own sequence numbers",
+        lo=1,
+        hi=10_000,
+    )
+    frame_bytes: int = spec(
+        16_384, "B", "large: payload of every frame (16 KiB x 128 frames = 2 MiB)", lo=1
+    )
 
     def __post_init__(self):
         validate(self)
         if self.kind == "multipart" and self.components > self.frames:
-            raise ConfigError("components", self.components, f"at most frames ({self.frames}): every component needs a frame")
+            raise ConfigError(
+                "components",
+                self.components,
+                f"at most frames ({self.frames}): every component needs a frame",
+            )
 
 
 @dataclass(frozen=True)
@@ -298,8 +465,12 @@ class Session:
     Each stream keeps its own transport connection, so streams do not share bandwidth or
     head-of-line blocking (one WebSocket per stream)."""
 
-    streams: int = spec(1, "count", "concurrent streams per session (the unit of replication)", lo=1, hi=10_000)
-    start_spread: float = spec(0.0, "s", "streams start uniformly at random within this window", lo=0.0)
+    streams: int = spec(
+        1, "count", "concurrent streams per session (the unit of replication)", lo=1, hi=10_000
+    )
+    start_spread: float = spec(
+        0.0, "s", "streams start uniformly at random within this window", lo=0.0
+    )
 
     def __post_init__(self):
         validate(self)
@@ -310,16 +481,54 @@ class Slo:
     """Service-level objectives (the seed's targets). Latency targets apply to the `quantile`-th
     quantile; a rate target of 1 is zero tolerance (any violation fails it)."""
 
-    confidence: float = spec(0.95, "prob", "confidence of every verdict (one-sided bounds)", lo=0.5, hi=1.0, lo_open=True, hi_open=True)
-    quantile: float = spec(0.99, "prob", "quantile the latency and memory targets apply to", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    confidence: float = spec(
+        0.95,
+        "prob",
+        "confidence of every verdict (one-sided bounds)",
+        lo=0.5,
+        hi=1.0,
+        lo_open=True,
+        hi_open=True,
+    )
+    quantile: float = spec(
+        0.99,
+        "prob",
+        "quantile the latency and memory targets apply to",
+        lo=0.0,
+        hi=1.0,
+        lo_open=True,
+        hi_open=True,
+    )
     reconnect_time: float = spec(2.0, "s", "disconnect -> connected again", lo=0.0, lo_open=True)
     resume_time: float = spec(0.5, "s", "connected -> first new frame", lo=0.0, lo_open=True)
-    recovery_time: float = spec(5.0, "s", "disconnect -> every frame that existed at the break is held", lo=0.0, lo_open=True)
-    buffer_bytes: float = spec(50e6, "B", "replay-buffer memory on the server (peak)", lo=0.0, lo_open=True)
-    completion_rate: float = spec(0.9995, "prob", "streams that complete (censored ones count as not completed)", lo=0.0, hi=1.0)
-    integrity_rate: float = spec(1.0, "prob", "completed streams delivered intact, with no duplicate", lo=0.0, hi=1.0)
+    recovery_time: float = spec(
+        5.0,
+        "s",
+        "disconnect -> every frame that existed at the break is held",
+        lo=0.0,
+        lo_open=True,
+    )
+    buffer_bytes: float = spec(
+        50e6, "B", "replay-buffer memory on the server (peak)", lo=0.0, lo_open=True
+    )
+    completion_rate: float = spec(
+        0.9995,
+        "prob",
+        "streams that complete (censored ones count as not completed)",
+        lo=0.0,
+        hi=1.0,
+    )
+    integrity_rate: float = spec(
+        1.0, "prob", "completed streams delivered intact, with no duplicate", lo=0.0, hi=1.0
+    )
     recovery_rate: float = spec(0.999, "prob", "disconnects that end recovered", lo=0.0, hi=1.0)
-    timeout_handling_rate: float = spec(1.0, "prob", "failed streams ending in a typed error with their buffer released", lo=0.0, hi=1.0)
+    timeout_handling_rate: float = spec(
+        1.0,
+        "prob",
+        "failed streams ending in a typed error with their buffer released",
+        lo=0.0,
+        hi=1.0,
+    )
 
     def __post_init__(self):
         validate(self)
@@ -342,15 +551,27 @@ class Scenario:
     disconnects: Disconnects = Disconnects()
     session: Session = Session()
     slo: Slo = Slo()
-    horizon: float = spec(600.0, "s", "simulated time after which an unfinished stream is censored", lo=0.0, lo_open=True)
-    engine: str = spec("bulk", "-", "bulk: frames computed in arrays between protocol events (fast); "
-                       "per_frame: one event per frame per hop (the reference)", choices=ENGINES)
+    horizon: float = spec(
+        600.0,
+        "s",
+        "simulated time after which an unfinished stream is censored",
+        lo=0.0,
+        lo_open=True,
+    )
+    engine: str = spec(
+        "bulk",
+        "-",
+        "bulk: frames computed in arrays between protocol events (fast); "
+        "per_frame: one event per frame per hop (the reference)",
+        choices=ENGINES,
+    )
 
     def __post_init__(self):
         validate(self)
 
 
 # ---------------------------------------------------------------- dotted paths
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -368,7 +589,9 @@ def settable_paths(cfg, prefix: str = "") -> Iterator[Setting]:
         if dataclasses.is_dataclass(value):
             yield from settable_paths(value, path + ".")
         elif f.metadata:
-            yield Setting(path, value, f.metadata["unit"], f.metadata["doc"], allowed_text(f.metadata))
+            yield Setting(
+                path, value, f.metadata["unit"], f.metadata["doc"], allowed_text(f.metadata)
+            )
 
 
 def _parse(text: str, kind: type, path: str, meta: dict):
@@ -393,12 +616,17 @@ def _parse(text: str, kind: type, path: str, meta: dict):
 
 
 def override(cfg, path: str, value):
-    """A copy of `cfg` with the leaf at dotted `path` set to `value` (text is parsed by field type)."""
+    """A copy of `cfg` with the leaf at dotted `path` set to `value` (text is parsed by field
+    type)."""
     head, _, rest = path.partition(".")
     fields = {f.name: f for f in dataclasses.fields(cfg)}
     f = fields.get(head)
     child = getattr(cfg, head, None) if f else None
-    if f is None or (rest and not dataclasses.is_dataclass(child)) or (not rest and dataclasses.is_dataclass(child)):
+    if (
+        f is None
+        or (rest and not dataclasses.is_dataclass(child))
+        or (not rest and dataclasses.is_dataclass(child))
+    ):
         raise UnknownPath(path)
     if rest:
         try:
@@ -408,7 +636,11 @@ def override(cfg, path: str, value):
         except ConfigError as e:
             raise e.under(head) from None
     else:
-        new = _parse(value, field_type(type(cfg), f), head, f.metadata) if isinstance(value, str) else value
+        new = (
+            _parse(value, field_type(type(cfg), f), head, f.metadata)
+            if isinstance(value, str)
+            else value
+        )
     return dataclasses.replace(cfg, **{head: new})  # validates; errors name fields of cfg
 
 
@@ -419,15 +651,22 @@ class UnknownPath(ConfigError):
 
 
 def apply_overrides(cfg: Scenario, assignments: list[str] | dict) -> Scenario:
-    """Apply `path=value` strings (or a {path: value} dict); unknown paths name the nearest valid ones."""
-    items = assignments.items() if isinstance(assignments, dict) else [_split(a) for a in assignments]
+    """Apply `path=value` strings (or a {path: value} dict); unknown paths name the nearest valid
+    ones."""
+    items = (
+        assignments.items() if isinstance(assignments, dict) else [_split(a) for a in assignments]
+    )
     valid = [s.path for s in settable_paths(cfg)]
     for path, value in items:
         try:
             cfg = override(cfg, path, value)
         except UnknownPath:
             near = difflib.get_close_matches(path, valid, n=3, cutoff=0.5)
-            hint = "did you mean " + ", ".join(near) + "?" if near else "see `midstream describe SCENARIO`"
+            hint = (
+                "did you mean " + ", ".join(near) + "?"
+                if near
+                else "see `midstream describe SCENARIO`"
+            )
             raise ConfigError(path, value, f"unknown setting; {hint}") from None
     return cfg
 

@@ -17,6 +17,7 @@ Kinds (`Content.kind`):
 `verify(frames, seqs, digests)` is the one integrity check for every kind: what the application
 received (frame numbers and digests in delivery order) against what the server generated.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,13 +31,13 @@ from model.config import Content
 
 @dataclass(frozen=True)
 class Frames:
-    size: np.ndarray    # bytes on the wire, envelope included
+    size: np.ndarray  # bytes on the wire, envelope included
     digest: np.ndarray  # uint64 checksum of each frame (json: of its number and bytes)
     kind: str = "text"
-    payload: bytes | None = None           # json: the serialised document ...
-    offsets: np.ndarray | None = None      # ... frame k carries payload[offsets[k]:offsets[k + 1]]
-    component: np.ndarray | None = None    # multipart: component id of each frame
-    part_seq: np.ndarray | None = None     # multipart: sequence number within its component
+    payload: bytes | None = None  # json: the serialised document ...
+    offsets: np.ndarray | None = None  # ... frame k carries payload[offsets[k]:offsets[k + 1]]
+    component: np.ndarray | None = None  # multipart: component id of each frame
+    part_seq: np.ndarray | None = None  # multipart: sequence number within its component
 
     def __len__(self) -> int:
         return len(self.size)
@@ -68,12 +69,19 @@ def multipart_frames(cfg: Content, rng: np.random.Generator) -> Frames:
     order = np.argsort(component, kind="stable")  # stable: stream order within each component
     part_seq = np.empty(n, dtype=np.int64)
     part_seq[order] = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
-    return Frames(size=base.size, digest=base.digest, kind="multipart", component=component, part_seq=part_seq)
+    return Frames(
+        size=base.size, digest=base.digest, kind="multipart", component=component, part_seq=part_seq
+    )
 
 
 # ---- json: an API-style result list with nested objects and arrays
-WORDS = np.array("stream frame resume replay buffer socket token model chunk retry backoff delta "
-                 "window signal cursor offset header packet route ledger".split())
+# fmt: off
+WORDS = np.array([
+    "stream", "frame", "resume", "replay", "buffer", "socket", "token", "model", "chunk", "retry",
+    "backoff", "delta", "window", "signal", "cursor", "offset", "header", "packet", "route",
+    "ledger"
+])
+# fmt: on
 
 DOCUMENT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -83,22 +91,36 @@ DOCUMENT_SCHEMA = {
     "properties": {
         "object": {"const": "list"},
         "model": {"type": "string"},
-        "data": {"type": "array", "minItems": 1, "items": {
-            "type": "object",
-            "required": ["id", "title", "text", "score", "tags", "meta"],
-            "additionalProperties": False,
-            "properties": {
-                "id": {"type": "integer", "minimum": 0},
-                "title": {"type": "string", "minLength": 1},
-                "text": {"type": "string"},
-                "score": {"type": "number", "minimum": 0, "maximum": 1},
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "meta": {"type": "object", "required": ["flag", "parts"], "additionalProperties": False,
-                         "properties": {"flag": {"type": "boolean"},
-                                        "parts": {"type": "array", "items": {"type": "integer"}}}},
+        "data": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["id", "title", "text", "score", "tags", "meta"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "integer", "minimum": 0},
+                    "title": {"type": "string", "minLength": 1},
+                    "text": {"type": "string"},
+                    "score": {"type": "number", "minimum": 0, "maximum": 1},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "meta": {
+                        "type": "object",
+                        "required": ["flag", "parts"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "flag": {"type": "boolean"},
+                            "parts": {"type": "array", "items": {"type": "integer"}},
+                        },
+                    },
+                },
             },
-        }},
-        "usage": {"type": "object", "required": ["items"], "properties": {"items": {"type": "integer"}}},
+        },
+        "usage": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "integer"}},
+        },
     },
 }
 
@@ -107,12 +129,24 @@ def _items(rng: np.random.Generator, first: int, n: int) -> list[dict]:
     """n result items; every random quantity is drawn in bulk, only the dict building loops. A long
     `text` field keeps the node count per byte low: schema validation time grows with nodes."""
     words = WORDS[rng.integers(0, len(WORDS), (n, 32))].tolist()
-    n_text, n_tags, n_parts = rng.integers(8, 25, n).tolist(), rng.integers(0, 4, n).tolist(), rng.integers(0, 4, n).tolist()
+    n_text, n_tags, n_parts = (
+        rng.integers(8, 25, n).tolist(),
+        rng.integers(0, 4, n).tolist(),
+        rng.integers(0, 4, n).tolist(),
+    )
     score, flag = np.round(rng.random(n), 4).tolist(), (rng.random(n) < 0.5).tolist()
     parts = rng.integers(0, 10_000, (n, 3)).tolist()
-    return [{"id": first + i, "title": " ".join(words[i][:3]), "text": " ".join(words[i][3:3 + n_text[i]]),
-             "score": score[i], "tags": words[i][28:28 + n_tags[i]],
-             "meta": {"flag": flag[i], "parts": parts[i][:n_parts[i]]}} for i in range(n)]
+    return [
+        {
+            "id": first + i,
+            "title": " ".join(words[i][:3]),
+            "text": " ".join(words[i][3 : 3 + n_text[i]]),
+            "score": score[i],
+            "tags": words[i][28 : 28 + n_tags[i]],
+            "meta": {"flag": flag[i], "parts": parts[i][: n_parts[i]]},
+        }
+        for i in range(n)
+    ]
 
 
 def json_payload(target_bytes: int, rng: np.random.Generator) -> bytes:
@@ -120,9 +154,13 @@ def json_payload(target_bytes: int, rng: np.random.Generator) -> bytes:
     items: list[bytes] = []
     length = 0  # items and their commas only: the envelope around them makes up the rest
     while length < target_bytes:
-        batch = _dump_each(_items(rng, len(items), (target_bytes - length) // 150 + 1))  # ~150-400 B each
+        batch = _dump_each(
+            _items(rng, len(items), (target_bytes - length) // 150 + 1)
+        )  # ~150-400 B each
         sizes = np.cumsum([len(b) + 1 for b in batch])
-        keep = int(np.searchsorted(sizes, target_bytes - length)) + 1  # the shortest prefix that reaches it
+        keep = (
+            int(np.searchsorted(sizes, target_bytes - length)) + 1
+        )  # the shortest prefix that reaches it
         items += batch[:keep]
         length += int(sizes[min(keep, len(batch)) - 1])
     head = _dump({"object": "list", "model": "midstream-1"})[:-1] + b',"data":['
@@ -140,7 +178,11 @@ def _dump_each(items: list[dict]) -> list[bytes]:
     return [first] + [b'{"id":' + part for part in rest]
 
 
-_WEIGHTS = np.random.default_rng(0x6D6964).integers(0, 2**63, 1 << 16, dtype=np.int64).astype(np.uint64) * 2 + 1
+_WEIGHTS = (
+    np.random.default_rng(0x6D6964).integers(0, 2**63, 1 << 16, dtype=np.int64).astype(np.uint64)
+    * 2
+    + 1
+)
 
 
 def _checksums(payload: bytes, offsets: np.ndarray) -> np.ndarray:
@@ -148,7 +190,9 @@ def _checksums(payload: bytes, offsets: np.ndarray) -> np.ndarray:
     fixed odd 64-bit weight per byte position, products summed mod 2^64), mixed with the frame
     number k (so equal chunks still differ) through the splitmix64 finaliser."""
     data = np.frombuffer(payload, dtype=np.uint8).astype(np.uint64) + np.uint64(1)
-    h = np.add.reduceat(data * np.resize(_WEIGHTS, len(data)), offsets[:-1])  # chunks are never empty
+    h = np.add.reduceat(
+        data * np.resize(_WEIGHTS, len(data)), offsets[:-1]
+    )  # chunks are never empty
     h ^= np.arange(len(h), dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -156,15 +200,28 @@ def _checksums(payload: bytes, offsets: np.ndarray) -> np.ndarray:
 
 
 def json_frames(cfg: Content, rng: np.random.Generator) -> Frames:
-    """A JSON document of about frames * chunk_bytes bytes, cut at random points into `frames` chunks."""
+    """A JSON document of about frames * chunk_bytes bytes, cut at random points into `frames`
+    chunks."""
     payload = json_payload(int(np.ceil(cfg.frames * cfg.chunk_bytes)), rng)
-    cuts = np.sort(rng.choice(len(payload) - 1, cfg.frames - 1, replace=False)) + 1  # no empty chunk
+    cuts = (
+        np.sort(rng.choice(len(payload) - 1, cfg.frames - 1, replace=False)) + 1
+    )  # no empty chunk
     offsets = np.concatenate([[0], cuts, [len(payload)]]).astype(np.int64)
-    return Frames(size=np.diff(offsets) + cfg.envelope_bytes, digest=_checksums(payload, offsets), kind="json",
-                  payload=payload, offsets=offsets)
+    return Frames(
+        size=np.diff(offsets) + cfg.envelope_bytes,
+        digest=_checksums(payload, offsets),
+        kind="json",
+        payload=payload,
+        offsets=offsets,
+    )
 
 
-GENERATORS = {"text": text_frames, "json": json_frames, "multipart": multipart_frames, "large": large_frames}
+GENERATORS = {
+    "text": text_frames,
+    "json": json_frames,
+    "multipart": multipart_frames,
+    "large": large_frames,
+}
 
 
 def make_frames(cfg: Content, rng: np.random.Generator) -> Frames:
@@ -187,6 +244,7 @@ def verify_hash(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> dict:
 @functools.cache
 def schema_validator():
     import jsonschema  # imported on first use: text runs and worker start-up do not pay for it
+
     cls = jsonschema.validators.validator_for(DOCUMENT_SCHEMA)
     cls.check_schema(DOCUMENT_SCHEMA)
     return cls(DOCUMENT_SCHEMA)
@@ -196,7 +254,7 @@ def received_bytes(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> byt
     """The bytes the application got: delivered chunks in order, a chunk whose digest does not match
     its frame's (corrupted, had it ever been delivered) with its first byte damaged."""
     off, payload = frames.offsets, frames.payload
-    body = bytearray(b"".join(payload[off[s]:off[s + 1]] for s in seqs.tolist()))
+    body = bytearray(b"".join(payload[off[s] : off[s + 1]] for s in seqs.tolist()))
     lengths = np.diff(off)[seqs]
     for at in (np.cumsum(lengths) - lengths)[digests != frames.digest[seqs]].tolist():
         body[at] ^= 0x20
@@ -216,8 +274,11 @@ def verify_json(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> dict:
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
         doc, parsed = None, False
     valid = parsed and schema_validator().is_valid(doc)
-    return {"integrity_ok": valid and body == frames.payload and _hash_ok(frames, digests),
-            "json_valid": parsed, "schema_valid": valid}
+    return {
+        "integrity_ok": valid and body == frames.payload and _hash_ok(frames, digests),
+        "json_valid": parsed,
+        "schema_valid": valid,
+    }
 
 
 def _names(ids) -> str:
@@ -229,18 +290,33 @@ def verify_multipart(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> d
     `missing_components` names the components not completely delivered (e.g. "2,3")."""
     k = int(frames.component.max()) + 1
     comp, part = frames.component[seqs], frames.part_seq[seqs]
-    first = np.unique(comp * len(frames) + part, return_index=True)[1]  # one delivery per distinct frame
+    first = np.unique(comp * len(frames) + part, return_index=True)[
+        1
+    ]  # one delivery per distinct frame
     duplicates = len(seqs) - len(first)
-    missing = np.flatnonzero(np.bincount(comp[first], minlength=k) < np.bincount(frames.component, minlength=k))
+    missing = np.flatnonzero(
+        np.bincount(comp[first], minlength=k) < np.bincount(frames.component, minlength=k)
+    )
     order = np.argsort(comp, kind="stable")  # delivery order within each component
     c, p = comp[order], part[order]
     misordered = np.unique(c[1:][(c[1:] == c[:-1]) & (np.diff(p) < 0)])
-    return {"integrity_ok": _hash_ok(frames, digests) and not len(missing) and not len(misordered) and not duplicates,
-            "missing_components": _names(missing), "misordered_components": _names(misordered),
-            "component_duplicates": int(duplicates)}
+    return {
+        "integrity_ok": _hash_ok(frames, digests)
+        and not len(missing)
+        and not len(misordered)
+        and not duplicates,
+        "missing_components": _names(missing),
+        "misordered_components": _names(misordered),
+        "component_duplicates": int(duplicates),
+    }
 
 
-VERIFIERS = {"text": verify_hash, "large": verify_hash, "json": verify_json, "multipart": verify_multipart}
+VERIFIERS = {
+    "text": verify_hash,
+    "large": verify_hash,
+    "json": verify_json,
+    "multipart": verify_multipart,
+}
 
 
 def verify(frames: Frames, seqs: np.ndarray, digests: np.ndarray) -> dict:

@@ -3,6 +3,7 @@
 Each `Dist` samples with a caller's `numpy.random.Generator` (never global state) and reports its
 theoretical mean and variance, so tests can compare samples with theory.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,7 +31,9 @@ class Dist:
 
     kind: str = spec("constant", "-", "distribution family", choices=KINDS)
     scale: float = spec(0.0, "s", "scale parameter (see the family)", lo=0.0)
-    shape: float = spec(1.0, "-", "shape parameter: lognormal log-sd, Pareto tail index", lo=0.0, lo_open=True)
+    shape: float = spec(
+        1.0, "-", "shape parameter: lognormal log-sd, Pareto tail index", lo=0.0, lo_open=True
+    )
 
     def __post_init__(self):
         validate(self)

@@ -25,6 +25,7 @@ n/a). Assumptions and methods:
   that apply to the row, so a row's false-alarm rate is at most 1 %; "agree" otherwise; "n/a"
   when no test applies.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,20 +41,31 @@ from model import stats
 from model.figures import _finish, _seconds
 from model.simulation import Results
 
-__all__ = ["fidelity_table", "acceptance", "ecdf_figure", "pair_disconnects", "estimate_rows",
-           "comparison_rows", "check_rows", "reading", "provenance_rows", "aligned", "MEASURES",
-           "PAIR_TOLERANCE"]
+__all__ = [
+    "fidelity_table",
+    "acceptance",
+    "ecdf_figure",
+    "pair_disconnects",
+    "estimate_rows",
+    "comparison_rows",
+    "check_rows",
+    "reading",
+    "provenance_rows",
+    "aligned",
+    "MEASURES",
+    "PAIR_TOLERANCE",
+]
 
-ALPHA = 0.01          # "differ at 1 %"
-CONFIDENCE = 0.95     # every interval in the table
+ALPHA = 0.01  # "differ at 1 %"
+CONFIDENCE = 0.95  # every interval in the table
 PAIR_TOLERANCE = 0.25  # s: two break times this close are the same weather event
 
 
 @dataclass(frozen=True)
 class Measure:
-    key: str     # stream column, disconnect column, or a derived figure's name
-    label: str   # row label, with its unit
-    per: str     # "stream", "completed stream", "disconnect" or "outage"
+    key: str  # stream column, disconnect column, or a derived figure's name
+    label: str  # row label, with its unit
+    per: str  # "stream", "completed stream", "disconnect" or "outage"
     count: bool = False  # whole numbers (Poisson interval when constant)
 
 
@@ -71,14 +83,35 @@ MEASURES = [
     Measure("spurious", "spurious disconnects per stream", "stream", count=True),
 ]
 BY_KEY = {m.key: m for m in MEASURES}
-COLUMNS = ["key", "figure", "per", "real_n", "real", "real_lower", "real_upper", "model_n", "model",
-           "model_lower", "model_upper", "paired_by", "pairs", "difference", "difference_lower",
-           "difference_upper", "relative_difference", "p_difference", "p_means", "p_ks", "p_ad",
-           "verdict"]
+COLUMNS = [
+    "key",
+    "figure",
+    "per",
+    "real_n",
+    "real",
+    "real_lower",
+    "real_upper",
+    "model_n",
+    "model",
+    "model_lower",
+    "model_upper",
+    "paired_by",
+    "pairs",
+    "difference",
+    "difference_lower",
+    "difference_upper",
+    "relative_difference",
+    "p_difference",
+    "p_means",
+    "p_ks",
+    "p_ad",
+    "verdict",
+]
 NAN4 = (math.nan,) * 4
 
 
 # ---------------------------------------------------------------- values of one side
+
 
 def _col(df: pd.DataFrame, name: str) -> pd.Series:
     """A column as floats; a missing column is all NaN (not measurable)."""
@@ -126,14 +159,17 @@ def _outages(res: Results) -> pd.DataFrame:
     return out[np.isfinite(out.x) & np.isfinite(out.y)]
 
 
-def pair_disconnects(real: pd.DataFrame, model: pd.DataFrame, tolerance: float = PAIR_TOLERANCE
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def pair_disconnects(
+    real: pd.DataFrame, model: pd.DataFrame, tolerance: float = PAIR_TOLERANCE
+) -> tuple[np.ndarray, np.ndarray]:
     """Row positions (real, model) of disconnects of the same stream whose break times are within
     `tolerance` s, closest first, each row used at most once."""
-    r = pd.DataFrame({"stream": _col(real, "stream"), "t": _col(real, "time"),
-                      "r": np.arange(len(real))})
-    m = pd.DataFrame({"stream": _col(model, "stream"), "t": _col(model, "time"),
-                      "m": np.arange(len(model))})
+    r = pd.DataFrame(
+        {"stream": _col(real, "stream"), "t": _col(real, "time"), "r": np.arange(len(real))}
+    )
+    m = pd.DataFrame(
+        {"stream": _col(model, "stream"), "t": _col(model, "time"), "m": np.arange(len(model))}
+    )
     r, m = r[np.isfinite(r.stream)], m[np.isfinite(m.stream)]
     j = r.merge(m, on="stream", suffixes=("_r", "_m"))
     j["gap"] = (j.t_r - j.t_m).abs()
@@ -143,6 +179,7 @@ def pair_disconnects(real: pd.DataFrame, model: pd.DataFrame, tolerance: float =
 
 
 # ---------------------------------------------------------------- statistics
+
 
 def _side(x: np.ndarray, count: bool) -> tuple[int, float, float, float]:
     """(n, mean, lower, upper) at CONFIDENCE."""
@@ -243,19 +280,24 @@ def _share_row(real: Results, model: Results) -> dict:
 
 # ---------------------------------------------------------------- the table
 
+
 def _sides(real: tuple, model: tuple) -> dict:
     """(n, mean, lower, upper) of each side as table columns."""
     names = ("{}_n", "{}", "{}_lower", "{}_upper")
-    return {f.format(side): v for side, values in (("real", real), ("model", model))
-            for f, v in zip(names, values)}
+    return {
+        f.format(side): v
+        for side, values in (("real", real), ("model", model))
+        for f, v in zip(names, values)
+    }
 
 
 def _difference(diff, lo, hi, p) -> dict:
     return {"difference": diff, "difference_lower": lo, "difference_upper": hi, "p_difference": p}
 
 
-def _compare(a: np.ndarray, b: np.ndarray, pairs: tuple[np.ndarray, np.ndarray],
-             paired_by: str, count: bool) -> dict:
+def _compare(
+    a: np.ndarray, b: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], paired_by: str, count: bool
+) -> dict:
     """Both sides' summaries, the paired difference (Welch without pairs), the unpaired test of
     the means where the pairs leave values out, and the distribution tests."""
     row = _sides(_side(a, count), _side(b, count))
@@ -292,8 +334,9 @@ def _disconnect_row(real: Results, model: Results, m: Measure, matched) -> dict:
     return _compare(a[np.isfinite(a)], b[np.isfinite(b)], pairs, how, m.count)
 
 
-def fidelity_table(real: Results, model: Results, tolerance: float = PAIR_TOLERANCE
-                   ) -> pd.DataFrame:
+def fidelity_table(
+    real: Results, model: Results, tolerance: float = PAIR_TOLERANCE
+) -> pd.DataFrame:
     """One row per figure of MEASURES: each side's mean with its 95 % interval, the paired
     difference (model - real) with its interval and p-value, the relative difference of the means,
     KS and AD p-values and the verdict at 1 %."""
@@ -307,8 +350,9 @@ def fidelity_table(real: Results, model: Results, tolerance: float = PAIR_TOLERA
         else:
             row = _stream_row(real, model, m)
         r, mo = row["real"], row["model"]
-        row["relative_difference"] = (0.0 if r == mo == 0 else (mo - r) / abs(r) if r != 0
-                                      else math.nan)
+        row["relative_difference"] = (
+            0.0 if r == mo == 0 else (mo - r) / abs(r) if r != 0 else math.nan
+        )
         row["verdict"] = _verdict(*(row[k] for k in ("p_difference", "p_means", "p_ks", "p_ad")))
         rows.append({"key": m.key, "figure": m.label, "per": m.per, **row})
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -316,29 +360,62 @@ def fidelity_table(real: Results, model: Results, tolerance: float = PAIR_TOLERA
 
 # ---------------------------------------------------------------- acceptance criteria
 
+
 def acceptance(table: pd.DataFrame) -> pd.DataFrame:
     """The issue's acceptance criteria, each PASS, FAIL or N/A (nothing to judge)."""
     t = table.set_index("key")
 
     def row(check, criterion, key, value, ok):
         status = "N/A" if ok is None or not np.isfinite(value) else "PASS" if ok else "FAIL"
-        return {"check": check, "criterion": criterion, "real": t.real[key], "model": t.model[key],
-                "value": value, "status": status}
+        return {
+            "check": check,
+            "criterion": criterion,
+            "real": t.real[key],
+            "model": t.model[key],
+            "value": value,
+            "status": status,
+        }
 
     rel = t.relative_difference["detected_to_first_frame"]
     share = t.model["outage_share"] - t.real["outage_share"]
-    rows = [row("detected to first frame", "|mean model - mean real| <= 10 % of real",
-                "detected_to_first_frame", abs(rel), abs(rel) <= 0.10),
-            row("outages that became disconnects", "|share model - share real| <= 0.05",
-                "outage_share", abs(share), abs(share) <= 0.05)]
+    rows = [
+        row(
+            "detected to first frame",
+            "|mean model - mean real| <= 10 % of real",
+            "detected_to_first_frame",
+            abs(rel),
+            abs(rel) <= 0.10,
+        ),
+        row(
+            "outages that became disconnects",
+            "|share model - share real| <= 0.05",
+            "outage_share",
+            abs(share),
+            abs(share) <= 0.05,
+        ),
+    ]
     for key, name in (("completion_time", "completion time"), ("recovery_time", "recovery time")):
         p = float(np.fmin(t.p_ks[key], t.p_ad[key]))
-        rows.append(row(f"{name} distribution", "neither KS nor AD rejects at 1 % (lower p)", key,
-                        p, p >= ALPHA))
+        rows.append(
+            row(
+                f"{name} distribution",
+                "neither KS nor AD rejects at 1 % (lower p)",
+                key,
+                p,
+                p >= ALPHA,
+            )
+        )
     lo, hi, model = t.real_lower["spurious"], t.real_upper["spurious"], t.model["spurious"]
     inside = lo <= model <= hi if np.isfinite([lo, hi, model]).all() else None
-    rows.append(row("spurious disconnects per stream", "model mean inside the real 95 % interval",
-                    "spurious", model, inside))
+    rows.append(
+        row(
+            "spurious disconnects per stream",
+            "model mean inside the real 95 % interval",
+            "spurious",
+            model,
+            inside,
+        )
+    )
     return pd.DataFrame(rows)
 
 
@@ -361,11 +438,18 @@ def ecdf_figure(real: Results, model: Results, name: str = "") -> Figure:
     parts = []
     for ax, key in zip(fig.subplots(2, 2).ravel(), ECDF_KEYS):
         a, b = _sample(real, key), _sample(model, key)
-        for x, label, style in ((a, "real stack", dict(color="black", lw=1.6)),
-                                (b, "model", dict(color="#2171b5", lw=1.2, ls="--"))):
+        for x, label, style in (
+            (a, "real stack", dict(color="black", lw=1.6)),
+            (b, "model", dict(color="#2171b5", lw=1.2, ls="--")),
+        ):
             if len(x):
-                ax.step(np.r_[x[0], x], np.r_[0.0, np.arange(1, len(x) + 1) / len(x)], where="post",
-                        label=f"{label} (n={len(x):,})", **style)
+                ax.step(
+                    np.r_[x[0], x],
+                    np.r_[0.0, np.arange(1, len(x) + 1) / len(x)],
+                    where="post",
+                    label=f"{label} (n={len(x):,})",
+                    **style,
+                )
         if not len(a) and not len(b):
             ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
         pos = np.concatenate([a, b])
@@ -379,8 +463,10 @@ def ecdf_figure(real: Results, model: Results, name: str = "") -> Figure:
             ax.legend(fontsize="x-small", loc="lower right")
         parts.append(_ecdf_sentence(key, a, b))
     fig.suptitle("Real stack against the model" + (f" ({name})" if name else ""), fontsize="medium")
-    cap = ("Empirical CDFs of the real stack (solid) and the model (dashed) on the same seeds, "
-           "finite values only. " + " ".join(parts))
+    cap = (
+        "Empirical CDFs of the real stack (solid) and the model (dashed) on the same seeds, "
+        "finite values only. " + " ".join(parts)
+    )
     return _finish(fig, cap)
 
 
@@ -390,11 +476,14 @@ def _ecdf_sentence(key: str, a: np.ndarray, b: np.ndarray) -> str:
         return f"{label.capitalize()}: {'no real values' if not len(a) else 'no model values'}."
     p_ks, _ = _distribution_tests(a, b)
     test = f"KS p = {p_ks:.2g}" if np.isfinite(p_ks) else "too few values to test"
-    return (f"{label.capitalize()}: median {_seconds(float(np.median(a)))} real against "
-            f"{_seconds(float(np.median(b)))} model ({test}).")
+    return (
+        f"{label.capitalize()}: median {_seconds(float(np.median(a)))} real against "
+        f"{_seconds(float(np.median(b)))} model ({test})."
+    )
 
 
 # ---------------------------------------------------------------- text for the CLI and the report
+
 
 def _num(x, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
@@ -426,21 +515,48 @@ def estimate_rows(table: pd.DataFrame) -> list[list[str]]:
     with a header row, for the CLI and the report)."""
     rows = [["figure", "per", "real [95 % CI]", "n", "model [95 % CI]", "n", "model/real - 1"]]
     for r in table.itertuples():
-        rows.append([r.figure, r.per, _interval(r.real, r.real_lower, r.real_upper),
-                     f"{r.real_n:,}", _interval(r.model, r.model_lower, r.model_upper),
-                     f"{r.model_n:,}", _relative(r.relative_difference)])
+        rows.append(
+            [
+                r.figure,
+                r.per,
+                _interval(r.real, r.real_lower, r.real_upper),
+                f"{r.real_n:,}",
+                _interval(r.model, r.model_lower, r.model_upper),
+                f"{r.model_n:,}",
+                _relative(r.relative_difference),
+            ]
+        )
     return rows
 
 
 def comparison_rows(table: pd.DataFrame) -> list[list[str]]:
     """The paired difference, the p-values and the verdict of each figure (text cells)."""
-    rows = [["figure", "model - real [95 % CI]", "paired", "p diff", "p means", "p KS", "p AD",
-             "verdict"]]
+    rows = [
+        [
+            "figure",
+            "model - real [95 % CI]",
+            "paired",
+            "p diff",
+            "p means",
+            "p KS",
+            "p AD",
+            "verdict",
+        ]
+    ]
     for r in table.itertuples():
         pairs = f"{r.pairs:,} by {r.paired_by}" if r.pairs else "unpaired"
-        rows.append([r.figure, _interval(r.difference, r.difference_lower, r.difference_upper),
-                     pairs, _p(r.p_difference), _p(r.p_means), _p(r.p_ks), _p(r.p_ad, clipped=True),
-                     r.verdict])
+        rows.append(
+            [
+                r.figure,
+                _interval(r.difference, r.difference_lower, r.difference_upper),
+                pairs,
+                _p(r.p_difference),
+                _p(r.p_means),
+                _p(r.p_ks),
+                _p(r.p_ad, clipped=True),
+                r.verdict,
+            ]
+        )
     return rows
 
 
@@ -454,8 +570,12 @@ def check_rows(checks: pd.DataFrame) -> list[list[str]]:
 def aligned(rows: list[list[str]]) -> str:
     """Rows of text cells as aligned columns (the first column left-aligned, the rest right)."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ).rstrip()
+        for r in rows
+    )
 
 
 def reading(table: pd.DataFrame, checks: pd.DataFrame) -> str:
@@ -468,9 +588,13 @@ def reading(table: pd.DataFrame, checks: pd.DataFrame) -> str:
     if len(differ):
         text += "; the model differs in " + "; ".join(
             f"{r.figure} (real {_num(r.real)}, model {_num(r.model)}"
-            + (f", {_relative(r.relative_difference)})" if np.isfinite(r.relative_difference)
-               else ")")
-            for r in differ.itertuples())
+            + (
+                f", {_relative(r.relative_difference)})"
+                if np.isfinite(r.relative_difference)
+                else ")"
+            )
+            for r in differ.itertuples()
+        )
     text += "." + (f" Not measurable or too few values: {', '.join(na)}." if na else "")
     passed = checks[checks.status == "PASS"].check.tolist()
     failed = checks[checks.status == "FAIL"].check.tolist()
@@ -483,16 +607,27 @@ def provenance_rows(prov: dict) -> list[list[str]]:
     """What made a calibration: command, seed, streams, versions, matched model settings."""
     matched = prov.get("matched", {})
     bed = prov.get("testbed", {})
-    return [["", ""], ["command", str(prov.get("command", ""))],
-            ["scenario / seed / streams",
-             f"{prov.get('scenario')} / {prov.get('seed')} / {prov.get('streams')}"],
-            ["overrides", "; ".join(prov.get("overrides", [])) or "none"],
-            ["model settings matched to the testbed",
-             "; ".join(f"{k}={v['value']} ({v['why']})" for k, v in matched.items()) or "none"],
-            ["testbed", "; ".join(f"{k}={v}" for k, v in bed.items()
-                                  if not isinstance(v, (dict, list))) or "no provenance"],
-            ["created (UTC) / git commit / version",
-             f"{prov.get('created_utc')} / {prov.get('git_commit') or 'unknown'} / "
-             f"{prov.get('version')}"],
-            ["wall time", "; ".join(f"{k} {v:.0f} s" for k, v in prov.get("seconds", {}).items())]]
-
+    return [
+        ["", ""],
+        ["command", str(prov.get("command", ""))],
+        [
+            "scenario / seed / streams",
+            f"{prov.get('scenario')} / {prov.get('seed')} / {prov.get('streams')}",
+        ],
+        ["overrides", "; ".join(prov.get("overrides", [])) or "none"],
+        [
+            "model settings matched to the testbed",
+            "; ".join(f"{k}={v['value']} ({v['why']})" for k, v in matched.items()) or "none",
+        ],
+        [
+            "testbed",
+            "; ".join(f"{k}={v}" for k, v in bed.items() if not isinstance(v, (dict, list)))
+            or "no provenance",
+        ],
+        [
+            "created (UTC) / git commit / version",
+            f"{prov.get('created_utc')} / {prov.get('git_commit') or 'unknown'} / "
+            f"{prov.get('version')}",
+        ],
+        ["wall time", "; ".join(f"{k} {v:.0f} s" for k, v in prov.get("seconds", {}).items())],
+    ]

@@ -4,6 +4,7 @@ Every configuration field is declared with `spec(...)`: its default, unit, one-l
 allowed values. `validate` checks an instance against those declarations and raises `ConfigError`
 naming the field, the value and what is allowed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,12 +19,16 @@ class ConfigError(ValueError):
         self.path, self.value, self.allowed = path, value, allowed
         super().__init__(f"{path}={value!r}: {allowed}")
 
-    def under(self, prefix: str) -> "ConfigError":
+    def under(self, prefix: str) -> ConfigError:
         """The same error with its path qualified by the enclosing field's path."""
-        return ConfigError(f"{prefix}.{self.path}" if prefix else self.path, self.value, self.allowed)
+        return ConfigError(
+            f"{prefix}.{self.path}" if prefix else self.path, self.value, self.allowed
+        )
 
 
-def spec(default, unit: str, doc: str, *, lo=None, hi=None, lo_open=False, hi_open=False, choices=None):
+def spec(
+    default, unit: str, doc: str, *, lo=None, hi=None, lo_open=False, hi_open=False, choices=None
+):
     """A dataclass field with its unit, meaning and allowed range (inclusive unless *_open)."""
     meta = dict(unit=unit, doc=doc, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, choices=choices)
     return dataclasses.field(default=default, metadata=meta)
@@ -64,7 +69,9 @@ def _check(name: str, value, meta: dict, kind: type):
 def field_type(cls, f: dataclasses.Field) -> type:
     """The runtime type of a field, resolved from its (string) annotation."""
     ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    return {"int": int, "float": float, "str": str, "bool": bool}.get(ann.split("|")[0].strip(), object)
+    return {"int": int, "float": float, "str": str, "bool": bool}.get(
+        ann.split("|")[0].strip(), object
+    )
 
 
 def validate(obj) -> None:

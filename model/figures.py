@@ -12,6 +12,7 @@ table) or, for one stream or one session, the records `model.simulation.stream_t
 
 In a notebook, `%matplotlib inline` (or `display(fig)`) shows a returned figure.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,15 +26,31 @@ from matplotlib.patches import Patch
 from model.config import CONDITIONS, Scenario, Slo
 from model.records import NetworkRecord, SessionRecord, StreamTimeline
 
-__all__ = ["recovery_cdf", "completion_vs_disconnect_rate", "stream_timeline", "buffer_memory",
-           "attempts_histogram", "error_breakdown", "conditions_throughput", "pick_stream", "png_bytes", "FULL", "HALF"]
+__all__ = [
+    "recovery_cdf",
+    "completion_vs_disconnect_rate",
+    "stream_timeline",
+    "buffer_memory",
+    "attempts_histogram",
+    "error_breakdown",
+    "conditions_throughput",
+    "pick_stream",
+    "png_bytes",
+    "FULL",
+    "HALF",
+]
 
-FULL = (7.0, 3.0)   # inches: a full-width figure
-HALF = (3.5, 2.8)   # inches: half of a row
+FULL = (7.0, 3.0)  # inches: a full-width figure
+HALF = (3.5, 2.8)  # inches: half of a row
 
 STATE_COLOURS = {
-    "connecting": "#9ecae1", "streaming": "#31a354", "disconnected": "#de2d26", "backing_off": "#fdae6b",
-    "resuming": "#756bb1", "completed": "#bdbdbd", "failed": "#636363",
+    "connecting": "#9ecae1",
+    "streaming": "#31a354",
+    "disconnected": "#de2d26",
+    "backing_off": "#fdae6b",
+    "resuming": "#756bb1",
+    "completed": "#bdbdbd",
+    "failed": "#636363",
 }
 CONDITION_COLOURS = {"stable": "#c7e9c0", "unstable": "#fdd0a2", "poor": "#fcbba1"}
 STRATEGY_COLOURS = {"resume": "#2171b5", "restart": "#cb181d"}
@@ -41,11 +58,17 @@ STRATEGY_COLOURS = {"resume": "#2171b5", "restart": "#cb181d"}
 
 # ---------------------------------------------------------------- helpers
 
+
 def _figure(size=FULL, rows: int = 1, height_ratios=None, sharex: bool = False):
     fig = Figure(figsize=size, layout="constrained")
     if rows == 1:
         return fig, fig.add_subplot()
-    axes = fig.subplots(rows, 1, sharex=sharex, gridspec_kw={"height_ratios": height_ratios} if height_ratios else None)
+    axes = fig.subplots(
+        rows,
+        1,
+        sharex=sharex,
+        gridspec_kw={"height_ratios": height_ratios} if height_ratios else None,
+    )
     return fig, axes
 
 
@@ -98,10 +121,13 @@ def png_bytes(fig: Figure, dpi: int = 200) -> bytes:
 
 # ---------------------------------------------------------------- distributions over many streams
 
-def recovery_cdf(disconnects: pd.DataFrame, slo: Slo, name: str = "") -> Figure:
-    """Empirical CDF of recovery time (and reconnect time) over all disconnects, with the SLO target.
 
-    Unrecovered disconnects count as infinitely slow, so the curve tops out at the recovered share."""
+def recovery_cdf(disconnects: pd.DataFrame, slo: Slo, name: str = "") -> Figure:
+    """Empirical CDF of recovery time (and reconnect time) over all disconnects, with the SLO
+    target.
+
+    Unrecovered disconnects count as infinitely slow, so the curve tops out at the recovered
+    share."""
     fig, ax = _figure()
     rec, con = _times(disconnects.recovery_time), _times(disconnects.reconnect_time)
     n = len(rec)
@@ -109,30 +135,53 @@ def recovery_cdf(disconnects: pd.DataFrame, slo: Slo, name: str = "") -> Figure:
     if n == 0:
         ax.text(0.5, 0.5, "no disconnects", ha="center", va="center", transform=ax.transAxes)
         ax.set(xlabel="time after the break (s)", ylabel="fraction of disconnects")
-        return _finish(fig, f"{name + ': ' if name else ''}no disconnect happened, so there is no recovery time to show.")
-    for sample, label, style in ((con, "reconnect time (break to connected)", dict(color="#9ecae1", lw=1.2)),
-                                 (rec, "recovery time (break to caught up)", dict(color="#08519c", lw=1.8))):
+        return _finish(
+            fig,
+            f"{name + ': ' if name else ''}no disconnect happened, so there is no recovery time "
+            "to show.",
+        )
+    for sample, label, style in (
+        (con, "reconnect time (break to connected)", dict(color="#9ecae1", lw=1.2)),
+        (rec, "recovery time (break to caught up)", dict(color="#08519c", lw=1.8)),
+    ):
         finite = np.sort(sample[np.isfinite(sample)])
         if len(finite):
             y = np.arange(1, len(finite) + 1) / n
-            ax.step(np.concatenate([[0.0], finite]), np.concatenate([[0.0], y]), where="post", label=label, **style)
-    ax.axvline(target, color="#cb181d", ls="--", lw=1.2, label=f"SLO: p{q * 100:g} recovery < {target:g} s")
+            ax.step(
+                np.concatenate([[0.0], finite]),
+                np.concatenate([[0.0], y]),
+                where="post",
+                label=label,
+                **style,
+            )
+    ax.axvline(
+        target, color="#cb181d", ls="--", lw=1.2, label=f"SLO: p{q * 100:g} recovery < {target:g} s"
+    )
     ax.axhline(q, color="#cb181d", ls=":", lw=1.0)
     positive = rec[np.isfinite(rec) & (rec > 0)]
     if len(positive) and positive.max() / max(positive.min(), 1e-9) > 200:
         ax.set_xscale("log")
-    ax.set(xlabel="time after the break (s)", ylabel="fraction of disconnects", ylim=(0, 1.02),
-           title=f"Recovery time, {n:,} disconnects" + (f" ({name})" if name else ""))
+    ax.set(
+        xlabel="time after the break (s)",
+        ylabel="fraction of disconnects",
+        ylim=(0, 1.02),
+        title=f"Recovery time, {n:,} disconnects" + (f" ({name})" if name else ""),
+    )
     ax.legend(loc="lower right", fontsize="small")
     ax.grid(alpha=0.3)
     within = float(np.mean(rec < target))
     finite = rec[np.isfinite(rec)]
     qv = float(np.quantile(rec, q, method="inverted_cdf"))
-    cap = (f"{_pct(within)} of {n:,} recoveries took under {target:g} s (the SLO target, dashed; "
-           f"the dotted line is the p{q * 100:g} level); the median was {_seconds(float(np.median(rec)))} "
-           f"and the p{q * 100:g} {_seconds(qv)}.")
+    cap = (
+        f"{_pct(within)} of {n:,} recoveries took under {target:g} s (the SLO target, dashed; the "
+        f"dotted line is the p{q * 100:g} level); the median was "
+        f"{_seconds(float(np.median(rec)))} and the p{q * 100:g} {_seconds(qv)}."
+    )
     if len(finite) < n:
-        cap += f" {n - len(finite):,} never recovered and count as infinitely slow, so the curve stops at {_pct(len(finite) / n)}."
+        cap += (
+            f" {n - len(finite):,} never recovered and count as infinitely slow, so the curve "
+            f"stops at {_pct(len(finite) / n)}."
+        )
     return _finish(fig, cap)
 
 
@@ -151,25 +200,39 @@ def attempts_histogram(disconnects: pd.DataFrame, name: str = "") -> Figure:
     bad = np.array([(a[~ok] == i).sum() for i in k])
     ax.bar(k, rec, color="#2171b5", label="recovered")
     ax.bar(k, bad, bottom=rec, color="#cb181d", label="not recovered")
-    ax.set(xlabel="connection attempts per disconnect", ylabel="disconnects",
-           title="Reconnect attempts" + (f" ({name})" if name else ""))
+    ax.set(
+        xlabel="connection attempts per disconnect",
+        ylabel="disconnects",
+        title="Reconnect attempts" + (f" ({name})" if name else ""),
+    )
     ax.set_xticks(k if top <= 12 else np.linspace(0, top, 7).round().astype(int))
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3, axis="y")
     first = float(((a == 1) & ok).mean())
-    cap = (f"{_pct(first)} of {len(a):,} disconnects recovered on the first attempt; the most attempts "
-           f"any needed was {top} (mean {a.mean():.2f}).")
+    cap = (
+        f"{_pct(first)} of {len(a):,} disconnects recovered on the first attempt; the most "
+        f"attempts any needed was {top} (mean {a.mean():.2f})."
+    )
     if (~ok).any():
         cap += f" {int((~ok).sum()):,} did not recover (red)."
     return _finish(fig, cap)
 
 
 def error_breakdown(streams: pd.DataFrame, name: str = "") -> Figure:
-    """How every stream ended: completed, censored at the horizon, or failed with each error kind."""
+    """How every stream ended: completed, censored at the horizon, or failed with each error
+    kind."""
     fig, ax = _figure(HALF)
-    labels = ["completed", "censored"] + [f"failed: {e}" for e in sorted(streams.loc[streams.outcome == "failed", "error"].unique())]
-    counts = [int((streams.outcome == "completed").sum()), int((streams.outcome == "censored").sum())]
-    counts += [int(((streams.outcome == "failed") & (streams.error == lab.split(": ")[1])).sum()) for lab in labels[2:]]
+    labels = ["completed", "censored"] + [
+        f"failed: {e}" for e in sorted(streams.loc[streams.outcome == "failed", "error"].unique())
+    ]
+    counts = [
+        int((streams.outcome == "completed").sum()),
+        int((streams.outcome == "censored").sum()),
+    ]
+    counts += [
+        int(((streams.outcome == "failed") & (streams.error == lab.split(": ")[1])).sum())
+        for lab in labels[2:]
+    ]
     n = len(streams)
     colours = ["#31a354", "#fdae6b"] + ["#cb181d"] * (len(labels) - 2)
     y = np.arange(len(labels))[::-1]
@@ -181,11 +244,20 @@ def error_breakdown(streams: pd.DataFrame, name: str = "") -> Figure:
     else:
         ax.set_xlim(0, max(counts + [1]) * 1.35)
     for yi, c in zip(y, counts):
-        ax.text(c if c > 0 else ax.get_xlim()[0], yi, f" {c:,} ({_pct(c / n) if n else '-'})", va="center", fontsize="small")
+        ax.text(
+            c if c > 0 else ax.get_xlim()[0],
+            yi,
+            f" {c:,} ({_pct(c / n) if n else '-'})",
+            va="center",
+            fontsize="small",
+        )
     ax.set_yticks(y, labels, fontsize="small")
     ax.set(xlabel="streams", title="Stream outcomes" + (f" ({name})" if name else ""))
     failed = streams.outcome == "failed"
-    cap = f"Of {n:,} streams, {counts[0]:,} completed ({_pct(counts[0] / n) if n else '-'}), {counts[1]:,} were censored (still running at the horizon)"
+    cap = (
+        f"Of {n:,} streams, {counts[0]:,} completed ({_pct(counts[0] / n) if n else '-'}), "
+        f"{counts[1]:,} were censored (still running at the horizon)"
+    )
     if failed.any():
         kinds = streams[failed].error.value_counts()
         cap += " and " + ", ".join(f"{v:,} failed with {k}" for k, v in kinds.items()) + "."
@@ -194,15 +266,23 @@ def error_breakdown(streams: pd.DataFrame, name: str = "") -> Figure:
     return _finish(fig, cap)
 
 
-def completion_vs_disconnect_rate(sweep_streams: pd.DataFrame, rate_path: str, cfg: Scenario | None = None,
-                                  strategy_path: str = "client.strategy", confidence: float = 0.95) -> Figure:
-    """Completion rate against the disconnect rate, one line per strategy, with Clopper-Pearson bands
-    (left), and the median time to complete of the streams that did, with order-statistic bands (right).
+def completion_vs_disconnect_rate(
+    sweep_streams: pd.DataFrame,
+    rate_path: str,
+    cfg: Scenario | None = None,
+    strategy_path: str = "client.strategy",
+    confidence: float = 0.95,
+) -> Figure:
+    """Completion rate against the disconnect rate, one line per strategy, with Clopper-Pearson
+    bands (left), and the median time to complete of the streams that did, with order-statistic
+    bands (right).
 
-    `sweep_streams` is the stream table of `runner.sweep(cfg, {rate_path: [...], strategy_path: [...]})`.
-    `rate_path` is `disconnects.rate_scale` (plotted as disconnects per minute in the scenario's initial
-    condition when `cfg` is given) or a condition's `disconnect_rate` (1/s, plotted per minute)."""
+    `sweep_streams` is the stream table of `runner.sweep(cfg, {rate_path: [...], strategy_path:
+    [...]})`. `rate_path` is `disconnects.rate_scale` (plotted as disconnects per minute in the
+    scenario's initial condition when `cfg` is given) or a condition's `disconnect_rate` (1/s,
+    plotted per minute)."""
     from model.stats import clopper_pearson_interval, quantile_interval
+
     fig = Figure(figsize=(7.0, 3.0), layout="constrained")
     ax, tax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     df = sweep_streams.copy()
@@ -214,7 +294,10 @@ def completion_vs_disconnect_rate(sweep_streams: pd.DataFrame, rate_path: str, c
         df["_x"], xlabel = df["_rate"], "disconnect rate multiplier (x)"
     else:
         scale = cfg.disconnects.rate_scale if cfg is not None else 1.0
-        df["_x"], xlabel = df["_rate"] * 60 * scale, f"disconnects per minute (`{rate_path.split('.')[1]}`)"
+        df["_x"], xlabel = (
+            df["_rate"] * 60 * scale,
+            f"disconnects per minute (`{rate_path.split('.')[1]}`)",
+        )
     df["_t"] = df.completion_time - df.start_time
     if strategy_path not in df:
         df[strategy_path] = "(one strategy)"
@@ -229,44 +312,68 @@ def completion_vs_disconnect_rate(sweep_streams: pd.DataFrame, rate_path: str, c
             med = quantile_interval(t, 0.5, confidence) if len(t) else (np.nan,) * 3
             rows.append((x, k / n, lo, hi, *med))
         xs, est, lo, hi, tm, tlo, thi = map(np.array, zip(*rows))
-        colour = STRATEGY_COLOURS.get(strategy, None)
-        line, = ax.plot(xs, est, "o-", color=colour, label=str(strategy), ms=4)
+        colour = STRATEGY_COLOURS.get(strategy)
+        (line,) = ax.plot(xs, est, "o-", color=colour, label=str(strategy), ms=4)
         ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
         tax.plot(xs, tm, "o-", color=line.get_color(), ms=4, label=str(strategy))
-        tax.fill_between(xs, np.where(np.isfinite(tlo), tlo, tm), np.where(np.isfinite(thi), thi, tm),
-                         color=line.get_color(), alpha=0.2, lw=0)
+        tax.fill_between(
+            xs,
+            np.where(np.isfinite(tlo), tlo, tm),
+            np.where(np.isfinite(thi), thi, tm),
+            color=line.get_color(),
+            alpha=0.2,
+            lw=0,
+        )
         lines[strategy] = (xs, est, tm)
     for a in (ax, tax):
         if df["_x"].min() > 0 and df["_x"].max() / df["_x"].min() >= 8:
             a.set_xscale("log")
         a.grid(alpha=0.3)
         a.set_xlabel(xlabel, fontsize="small")
-    ax.set(ylabel="completion rate", ylim=(-0.02, 1.02), title=f"Streams completed ({confidence:.0%} bands)")
+    ax.set(
+        ylabel="completion rate",
+        ylim=(-0.02, 1.02),
+        title=f"Streams completed ({confidence:.0%} bands)",
+    )
     tax.set(ylabel="median time to complete (s)", title="Median time to complete")
     tax.set_ylim(bottom=0)
     ax.legend(title=strategy_path.split(".")[-1], fontsize="small")
     per = df.groupby(["_x", strategy_path]).size()
-    cap = (f"Left: share of streams that completed at each disconnect rate ({int(per.min()):,} streams per point; bands: "
-           f"two-sided {confidence:.0%} Clopper-Pearson intervals). Right: median request-to-last-frame time of the streams "
-           f"that completed (bands: order-statistic intervals).")
+    cap = (
+        f"Left: share of streams that completed at each disconnect rate ({int(per.min()):,} "
+        f"streams per point; bands: two-sided {confidence:.0%} Clopper-Pearson intervals). Right: "
+        "median request-to-last-frame time of the streams that completed (bands: order-statistic "
+        "intervals)."
+    )
     if {"resume", "restart"} <= set(lines):
         (xr, er, tr), (_, es, ts) = lines["resume"], lines["restart"]
         gap = er - es
         i = int(np.argmax(gap))
         if gap[i] > 0:
-            cap += f" The widest completion gap is at {xr[i]:.3g} disconnects/min: {_pct(er[i])} resumed against {_pct(es[i])} restarted."
+            cap += (
+                f" The widest completion gap is at {xr[i]:.3g} disconnects/min: {_pct(er[i])} "
+                f"resumed against {_pct(es[i])} restarted."
+            )
         else:
             cap += " Resume and restart complete the same share at every rate tried."
         j = len(xr) - 1
         if np.isfinite(tr[j]) and np.isfinite(ts[j]):
-            cap += f" At {xr[j]:.3g}/min the median completed stream took {tr[j]:.1f} s resumed and {ts[j]:.1f} s restarted."
+            cap += (
+                f" At {xr[j]:.3g}/min the median completed stream took {tr[j]:.1f} s resumed and "
+                f"{ts[j]:.1f} s restarted."
+            )
     return _finish(fig, cap)
 
 
 # ---------------------------------------------------------------- one stream, one session
 
-def pick_stream(disconnects: pd.DataFrame, min_attempts: int = 2, streams: pd.DataFrame | None = None,
-                after: float = 3.0) -> int | None:
+
+def pick_stream(
+    disconnects: pd.DataFrame,
+    min_attempts: int = 2,
+    streams: pd.DataFrame | None = None,
+    after: float = 3.0,
+) -> int | None:
     """A stream worth a timeline: the first whose single disconnect came at least `after` seconds
     into the stream (start times from `streams`, else 0) and recovered after at least `min_attempts`
     attempts; failing that, relaxed step by step; None without disconnects."""
@@ -277,8 +384,13 @@ def pick_stream(disconnects: pd.DataFrame, min_attempts: int = 2, streams: pd.Da
     single = d.groupby("stream")["index"].transform("size") == 1
     recovered = d.outcome == "recovered"
     late = (d.time - start) >= after
-    for mask in (single & recovered & late & (d.attempts >= min_attempts), recovered & late & (d.attempts >= min_attempts),
-                 recovered & (d.attempts >= min_attempts), recovered, d.attempts >= 0):
+    for mask in (
+        single & recovered & late & (d.attempts >= min_attempts),
+        recovered & late & (d.attempts >= min_attempts),
+        recovered & (d.attempts >= min_attempts),
+        recovered,
+        d.attempts >= 0,
+    ):
         if mask.any():
             return int(d[mask].stream.iloc[0])
     return None
@@ -289,8 +401,14 @@ def _shade_outages(ax, network: NetworkRecord, t0: float, t1: float, label: bool
     for ev in network.events:
         if ev.time > t1 or ev.time + ev.outage < t0:
             continue
-        ax.axvspan(ev.time, max(ev.time + ev.outage, ev.time + 1e-3), color="#bdbdbd", alpha=0.5, lw=0,
-                   label="outage" if label and not shown else None)
+        ax.axvspan(
+            ev.time,
+            max(ev.time + ev.outage, ev.time + 1e-3),
+            color="#bdbdbd",
+            alpha=0.5,
+            lw=0,
+            label="outage" if label and not shown else None,
+        )
         shown += 1
     return shown
 
@@ -311,17 +429,36 @@ def stream_timeline(timeline: StreamTimeline, cfg: Scenario) -> Figure:
     palette = ["#2171b5", "#6a51a3", "#238b45", "#d94801", "#ce1256"]
     for i in np.unique(conn):
         m = conn == i
-        ax.plot(t[m], q[m], ".", ms=1.5, color=palette[int(i) % len(palette)],
-                label="arrived at the client" + (f" (connection {i + 1})" if len(np.unique(conn)) > 1 else ""))
+        ax.plot(
+            t[m],
+            q[m],
+            ".",
+            ms=1.5,
+            color=palette[int(i) % len(palette)],
+            label="arrived at the client"
+            + (f" (connection {i + 1})" if len(np.unique(conn)) > 1 else ""),
+        )
     _shade_outages(ax, timeline.network, t0, end)
     for j, r in enumerate(c.disconnect_log):
         ax.axvline(r.time, color="#cb181d", lw=1, ls="--", label="break" if j == 0 else None)
-        for when, marker, label in ((r.detected_at, "v", "detected"), (r.connected_at, "^", "reconnected"),
-                                    (r.resumed_at, "D", "first new frame"), (r.recovered_at, "*", "caught up")):
+        for when, marker, label in (
+            (r.detected_at, "v", "detected"),
+            (r.connected_at, "^", "reconnected"),
+            (r.resumed_at, "D", "first new frame"),
+            (r.recovered_at, "*", "caught up"),
+        ):
             if math.isfinite(when):
                 y = r.generated_at_break
-                ax.plot([when], [y], marker, color="black", ms=6 if marker != "*" else 9, mfc="white" if marker != "*" else "gold",
-                        label=label if j == 0 else None, ls="none")
+                ax.plot(
+                    [when],
+                    [y],
+                    marker,
+                    color="black",
+                    ms=6 if marker != "*" else 9,
+                    mfc="white" if marker != "*" else "gold",
+                    label=label if j == 0 else None,
+                    ls="none",
+                )
     ax.set(ylabel="frame number", title=f"Stream {timeline.stream}: frames over time")
     ax.legend(loc="upper left", fontsize="x-small", ncols=2)
     ax.grid(alpha=0.3)
@@ -337,24 +474,48 @@ def stream_timeline(timeline: StreamTimeline, cfg: Scenario) -> Figure:
     attempts = [a for (a, state) in c.log if state == "connecting"][1:]
     for a in attempts:
         band.plot([a, a], [0, 1], color="black", lw=0.8)
-    band.set(yticks=[], xlabel="simulated time (s)", ylim=(0, 1), xlim=(t0, end + 0.03 * max(end - t0, 1)))
-    band.legend(handles=[Patch(color=STATE_COLOURS[s_], label=s_.replace("_", " ")) for s_ in present],
-                loc="upper center", bbox_to_anchor=(0.5, -0.9), ncols=len(present), fontsize="x-small", frameon=False)
+    band.set(
+        yticks=[],
+        xlabel="simulated time (s)",
+        ylim=(0, 1),
+        xlim=(t0, end + 0.03 * max(end - t0, 1)),
+    )
+    band.legend(
+        handles=[Patch(color=STATE_COLOURS[s_], label=s_.replace("_", " ")) for s_ in present],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.9),
+        ncols=len(present),
+        fontsize="x-small",
+        frameon=False,
+    )
     band.set_ylabel("state", rotation=0, ha="right", va="center")
     cap = f"Stream {timeline.stream} ({cfg.name}): "
     if not c.disconnect_log:
         cap += "no disconnect. "
     for r in c.disconnect_log:
-        cap += (f"cut at {r.time:.2f} s by a {r.cause.replace('_', '-')} (detected {r.detected_at - r.time:.2f} s later), "
-                f"{r.attempts} connection attempt{'s' if r.attempts != 1 else ''}")
+        cap += (
+            f"cut at {r.time:.2f} s by a {r.cause.replace('_', '-')} (detected "
+            f"{r.detected_at - r.time:.2f} s later), {r.attempts} connection "
+            f"attempt{'s' if r.attempts != 1 else ''}"
+        )
         if math.isfinite(r.connected_at):
-            cap += (f", reconnected at {r.connected_at:.2f} s, first new frame at {r.resumed_at:.2f} s, "
-                    f"caught up with the {r.generated_at_break} frame{'s' if r.generated_at_break != 1 else ''} generated "
-                    f"before the break at {r.recovered_at:.2f} s. ")
+            cap += (
+                f", reconnected at {r.connected_at:.2f} s, first new frame at {r.resumed_at:.2f} "
+                f"s, caught up with the {r.generated_at_break} "
+                f"frame{'s' if r.generated_at_break != 1 else ''} generated before the break at "
+                f"{r.recovered_at:.2f} s. "
+            )
         else:
             cap += ", never reconnected. "
-    cap += (f"The stream {'completed at ' + format(c.end_time, '.1f') + ' s' if c.outcome == 'completed' else c.outcome + (' (' + c.error + ')' if c.error else '')}. "
-            "Grey bands: outages; black ticks in the state band: connection attempts.")
+    ending = (
+        "completed at " + format(c.end_time, ".1f") + " s"
+        if c.outcome == "completed"
+        else c.outcome + (" (" + c.error + ")" if c.error else "")
+    )
+    cap += (
+        f"The stream {ending}. "
+        "Grey bands: outages; black ticks in the state band: connection attempts."
+    )
     return _finish(fig, cap)
 
 
@@ -372,16 +533,34 @@ def buffer_memory(session: SessionRecord, slo: Slo | None = None, name: str = ""
     ax.plot(t, b / scale, color="#08519c", lw=1)
     ax.fill_between(t, b / scale, color="#08519c", alpha=0.15, lw=0)
     i = int(np.argmax(b))
-    ax.plot([t[i]], [b[i] / scale], "o", color="#cb181d", ms=4, label=f"peak {_bytes(b[i])} at {t[i]:.1f} s")
+    ax.plot(
+        [t[i]],
+        [b[i] / scale],
+        "o",
+        color="#cb181d",
+        ms=4,
+        label=f"peak {_bytes(b[i])} at {t[i]:.1f} s",
+    )
     if slo is not None and slo.buffer_bytes <= 3 * b.max():
-        ax.axhline(slo.buffer_bytes / scale, color="#cb181d", ls="--", label=f"SLO {_bytes(slo.buffer_bytes)}")
-    ax.set(xlabel="simulated time (s)", ylabel=f"replay-buffer memory ({unit})",
-           title=f"Server replay-buffer memory, {streams} concurrent streams" + (f" ({name})" if name else ""))
+        ax.axhline(
+            slo.buffer_bytes / scale,
+            color="#cb181d",
+            ls="--",
+            label=f"SLO {_bytes(slo.buffer_bytes)}",
+        )
+    ax.set(
+        xlabel="simulated time (s)",
+        ylabel=f"replay-buffer memory ({unit})",
+        title=f"Server replay-buffer memory, {streams} concurrent streams"
+        + (f" ({name})" if name else ""),
+    )
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     last = b[-1]
-    cap = (f"Replay-buffer bytes held by the server for all {streams} streams of session {session.session} together, "
-           f"at every server event: peak {_bytes(b[i])} at {t[i]:.1f} s")
+    cap = (
+        f"Replay-buffer bytes held by the server for all {streams} streams of session "
+        f"{session.session} together, at every server event: peak {_bytes(b[i])} at {t[i]:.1f} s"
+    )
     if slo is not None:
         cap += f" against an SLO of {_bytes(slo.buffer_bytes)}"
     if last == 0:
@@ -411,17 +590,32 @@ def conditions_throughput(timeline: StreamTimeline, cfg: Scenario, bin_s: float 
         ax.axhline(1 / gap, color="#636363", ls=":", lw=1, label=f"generation rate ({1 / gap:g}/s)")
     for j, r in enumerate(c.disconnect_log):
         ax.axvline(r.time, color="#cb181d", lw=1, ls="--", label="break" if j == 0 else None)
-    ax.set(ylabel=f"frames per second\n({bin_s:g} s bins)", title=f"Network condition and throughput, stream {timeline.stream}")
+    ax.set(
+        ylabel=f"frames per second\n({bin_s:g} s bins)",
+        title=f"Network condition and throughput, stream {timeline.stream}",
+    )
     ax.legend(fontsize="x-small", loc="upper right")
     ax.grid(alpha=0.3)
     starts = np.append(w.condition_start, cfg.horizon)
     for a, b, k in zip(starts[:-1], starts[1:], w.condition_index):
         if a > end:
             break
-        cond_ax.broken_barh([(a, min(b, end) - a)], (k - 0.4, 0.8), color=CONDITION_COLOURS[CONDITIONS[k]])
-    cond_ax.step(np.append(w.condition_start, end), np.append(w.condition_index, w.condition_index[-1]), where="post", color="black", lw=0.8)
-    cond_ax.set(yticks=range(len(CONDITIONS)), ylim=(-0.6, len(CONDITIONS) - 0.4), xlabel="simulated time (s)",
-                xlim=(start, end))
+        cond_ax.broken_barh(
+            [(a, min(b, end) - a)], (k - 0.4, 0.8), color=CONDITION_COLOURS[CONDITIONS[k]]
+        )
+    cond_ax.step(
+        np.append(w.condition_start, end),
+        np.append(w.condition_index, w.condition_index[-1]),
+        where="post",
+        color="black",
+        lw=0.8,
+    )
+    cond_ax.set(
+        yticks=range(len(CONDITIONS)),
+        ylim=(-0.6, len(CONDITIONS) - 0.4),
+        xlabel="simulated time (s)",
+        xlim=(start, end),
+    )
     cond_ax.set_yticklabels(CONDITIONS, fontsize="small")
     idx = w.condition_at(t) if len(t) else np.empty(0, dtype=int)
     spans = np.clip(np.minimum(starts[1:], end) - np.maximum(starts[:-1], start), 0, None)
@@ -430,7 +624,9 @@ def conditions_throughput(timeline: StreamTimeline, cfg: Scenario, bin_s: float 
         dur = float(spans[w.condition_index == k].sum())
         if dur > 0:
             parts.append(f"{name} {dur:.1f} s at {(idx == k).sum() / dur:.0f} frames/s")
-    cap = (f"Stream {timeline.stream} ({cfg.name}): the network condition (bottom) and the new frames reaching the "
-           f"application per {bin_s:g} s (top; grey: outages). Time in each condition and mean throughput there: "
-           + "; ".join(parts) + ".")
+    cap = (
+        f"Stream {timeline.stream} ({cfg.name}): the network condition (bottom) and the new "
+        f"frames reaching the application per {bin_s:g} s (top; grey: outages). Time in each "
+        "condition and mean throughput there: " + "; ".join(parts) + "."
+    )
     return _finish(fig, cap)

@@ -30,6 +30,7 @@ Assumptions (README "Model assumptions"):
   a memory error): it arrives on time with damaged bytes, which the frame checksum exposes to the
   client (`corrupt`). TCP retransmissions of the frame are one send: the draw is per frame.
 """
+
 from __future__ import annotations
 
 import functools
@@ -51,15 +52,16 @@ def rto(link_cfg, cond: Condition) -> float:
 
 
 def retransmission_offsets(link_cfg, first_rto: float) -> np.ndarray:
-    """Send time of attempt k relative to the first: sum of min(R*2^j, rto_max) for j < k; inf past the limit."""
+    """Send time of attempt k relative to the first: sum of min(R*2^j, rto_max) for j < k; inf past
+    the limit."""
     gaps = np.minimum(first_rto * 2.0 ** np.arange(link_cfg.tcp_retries), link_cfg.rto_max)
     return np.concatenate([[0.0], np.cumsum(gaps), [np.inf]])
 
 
 @functools.lru_cache(maxsize=64)
 def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list]:
-    """Per condition: its settings, retransmission offsets, mean RTT and long-run loss rate (the same
-    for every stream of a scenario, so computed once)."""
+    """Per condition: its settings, retransmission offsets, mean RTT and long-run loss rate (the
+    same for every stream of a scenario, so computed once)."""
     conditions = [network_cfg.condition(name) for name in CONDITIONS]
     offsets = [retransmission_offsets(link_cfg, rto(link_cfg, c)) for c in conditions]
     rtt = [2 * (link_cfg.propagation + c.jitter.mean()) for c in conditions]
@@ -81,13 +83,23 @@ class Transmissions:
 
 
 class LinkPhysics:
-    """Per-stream wire behaviour: loss, retransmission, jitter and outages, drawn from one generator."""
+    """Per-stream wire behaviour: loss, retransmission, jitter and outages, drawn from one
+    generator."""
 
-    def __init__(self, cfg: Scenario, weather: Weather, rng: np.random.Generator,
-                 corruption_rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        cfg: Scenario,
+        weather: Weather,
+        rng: np.random.Generator,
+        corruption_rng: np.random.Generator | None = None,
+    ):
         self.cfg, self.weather, self.rng = cfg, weather, rng
-        self.corruption_rng = corruption_rng if corruption_rng is not None else rng  # own stream: on/off keeps other draws
-        self.conditions, self.offsets, self.rtt, self.loss_rates = condition_tables(cfg.link, cfg.network)
+        self.corruption_rng = (
+            corruption_rng if corruption_rng is not None else rng
+        )  # own stream: on/off keeps other draws
+        self.conditions, self.offsets, self.rtt, self.loss_rates = condition_tables(
+            cfg.link, cfg.network
+        )
         self.half_rtt = np.array(self.rtt) / 2  # an ACK's mean trip back, by condition
         self.ge_bad = False  # Gilbert-Elliott chain state, carried between batches
 
@@ -102,17 +114,25 @@ class LinkPhysics:
         if len(self.weather.cond_list) == 1:  # a steady network (the common case): one condition
             c = self.weather.cond_list[0]
             sent, jitter, failures = self._attempts_in(c, depart, downstream)
-            return Transmissions(depart, sent, jitter, failures, np.full(len(depart), c),
-                                 sent + self.cfg.link.propagation + jitter)
+            return Transmissions(
+                depart,
+                sent,
+                jitter,
+                failures,
+                np.full(len(depart), c),
+                sent + self.cfg.link.propagation + jitter,
+            )
         cond = self.weather.condition_at(depart)
         sent, jitter = np.empty(len(depart)), np.empty(len(depart))
         failures = np.empty(len(depart), dtype=np.int64)
         for c in np.unique(cond):
             mask = cond == c
-            sent[mask], jitter[mask], failures[mask] = self._attempts_in(int(c), depart[mask],
-                                                                         downstream)
-        return Transmissions(depart, sent, jitter, failures, cond,
-                             sent + self.cfg.link.propagation + jitter)
+            sent[mask], jitter[mask], failures[mask] = self._attempts_in(
+                int(c), depart[mask], downstream
+            )
+        return Transmissions(
+            depart, sent, jitter, failures, cond, sent + self.cfg.link.propagation + jitter
+        )
 
     def _attempts_in(self, c: int, depart: np.ndarray, downstream: bool):
         """(send time of the attempt that gets through, jitter, random failures) of transmissions
@@ -148,7 +168,9 @@ class LinkPhysics:
         retransmission leaves an RTO later, after many other packets have stepped the chain, so it
         sees the long-run loss rate."""
         rng = self.rng
-        bad = rng.random() < (1 - loss.r if self.ge_bad else loss.p)  # one step from the carried state
+        bad = rng.random() < (
+            1 - loss.r if self.ge_bad else loss.p
+        )  # one step from the carried state
         states = self.gilbert_elliott_states(loss, bad, n)
         self.ge_bad = bool(states[-1])
         first_lost = rng.random(n) < np.where(states, loss.loss_bad, loss.loss_good)
@@ -195,11 +217,14 @@ class LinkPhysics:
         return sent, float(self.conditions[c].jitter.sample(self.rng)), failures, c
 
     def _gilbert_elliott_step(self, loss: Loss) -> int:
-        """One frame's first transmission steps the chain; its retransmissions see the long-run rate."""
+        """One frame's first transmission steps the chain; its retransmissions see the long-run
+        rate."""
         self.ge_bad = bool(self.rng.random() < (1 - loss.r if self.ge_bad else loss.p))
         if self.rng.random() >= (loss.loss_bad if self.ge_bad else loss.loss_good):
             return 0
-        return int(self.rng.geometric(1.0 - loss.rate()))  # this loss plus the retransmissions lost after it
+        return int(
+            self.rng.geometric(1.0 - loss.rate())
+        )  # this loss plus the retransmissions lost after it
 
     def rtt_at(self, t: float) -> float:
         return self.rtt[self.weather.condition_of(t)]
@@ -208,8 +233,15 @@ class LinkPhysics:
 CORRUPTED = np.uint64(0x9E3779B97F4A7C15)
 # `raw`: the arrival before in-order delivery; `corrupt`: any non-zero mask, so a corrupted
 # frame's digest never matches
-FRAME_COLUMNS = {"seq": np.int64, "size": np.int64, "digest": np.uint64, "depart": float,
-                 "arrive": float, "corrupt": bool, "raw": float}
+FRAME_COLUMNS = {
+    "seq": np.int64,
+    "size": np.int64,
+    "digest": np.uint64,
+    "depart": float,
+    "arrive": float,
+    "corrupt": bool,
+    "raw": float,
+}
 NO_ROWS = np.empty(0, dtype=np.int64)
 
 
@@ -233,7 +265,9 @@ class Connection:
         self._storage = {name: np.empty(16, dtype=dtype) for name, dtype in FRAME_COLUMNS.items()}
         self._expose()
         self.any_corrupt = False  # lets readers of a clean connection skip the array
-        self.contiguous = True  # every frame so far is its predecessor's seq + 1 (the server's own sends)
+        self.contiguous = (
+            True  # every frame so far is its predecessor's seq + 1 (the server's own sends)
+        )
         self.on_corrupt = None  # called with the arrival time of each batch's first corrupted frame
         self.recovery = LossRecovery(physics) if physics.cfg.link.fast_recovery else None
 
@@ -241,14 +275,19 @@ class Connection:
     def alive(self) -> bool:
         return math.isinf(self.cut)
 
-    def send(self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray) -> None:
-        """Queue frames that become ready at `ready` (non-decreasing); compute departures and arrivals."""
+    def send(
+        self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray
+    ) -> None:
+        """Queue frames that become ready at `ready` (non-decreasing); compute departures and
+        arrivals."""
         if len(seq) == 0:
             return
         serial = size / self.bandwidth
         total = np.cumsum(serial)
         # d_i = max(ready_i, d_{i-1}) + s_i  ==  S_i + max(busy, max_{j<=i} (ready_j - S_{j-1}))
-        depart = total + np.maximum(self.busy_until, np.maximum.accumulate(ready - (total - serial)))
+        depart = total + np.maximum(
+            self.busy_until, np.maximum.accumulate(ready - (total - serial))
+        )
         self._commit(seq, size, digest, self.physics.transmissions(depart))
 
     def _commit(self, seq, size, digest, tx: Transmissions) -> np.ndarray:
@@ -259,13 +298,22 @@ class Connection:
         self.busy_until, self.last_arrival = float(tx.depart[-1]), float(arrive[-1])
         if self.contiguous:
             follows = not len(self.seq) or seq[0] == self.seq[-1] + 1
-            self.contiguous = bool(follows and seq[-1] - seq[0] == len(seq) - 1 and (np.diff(seq) == 1).all())
+            self.contiguous = bool(
+                follows and seq[-1] - seq[0] == len(seq) - 1 and (np.diff(seq) == 1).all()
+            )
         corrupt = self.draw_corruption(seq)
         if corrupt.any():
             self.any_corrupt = True
             digest = np.where(corrupt, digest ^ CORRUPTED, digest)  # what the damaged bytes hash to
-        columns = {"seq": seq, "size": size, "digest": digest, "depart": tx.depart,
-                   "arrive": arrive, "corrupt": corrupt, "raw": tx.arrival}
+        columns = {
+            "seq": seq,
+            "size": size,
+            "digest": digest,
+            "depart": tx.depart,
+            "arrive": arrive,
+            "corrupt": corrupt,
+            "raw": tx.arrival,
+        }
         first = self.frames
         self._store(columns)
         moved = self._repair(first, tx) if self.recovery is not None else NO_ROWS
@@ -317,7 +365,11 @@ class Connection:
     def _expose(self) -> None:
         n, st = self.frames, self._storage
         self.seq, self.size, self.digest = st["seq"][:n], st["size"][:n], st["digest"][:n]
-        self.depart, self.arrive, self.corrupt = st["depart"][:n], st["arrive"][:n], st["corrupt"][:n]
+        self.depart, self.arrive, self.corrupt = (
+            st["depart"][:n],
+            st["arrive"][:n],
+            st["corrupt"][:n],
+        )
         self.raw = st["raw"][:n]  # arrival before in-order delivery
 
     def draw_corruption(self, seq: np.ndarray) -> np.ndarray:
@@ -328,7 +380,8 @@ class Connection:
         return self.physics.corruption_rng.random(len(seq)) < rate
 
     def upstream(self, t: float) -> float:
-        """Arrival at the server of a small client message sent at t (inf once the connection is cut)."""
+        """Arrival at the server of a small client message sent at t (inf once the connection is
+        cut)."""
         if t >= self.cut:
             return math.inf
         arrival = max(self.physics.transmit(t), self.last_up_arrival)
@@ -338,7 +391,11 @@ class Connection:
     def downstream_control(self, t: float) -> float:
         """Arrival at the client of a small server message sent at t, queued behind the frames
         (and, lost, repaired by the frames sent after it: `fast_recovery`)."""
-        behind = self.arrive[np.searchsorted(self.depart, t, side="right") - 1] if len(self.depart) and self.depart[0] <= t else self.opened
+        behind = (
+            self.arrive[np.searchsorted(self.depart, t, side="right") - 1]
+            if len(self.depart) and self.depart[0] <= t
+            else self.opened
+        )
         sent, jitter, failures, cond = self.physics.transmission(t)
         if sent != t and self.recovery is not None:
             behind_rows = int(np.searchsorted(self.depart, t, side="right"))
@@ -363,14 +420,21 @@ class FrameByFrameConnection(Connection):
         super().__init__(physics, opened, bandwidth)
         self.on_frame = None  # set by whoever reads the connection (`engines.Engine.attach`)
 
-    def send(self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray) -> None:
+    def send(
+        self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray
+    ) -> None:
         propagation = self.physics.cfg.link.propagation
         for i in range(len(seq)):
             depart = max(float(ready[i]), self.busy_until) + float(size[i]) / self.bandwidth
             sent, jitter, failures, cond = self.physics.transmission(depart, downstream=True)
-            tx = Transmissions(np.array([depart]), np.array([sent]), np.array([jitter]),
-                               np.array([failures]), np.array([cond]),
-                               np.array([sent + propagation + jitter]))
+            tx = Transmissions(
+                np.array([depart]),
+                np.array([sent]),
+                np.array([jitter]),
+                np.array([failures]),
+                np.array([cond]),
+                np.array([sent + propagation + jitter]),
+            )
             one = slice(i, i + 1)
             moved = self._commit(seq[one], size[one], digest[one], tx)
             for row in moved[moved < self.frames - 1].tolist():  # tell the client again

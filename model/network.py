@@ -10,6 +10,7 @@ Assumptions (see README "Model assumptions"):
   current connection; `half_open` silently black-holes every packet (nothing is torn down; whether
   anyone notices is up to the heartbeat and TCP).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -58,9 +59,14 @@ class Weather:
             rate = cfg.network.condition(CONDITIONS[state]).disconnect_rate * d.rate_scale
             count = rng.poisson(rate * (end - start)) if rate > 0 else 0
             times.extend(np.sort(rng.uniform(start, end, count)))
-        kinds = _kind_cdf(d.kind_probabilities()).searchsorted(rng.random(len(times)), side="right")  # = rng.choice(3, p=...)
+        kinds = _kind_cdf(d.kind_probabilities()).searchsorted(
+            rng.random(len(times)), side="right"
+        )  # = rng.choice(3, p=...)
         outages = d.outage.sample(rng, len(times))
-        events = [NetworkEvent(float(t), DISCONNECT_KINDS[k], float(o)) for t, k, o in zip(times, kinds, outages)]
+        events = [
+            NetworkEvent(float(t), DISCONNECT_KINDS[k], float(o))
+            for t, k, o in zip(times, kinds, outages)
+        ]
         events += [NetworkEvent(t, kind, outage) for t, kind, outage in d.scheduled()]
         return sorted(events, key=lambda e: e.time)
 

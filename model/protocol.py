@@ -6,6 +6,7 @@ how it ended with one of these small frozen values; the same values travel as th
 interrupts that stop a reading (a network teardown, a refused resume, a bad frame), so the client
 never has to tell an error string from a break by its type.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ class RequestKind(StrEnum):
 class Break:
     """Why a connection ended, as the client learned it."""
 
-    cause: str        # a `records.Cause`
-    time: float       # when the network event happened (the unanswered ping, for `loss`)
+    cause: str  # a `records.Cause`
+    time: float  # when the network event happened (the unanswered ping, for `loss`)
     detected_by: str  # a `records.DetectedBy`
 
 

@@ -14,13 +14,15 @@ figures and the report read records or tables, never engine objects.
 `Schema.table` builds a typed DataFrame from records, so an empty table has the same dtypes as a
 full one. The README's column reference is generated from them (`python -m model.records`).
 """
+
 from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,6 +85,7 @@ CONTENT_KINDS = ("text", "json", "multipart", "large")
 
 # ---------------------------------------------------------------- records
 
+
 @dataclass(frozen=True)
 class NetworkEvent:
     """A disconnect the weather brings: at `time`, of `kind`, followed by `outage` seconds down."""
@@ -98,7 +101,7 @@ class DisconnectRecord:
 
     stream: int
     index: int
-    cause: str        # close | reset | half_open | loss | corruption
+    cause: str  # close | reset | half_open | loss | corruption
     detected_by: str  # close_frame | reset | heartbeat | checksum
     time: float
     detected_at: float
@@ -255,6 +258,7 @@ class SessionRecord:
 
 # ---------------------------------------------------------------- the schema
 
+
 @dataclass(frozen=True)
 class Column:
     """One table column: its name, dtype, unit and meaning; `kinds`: the content kinds that have
@@ -305,8 +309,9 @@ class Schema:
     def table(self, records: Iterable, kind: str | None = None) -> pd.DataFrame:
         """A typed DataFrame, one row per record, the columns of content `kind`."""
         records = list(records)
-        return pd.DataFrame({c.name: _column(list(map(c.getter, records)), c.dtype)
-                             for c in self.for_kind(kind)})
+        return pd.DataFrame(
+            {c.name: _column(list(map(c.getter, records)), c.dtype) for c in self.for_kind(kind)}
+        )
 
 
 def _integrity(name: str, dtype: str, description: str, kinds: tuple[str, ...] = ()) -> Column:
@@ -314,10 +319,17 @@ def _integrity(name: str, dtype: str, description: str, kinds: tuple[str, ...] =
 
 
 def _time_in(state: str) -> Column:
-    return Column(f"time_{state}", "float64", "s", f"time spent `{state}` (up to `end_time`)",
-                  get=lambda record: record.time_in_states[state])
+    return Column(
+        f"time_{state}",
+        "float64",
+        "s",
+        f"time spent `{state}` (up to `end_time`)",
+        get=lambda record: record.time_in_states[state],
+    )
 
 
+# The schemas are tables, one column per entry: kept as written, not one argument per line.
+# fmt: off
 INTEGRITY_COLUMNS = (
     _integrity("integrity_ok", "bool", "the stream completed and the response hash of what the "
                "application received equals the server's (plus the kind's own checks)"),
@@ -398,6 +410,7 @@ DISCONNECT_SCHEMA = Schema("disconnect", (
     Column("bytes_missing", "int64", "bytes", "of those, bytes the client did not hold"),
     Column("outcome", "str", "", "recovered, or the stream's error or censoring"),
 ))
+# fmt: on
 
 
 def markdown(schema: Schema) -> str:
@@ -411,8 +424,10 @@ def markdown(schema: Schema) -> str:
 
 def column_reference() -> str:
     """The README block between the column-reference markers."""
-    return (f"Stream table (one row per stream):\n\n{markdown(STREAM_SCHEMA)}\n\n"
-            f"Disconnect table (one row per disconnect):\n\n{markdown(DISCONNECT_SCHEMA)}")
+    return (
+        f"Stream table (one row per stream):\n\n{markdown(STREAM_SCHEMA)}\n\n"
+        f"Disconnect table (one row per disconnect):\n\n{markdown(DISCONNECT_SCHEMA)}"
+    )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ before every departure still to come) never changes. Both engines compute the sa
 whether frames come in batches or one by one; a tentative arrival (after the newest departure)
 may still move, either way, and is announced again.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -49,7 +50,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 
 # what sent a retransmission
 TIMEOUT = 0  # the frame's RTO timer
@@ -110,8 +110,14 @@ class LossRecovery:
             self.heard_depart += tx.depart[heard].tolist()
             self.heard_sack += (tx.arrival[heard] + half_rtt).tolist()
             lost = np.flatnonzero(~got_through)
-        columns = (lost + first_row, tx.depart[lost], tx.failures[lost], tx.jitter[lost],
-                   tx.cond[lost], tx.sent[lost])
+        columns = (
+            lost + first_row,
+            tx.depart[lost],
+            tx.failures[lost],
+            tx.jitter[lost],
+            tx.cond[lost],
+            tx.sent[lost],
+        )
         self.pending += [Lost(*fate) for fate in zip(*(c.tolist() for c in columns))]
 
     def _acks_get_back(self, sent: np.ndarray) -> np.ndarray:
@@ -146,8 +152,11 @@ class LossRecovery:
     def message_sent(self, row: int, t: float, failures: int, cond: int) -> float:
         """When the attempt that gets through leaves, for a control message whose first
         transmission at t, behind `row` frames, was lost."""
-        heads = self.heads + [(lost.row, lost.sent) for lost in self.pending
-                              if lost.trigger == TIMEOUT and math.isfinite(lost.sent)]
+        heads = self.heads + [
+            (lost.row, lost.sent)
+            for lost in self.pending
+            if lost.trigger == TIMEOUT and math.isfinite(lost.sent)
+        ]
         lost = Lost(row, t, failures, 0.0, cond, math.inf)
         self._recover(lost, -math.inf, heads)
         return lost.sent

@@ -7,6 +7,7 @@ the worker count, chunk size, executor, or how often the run was interrupted and
 
 Tables are written with `write_table`, next to the `provenance` that made them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,11 +21,12 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -35,8 +37,20 @@ from model import __version__
 from model.config import Scenario, apply_overrides
 from model.simulation import Results, simulate
 
-__all__ = ["run", "sweep", "write_table", "provenance", "RunError", "WorkdirMismatch", "Chunk",
-           "ChunkExecutor", "ChunkFailed", "SerialExecutor", "ProcessExecutor", "default_chunk_size"]
+__all__ = [
+    "run",
+    "sweep",
+    "write_table",
+    "provenance",
+    "RunError",
+    "WorkdirMismatch",
+    "Chunk",
+    "ChunkExecutor",
+    "ChunkFailed",
+    "SerialExecutor",
+    "ProcessExecutor",
+    "default_chunk_size",
+]
 
 T = TypeVar("T")
 TABLE_FORMATS = (".parquet", ".csv")
@@ -44,7 +58,8 @@ METADATA_KEY = b"midstream"
 
 
 class RunError(RuntimeError):
-    """A stream raised during a run; the message names the scenario, the root seed and the stream."""
+    """A stream raised during a run; the message names the scenario, the root seed and the
+    stream."""
 
 
 class WorkdirMismatch(ValueError):
@@ -72,12 +87,15 @@ class ChunkFailed(Exception):
 
 # ---------------------------------------------------------------- executors
 
+
 class ChunkExecutor(Protocol):
     """Where chunks are simulated. Another back end (e.g. Dask) only has to implement this."""
 
-    def map_chunks(self, fn: Callable[[Chunk], T], chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, T]]:
-        """Yield (chunk, fn(chunk)) as each finishes, in any order; raise ChunkFailed(chunk) from the
-        original exception when one fails. `fn` is picklable."""
+    def map_chunks(
+        self, fn: Callable[[Chunk], T], chunks: Iterable[Chunk]
+    ) -> Iterator[tuple[Chunk, T]]:
+        """Yield (chunk, fn(chunk)) as each finishes, in any order; raise ChunkFailed(chunk) from
+        the original exception when one fails. `fn` is picklable."""
         ...
 
 
@@ -104,21 +122,27 @@ class ProcessExecutor:
             pending = {pool.submit(fn, c): c for c in chunks}
             try:
                 for fut in as_completed(pending):
-                    chunk = pending.pop(fut)  # drop our reference so finished results are not kept twice
+                    chunk = pending.pop(
+                        fut
+                    )  # drop our reference so finished results are not kept twice
                     try:
                         result = fut.result()
                     except Exception as e:
                         raise ChunkFailed(chunk) from e
                     yield chunk, result
             finally:
-                for fut in pending:  # on failure or early exit, do not start chunks nobody will read
+                for (
+                    fut
+                ) in pending:  # on failure or early exit, do not start chunks nobody will read
                     fut.cancel()
 
 
 def _executor(executor: str | ChunkExecutor, workers: int) -> ChunkExecutor:
     if not isinstance(executor, str):
         return executor
-    if executor == "serial" or (executor == "process" and workers == 1):  # one worker: no pool needed
+    if executor == "serial" or (
+        executor == "process" and workers == 1
+    ):  # one worker: no pool needed
         return SerialExecutor()
     if executor == "process":
         return ProcessExecutor(workers)
@@ -126,6 +150,7 @@ def _executor(executor: str | ChunkExecutor, workers: int) -> ChunkExecutor:
 
 
 # ---------------------------------------------------------------- run
+
 
 def default_chunk_size(streams: int, workers: int, per_session: int = 1) -> int:
     """About 8 chunks per worker (load balance, frequent checkpoints), of 50 to 2000 streams' worth
@@ -143,9 +168,17 @@ def simulate_chunk(cfg: Scenario, seed: int, chunk: Chunk) -> Results:
     return simulate(cfg, chunk.size, seed=seed, first_stream=chunk.first)
 
 
-def run(cfg: Scenario, streams: int, seed: int, workers: int | None = None, chunk_size: int | None = None,
-        executor: str | ChunkExecutor = "process", progress: bool = True,
-        workdir: str | os.PathLike | None = None, first_stream: int = 0) -> Results:
+def run(
+    cfg: Scenario,
+    streams: int,
+    seed: int,
+    workers: int | None = None,
+    chunk_size: int | None = None,
+    executor: str | ChunkExecutor = "process",
+    progress: bool = True,
+    workdir: str | os.PathLike | None = None,
+    first_stream: int = 0,
+) -> Results:
     """Simulate streams [first_stream, first_stream + streams) of `cfg` under root `seed`, in chunks
     across `workers` processes.
 
@@ -153,12 +186,20 @@ def run(cfg: Scenario, streams: int, seed: int, workers: int | None = None, chun
     the saved chunks (resume after a crash or a kill).
     """
     workers = (os.cpu_count() or 1) if workers is None else workers
-    streams, seed, workers = _whole(streams=streams, lo=1), _whole(seed=seed, lo=0), _whole(workers=workers, lo=1)
+    streams, seed, workers = (
+        _whole(streams=streams, lo=1),
+        _whole(seed=seed, lo=0),
+        _whole(workers=workers, lo=1),
+    )
     if chunk_size is not None:
         chunk_size = _whole(chunk_size=chunk_size, lo=1)
     store = _Workdir(Path(workdir)) if workdir is not None else None
-    if chunk_size is None:  # a resumed run keeps its chunking even on a machine with other core counts
-        chunk_size = (store and store.recorded_chunk_size()) or default_chunk_size(streams, workers, cfg.session.streams)
+    if (
+        chunk_size is None
+    ):  # a resumed run keeps its chunking even on a machine with other core counts
+        chunk_size = (store and store.recorded_chunk_size()) or default_chunk_size(
+            streams, workers, cfg.session.streams
+        )
     first_stream = _whole(first_stream=first_stream, lo=0)
     chunks = plan_chunks(streams, chunk_size, first_stream)
     results: dict[Chunk, Results] = {}
@@ -167,9 +208,18 @@ def run(cfg: Scenario, streams: int, seed: int, workers: int | None = None, chun
         results = {c: store.load(c) for c in chunks if store.has(c)}
     todo = [c for c in chunks if c not in results]
     try:
-        with tqdm(total=streams, initial=sum(c.size for c in results), unit="stream", desc=cfg.name,
-                  file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
-            for chunk, res in _executor(executor, workers).map_chunks(functools.partial(simulate_chunk, cfg, seed), todo):
+        with tqdm(
+            total=streams,
+            initial=sum(c.size for c in results),
+            unit="stream",
+            desc=cfg.name,
+            file=sys.stderr,
+            disable=not progress,
+            dynamic_ncols=True,
+        ) as bar:
+            for chunk, res in _executor(executor, workers).map_chunks(
+                functools.partial(simulate_chunk, cfg, seed), todo
+            ):
                 if store:
                     store.save(chunk, res)
                 results[chunk] = res
@@ -181,7 +231,7 @@ def run(cfg: Scenario, streams: int, seed: int, workers: int | None = None, chun
 
 def _whole(lo: int, **named) -> int:
     """The single named argument as an int >= lo (numpy integers welcome: they go into JSON)."""
-    (name, value), = named.items()
+    ((name, value),) = named.items()
     try:
         value = operator.index(value)
     except TypeError:
@@ -193,17 +243,22 @@ def _whole(lo: int, **named) -> int:
 
 def _run_error(cfg: Scenario, seed: int, chunk: Chunk, cause: BaseException) -> RunError:
     """Name the failing stream: re-run the chunk here one stream at a time until one raises (not
-    after a worker died: what killed it, e.g. running out of memory, could kill this process too)."""
+    after a worker died: what killed it, e.g. running out of memory, could kill this process
+    too)."""
     for i in range(chunk.first, chunk.last + 1) if not isinstance(cause, BrokenProcessPool) else ():
         try:
             simulate(cfg, 1, seed=seed, first_stream=i)
         except Exception:
-            return RunError(f"scenario {cfg.name!r}, root seed {seed}: stream {i} failed: "
-                            f"{type(cause).__name__}: {cause}")
+            return RunError(
+                f"scenario {cfg.name!r}, root seed {seed}: stream {i} failed: "
+                f"{type(cause).__name__}: {cause}"
+            )
     # A dead worker, or not reproducible here: name the chunk instead.
-    return RunError(f"scenario {cfg.name!r}, root seed {seed}: the chunk of streams {chunk.first}..{chunk.last} "
-                    f"failed in a worker (not reproduced stream by stream in this process): "
-                    f"{type(cause).__name__}: {cause}")
+    return RunError(
+        f"scenario {cfg.name!r}, root seed {seed}: the chunk of streams "
+        f"{chunk.first}..{chunk.last} failed in a worker (not reproduced stream by stream in this "
+        f"process): {type(cause).__name__}: {cause}"
+    )
 
 
 def concat_results(parts: list[Results]) -> Results:
@@ -213,11 +268,14 @@ def concat_results(parts: list[Results]) -> Results:
     # from older checkpoints (empty ones all-object) independent of how the streams were chunked.
     discs = [p.disconnects for p in parts if len(p.disconnects)] or [parts[0].disconnects]
     disconnects = pd.concat(discs, ignore_index=True)
-    return Results(streams.sort_values("stream", kind="stable", ignore_index=True),
-                   disconnects.sort_values(["stream", "index"], kind="stable", ignore_index=True))
+    return Results(
+        streams.sort_values("stream", kind="stable", ignore_index=True),
+        disconnects.sort_values(["stream", "index"], kind="stable", ignore_index=True),
+    )
 
 
 # ---------------------------------------------------------------- checkpoints
+
 
 class _Workdir:
     """Finished chunks as Parquet files next to a run.json that says which run they belong to."""
@@ -228,20 +286,37 @@ class _Workdir:
         path.mkdir(parents=True, exist_ok=True)
 
     def recorded_chunk_size(self) -> int | None:
-        return json.loads(self.manifest.read_text())["chunk_size"] if self.manifest.exists() else None
+        return (
+            json.loads(self.manifest.read_text())["chunk_size"] if self.manifest.exists() else None
+        )
 
-    def claim(self, cfg: Scenario, seed: int, streams: int, chunk_size: int, first_stream: int = 0) -> None:
-        """Record this run, or check that the recorded one is the same; never mix two runs' chunks."""
-        want = _json_safe({"scenario": dataclasses.asdict(cfg), "seed": seed, "streams": streams,
-                           "first_stream": first_stream, "chunk_size": chunk_size, "version": __version__})
+    def claim(
+        self, cfg: Scenario, seed: int, streams: int, chunk_size: int, first_stream: int = 0
+    ) -> None:
+        """Record this run, or check that the recorded one is the same; never mix two runs'
+        chunks."""
+        want = _json_safe(
+            {
+                "scenario": dataclasses.asdict(cfg),
+                "seed": seed,
+                "streams": streams,
+                "first_stream": first_stream,
+                "chunk_size": chunk_size,
+                "version": __version__,
+            }
+        )
         if not self.manifest.exists():
-            _atomic_write(self.manifest, lambda tmp: Path(tmp).write_text(json.dumps(want, indent=2)))
+            _atomic_write(
+                self.manifest, lambda tmp: Path(tmp).write_text(json.dumps(want, indent=2))
+            )
             return
         have = json.loads(self.manifest.read_text())
         if have != want:
             differ = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
-            raise WorkdirMismatch(f"{self.path} holds chunks of a different run ({', '.join(differ)} differ "
-                                  f"from {self.manifest}); rerun with the same arguments or use another workdir")
+            raise WorkdirMismatch(
+                f"{self.path} holds chunks of a different run ({', '.join(differ)} differ "
+                f"from {self.manifest}); rerun with the same arguments or use another workdir"
+            )
 
     def _files(self, c: Chunk) -> tuple[Path, Path]:
         stem = self.path / f"chunk-{c.first:09d}-{c.last:09d}"
@@ -261,7 +336,8 @@ class _Workdir:
 
 
 def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
-    """Write via a temporary file in the same directory, then rename: readers never see half a file."""
+    """Write via a temporary file in the same directory, then rename: readers never see half a
+    file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -274,6 +350,7 @@ def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
 
 
 # ---------------------------------------------------------------- output and provenance
+
 
 def _json_safe(x):
     """JSON without NaN/inf (not valid JSON): non-finite floats become 'inf', '-inf', 'nan'."""
@@ -288,39 +365,55 @@ def _json_safe(x):
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
 def provenance(cfg: Scenario, overrides: list[str] | dict, seed: int, streams: int) -> dict:
-    """What made a table: scenario, full config, overrides, seed, streams, code and interpreter versions."""
+    """What made a table: scenario, full config, overrides, seed, streams, code and interpreter
+    versions."""
     return {
         "scenario": cfg.name,
         "config": _json_safe(dataclasses.asdict(cfg)),
-        "overrides": _json_safe([f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, dict) else list(overrides)),
+        "overrides": _json_safe(
+            [f"{k}={v}" for k, v in overrides.items()]
+            if isinstance(overrides, dict)
+            else list(overrides)
+        ),
         "seed": seed,
         "streams": streams,
         "version": __version__,
         "git_commit": _git_commit(),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
     }
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike, provenance: dict) -> None:
-    """Write `df` as .parquet (provenance in the schema metadata) or .csv, plus a `path.json` sidecar."""
+    """Write `df` as .parquet (provenance in the schema metadata) or .csv, plus a `path.json`
+    sidecar."""
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in TABLE_FORMATS:
-        raise ValueError(f"{path}: cannot write a table with extension {ext or '(none)'!r}; "
-                         f"use one of {', '.join(TABLE_FORMATS)}")
+        raise ValueError(
+            f"{path}: cannot write a table with extension {ext or '(none)'!r}; "
+            f"use one of {', '.join(TABLE_FORMATS)}"
+        )
     text = json.dumps(_json_safe(provenance), indent=2, allow_nan=False, default=str)
     if ext == ".parquet":
         table = pa.Table.from_pandas(df, preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: text.encode()})
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), METADATA_KEY: text.encode()}
+        )
         _atomic_write(path, lambda tmp: pq.write_table(table, tmp))
     else:
         _atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
@@ -329,8 +422,15 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, provenance: dict) -> 
 
 # ---------------------------------------------------------------- sweeps
 
-def sweep(cfg: Scenario, grid: dict[str, list], streams: int, seed: int, workers: int | None = None,
-          progress: bool = True) -> Results:
+
+def sweep(
+    cfg: Scenario,
+    grid: dict[str, list],
+    streams: int,
+    seed: int,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Results:
     """Run every point of the cartesian `grid` {dotted path: values} with the same seed (common
     random numbers); both tables get one column per swept path holding the point's value."""
     if not grid or any(len(v) == 0 for v in grid.values()):

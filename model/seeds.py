@@ -8,15 +8,26 @@ never shifts another's draws. Scenarios share the tree on purpose (common random
 scenarios run with the same seed see the same disconnect and jitter draws wherever their settings
 agree, which sharpens comparisons such as resume vs restart.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 # Fixed keys: never renumber (that would change every published result); append new ones.
-COMPONENTS = {"network": 0, "link": 1, "server": 2, "client": 3, "content": 4, "session": 5, "corruption": 6}
+COMPONENTS = {
+    "network": 0,
+    "link": 1,
+    "server": 2,
+    "client": 3,
+    "content": 4,
+    "session": 5,
+    "corruption": 6,
+}
 
 
-def component_rng(root_seed: int, session: int, component: str, member: int = 0) -> np.random.Generator:
+def component_rng(
+    root_seed: int, session: int, component: str, member: int = 0
+) -> np.random.Generator:
     """The generator of one component of one session (`member`: which of its concurrent streams)."""
     if root_seed < 0 or session < 0:
         raise ValueError(f"seed={root_seed}, session={session}: both must be >= 0")

@@ -8,6 +8,7 @@ Whatever the dependence between looks, the chance that any look returns a wrong 
 at most the sum of the per-look error rates, (1 - C); so stopping at the first decided look keeps
 the stated confidence C. The price is wider intervals at each look than a single fixed-size run.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,12 +51,19 @@ class RunSize:
         return f"--{self.mode} --budget {self.count}"
 
 
-def run_sized(cfg: Scenario, size: RunSize, seed: int, workers: int | None = None,
-              progress: bool = True) -> tuple[Results, pd.DataFrame]:
+def run_sized(
+    cfg: Scenario, size: RunSize, seed: int, workers: int | None = None, progress: bool = True
+) -> tuple[Results, pd.DataFrame]:
     """Simulate `cfg` at `size` and judge its SLOs: (tables, verdict table)."""
     if size.mode == "until-decided":
-        return run_until_decided(cfg, size.count, seed, first_batch=min(FIRST_BATCH, size.count),
-                                 workers=workers, progress=progress)
+        return run_until_decided(
+            cfg,
+            size.count,
+            seed,
+            first_batch=min(FIRST_BATCH, size.count),
+            workers=workers,
+            progress=progress,
+        )
     if size.mode == "demonstrate":
         return run_demonstration(cfg, size.count, seed, workers=workers, progress=progress)
     res = runner.run(cfg, size.count, seed, workers=workers, progress=progress)
@@ -73,14 +81,24 @@ def look_schedule(first_batch: int, budget: int) -> list[int]:
     return looks + [budget]
 
 
-def run_until_decided(cfg: Scenario, budget: int, seed: int, first_batch: int = FIRST_BATCH,
-                      workers: int | None = None, progress: bool = True) -> tuple[Results, pd.DataFrame]:
+def run_until_decided(
+    cfg: Scenario,
+    budget: int,
+    seed: int,
+    first_batch: int = FIRST_BATCH,
+    workers: int | None = None,
+    progress: bool = True,
+) -> tuple[Results, pd.DataFrame]:
     """Streams and verdicts at the first look where every verdict is decided (or at the budget)."""
     looks = look_schedule(first_batch, budget)
-    per_look = dataclasses.replace(cfg.slo, confidence=stats.sequential_decision_confidence(len(looks), cfg.slo.confidence))
+    per_look = dataclasses.replace(
+        cfg.slo, confidence=stats.sequential_decision_confidence(len(looks), cfg.slo.confidence)
+    )
     parts, done = [], 0
     for n in looks:
-        parts.append(runner.run(cfg, n - done, seed, workers=workers, progress=progress, first_stream=done))
+        parts.append(
+            runner.run(cfg, n - done, seed, workers=workers, progress=progress, first_stream=done)
+        )
         done = n
         results = runner.concat_results(parts)
         table = slo.verdicts(results, per_look)
@@ -93,7 +111,8 @@ def run_until_decided(cfg: Scenario, budget: int, seed: int, first_batch: int = 
 
 def memory_sessions(cfg: Scenario) -> int:
     """Sessions a quantile verdict on memory (one sample per session) needs before it can PASS: its
-    upper order-statistic bound exists once q^n <= 1-C (299 for p99 at 95 %; the success-run formula)."""
+    upper order-statistic bound exists once q^n <= 1-C (299 for p99 at 95 %; the success-run
+    formula)."""
     return stats.zero_failure_sample_size(cfg.slo.quantile, cfg.slo.confidence)
 
 
@@ -106,12 +125,15 @@ def demonstration_plan(cfg: Scenario) -> tuple[int, int]:
     sessions = memory_sessions(cfg)
     if slo_.completion_rate < 1:
         sessions = max(sessions, stats.zero_failure_sample_size(slo_.completion_rate, c))
-    disconnects = stats.zero_failure_sample_size(slo_.recovery_rate, c) if slo_.recovery_rate < 1 else 1
+    disconnects = (
+        stats.zero_failure_sample_size(slo_.recovery_rate, c) if slo_.recovery_rate < 1 else 1
+    )
     return sessions, disconnects
 
 
-def run_demonstration(cfg: Scenario, budget: int, seed: int, workers: int | None = None,
-                      progress: bool = True) -> tuple[Results, pd.DataFrame]:
+def run_demonstration(
+    cfg: Scenario, budget: int, seed: int, workers: int | None = None, progress: bool = True
+) -> tuple[Results, pd.DataFrame]:
     """Simulate the completion demonstration size in sessions, then further batches until the
     disconnects reach the recovery demonstration size (each batch sized from the disconnect rate
     seen so far, and at most doubling the total), at most `budget` sessions; judge every verdict
@@ -124,9 +146,12 @@ def run_demonstration(cfg: Scenario, budget: int, seed: int, workers: int | None
     parts = [runner.run(cfg, n, seed, workers=workers, progress=progress)]
     seen = len(parts[0].disconnects)
     while 0 < seen < need_disconnects and n < budget:
-        # sized from the rate seen so far (10 % spare), at most doubling the total so the estimate firms up
+        # sized from the rate seen so far (10 % spare), at most doubling the total so the estimate
+        # firms up
         more = min(budget - n, n, math.ceil(1.1 * (need_disconnects - seen) * n / seen))
-        parts.append(runner.run(cfg, more, seed, workers=workers, progress=progress, first_stream=n))
+        parts.append(
+            runner.run(cfg, more, seed, workers=workers, progress=progress, first_stream=n)
+        )
         n, seen = n + more, seen + len(parts[-1].disconnects)
     results = runner.concat_results(parts)
     return results, slo.verdicts(results, cfg.slo)

@@ -17,6 +17,7 @@ Assumptions (README "Model assumptions"):
 - `restart` discards the buffer and generates the same response again from its start (a
   deterministic response, e.g. a cached or temperature-0 completion).
 """
+
 from __future__ import annotations
 
 import math
@@ -43,10 +44,15 @@ class StreamOnServer:
         self.generated = 0  # frames scheduled so far (their times may lie in the future)
         self.created = start
         self.acked = 0
-        self.ack_history: tuple[list, list] = ([], [])  # (time, acked) of every change, for `buffer_bytes_at`
+        self.ack_history: tuple[list, list] = (
+            [],
+            [],
+        )  # (time, acked) of every change, for `buffer_bytes_at`
         self.freed_at = math.nan
         self.conn = None
-        self.served: set = set()  # connections this generation was sent on (acks from others are stale)
+        self.served: set = (
+            set()
+        )  # connections this generation was sent on (acks from others are stale)
         self.sent_high = 0  # frames ever sent down a connection that has since broken
         self.breaks = 0
         self.release_at = math.nan  # when the retention timer of the last break frees the buffer
@@ -72,21 +78,26 @@ class StreamOnServer:
         previous = now if first else self.gen_times[k - 1]
         # a frame that waited for room is generated when room appears
         first_time = max(previous + self.gaps[k], now)
-        self.gen_times[k:limit] = first_time + np.concatenate([[0.0], np.cumsum(self.gaps[k + 1:limit])])
+        self.gen_times[k:limit] = first_time + np.concatenate(
+            [[0.0], np.cumsum(self.gaps[k + 1 : limit])]
+        )
         self.scheduled_at[k:limit] = now
         self.generated = limit
         return np.arange(k, limit)
 
     def generated_by(self, t: float) -> int:
-        return min(int(self.gen_times.searchsorted(t, "right")), self.generated)  # unscheduled frames sit at inf
+        return min(
+            int(self.gen_times.searchsorted(t, "right")), self.generated
+        )  # unscheduled frames sit at inf
 
     def floor(self, t: float) -> int:
         """First frame still held at time t (acked ones trimmed, evicted ones dropped)."""
         return int(self._floor(self.generated_by(t), self.acked))
 
     def _floor(self, generated, acked):
-        """First frame held with `generated` frames made and `acked` acknowledged (numbers or arrays):
-        in `evict` mode the oldest are dropped until the rest fit (an over-sized frame is kept, alone)."""
+        """First frame held with `generated` frames made and `acked` acknowledged (numbers or
+        arrays): in `evict` mode the oldest are dropped until the rest fit (an over-sized frame is
+        kept, alone)."""
         if self.cfg.server.when_full != WhenFull.EVICT:
             return acked
         fits = self.cum.searchsorted(self.cum[generated] - self.cfg.server.buffer_bytes, "left")
@@ -118,8 +129,18 @@ class StreamOnServer:
         changes, values = self.ack_history
         acked = np.concatenate([[0], values]).astype(np.int64)
         end = self.freed_at if self.freed else np.inf
-        return (self._held(gen_before, acked[np.searchsorted(changes, times, "left")], (times > self.created) & (times <= end)),
-                self._held(gen, acked[np.searchsorted(changes, times, "right")], (times >= self.created) & (times < end)))
+        return (
+            self._held(
+                gen_before,
+                acked[np.searchsorted(changes, times, "left")],
+                (times > self.created) & (times <= end),
+            ),
+            self._held(
+                gen,
+                acked[np.searchsorted(changes, times, "right")],
+                (times >= self.created) & (times < end),
+            ),
+        )
 
     def _held(self, gen: np.ndarray, acked: np.ndarray, exists: np.ndarray) -> np.ndarray:
         return np.where(exists, self.cum[gen] - self.cum[self._floor(gen, acked)], 0)
@@ -173,7 +194,9 @@ class Server:
         self.streams: dict[int, StreamOnServer] = {}
         self.clients: dict = {}
         self.content: dict[int, tuple[Frames, np.ndarray]] = {}
-        self.incarnations: dict[int, list[StreamOnServer]] = {}  # every stream ever made (a restart makes one)
+        self.incarnations: dict[
+            int, list[StreamOnServer]
+        ] = {}  # every stream ever made (a restart makes one)
         self.event_times: dict[int, list[float]] = {}  # when each stream's server events happened
         self._traces: dict = {}  # traces already summed, by stream (None: the total)
 
@@ -197,13 +220,20 @@ class Server:
     def trace(self, sid: int | None = None) -> BufferTrace:
         """Stream `sid`'s replay buffer, or with None all streams' together (the server's memory),
         just before and just after each of its events. Summed after the fact from the streams'
-        schedules (`StreamOnServer.buffer_bytes_at`), so a server event costs O(1), not O(streams)."""
+        schedules (`StreamOnServer.buffer_bytes_at`), so a server event costs O(1), not
+        O(streams)."""
         key = (sid, sum(map(len, self.event_times.values())))  # stale once more events happen
         if key not in self._traces:
             sids = list(self.event_times) if sid is None else [sid]
-            times = np.unique(np.concatenate([self.event_times[i] for i in sids])) if sids else np.empty(0)
+            times = (
+                np.unique(np.concatenate([self.event_times[i] for i in sids]))
+                if sids
+                else np.empty(0)
+            )
             held = [s for i in sids for s in self.incarnations[i]]
-            pairs = np.zeros((len(times), 2), dtype=np.int64)  # (just before, just after) each event time
+            pairs = np.zeros(
+                (len(times), 2), dtype=np.int64
+            )  # (just before, just after) each event time
             for s in held:
                 pairs += np.column_stack(s.buffer_bytes_at(times))
             self._traces[key] = BufferTrace(np.repeat(times, 2).tolist(), pairs.ravel().tolist())
@@ -212,7 +242,11 @@ class Server:
     @property
     def total_trace(self) -> BufferTrace:
         """All streams' buffers together: the server's memory."""
-        return self.trace(None) if len(self.event_times) > 1 else self.trace(next(iter(self.event_times)))
+        return (
+            self.trace(None)
+            if len(self.event_times) > 1
+            else self.trace(next(iter(self.event_times)))
+        )
 
     # ---- what the server hands over (for records)
     def frames_of(self, sid: int) -> Frames:
@@ -232,13 +266,16 @@ class Server:
         """Stream `sid`'s replay buffer: its peak, what it holds at the horizon, when it was freed
         and when it is (or will be) released."""
         s = self.streams.get(sid)
-        return {"buffer_peak_bytes": self.trace(sid).peak,
-                "buffer_bytes_at_horizon": s.buffer_bytes(horizon) if s is not None else 0,
-                "buffer_freed_at": s.freed_at if s is not None else math.nan,
-                "buffer_released_by": s.released_by() if s is not None else 0.0}
+        return {
+            "buffer_peak_bytes": self.trace(sid).peak,
+            "buffer_bytes_at_horizon": s.buffer_bytes(horizon) if s is not None else 0,
+            "buffer_freed_at": s.freed_at if s is not None else math.nan,
+            "buffer_released_by": s.released_by() if s is not None else 0.0,
+        }
 
     def generation_times(self, sid: int) -> np.ndarray:
-        """When each frame of stream `sid`'s current generation was generated (those made so far)."""
+        """When each frame of stream `sid`'s current generation was generated (those made so
+        far)."""
         s = self.streams.get(sid)
         return s.gen_times[np.isfinite(s.gen_times)] if s is not None else np.empty(0)
 
@@ -275,12 +312,18 @@ class Server:
             self.note_event(sid)
             if self.cfg.server.replay_from == ReplayFrom.CLIENT:
                 start = position
-                s.ack(max(s.acked, position), now)  # the resume position acknowledges what precedes it
+                s.ack(
+                    max(s.acked, position), now
+                )  # the resume position acknowledges what precedes it
             else:
-                start = s.floor(now)  # SignalR style: replay all unacked, the client drops duplicates
+                start = s.floor(
+                    now
+                )  # SignalR style: replay all unacked, the client drops duplicates
             s.generate(now)
-            client.on_resume_accepted(replayed=s.bytes_between(start, s.sent_high),
-                                      missing=s.bytes_between(position, s.sent_high))
+            client.on_resume_accepted(
+                replayed=s.bytes_between(start, s.sent_high),
+                missing=s.bytes_between(position, s.sent_high),
+            )
         else:
             self.note_event(sid)  # a restart drops the old buffer
             sent_before = s.sent_high if s is not None else 0
@@ -289,8 +332,10 @@ class Server:
             s = self.streams[sid] = self._new_stream(sid, now)
             start = 0
             if kind == RequestKind.RESTART:
-                client.on_resume_accepted(replayed=s.bytes_between(0, sent_before),
-                                          missing=s.bytes_between(position, sent_before))
+                client.on_resume_accepted(
+                    replayed=s.bytes_between(0, sent_before),
+                    missing=s.bytes_between(position, sent_before),
+                )
         s.conn = conn
         s.served.add(conn)
         s.send_from(conn, start, now)
@@ -298,7 +343,13 @@ class Server:
 
     def on_ack(self, sid: int, conn, count: int) -> None:
         s = self.streams.get(sid)
-        if s is None or s.freed or count <= s.acked or conn not in s.served or self.env.now >= conn.cut:
+        if (
+            s is None
+            or s.freed
+            or count <= s.acked
+            or conn not in s.served
+            or self.env.now >= conn.cut
+        ):
             return
         self.note_event(sid)
         s.ack(count, self.env.now)

@@ -10,6 +10,7 @@ session's components), so instrumentation and fault injection are subclasses pas
 patches. Its result holds the live engine objects (for engine tests); analysis gets records from
 `session_record` and `stream_timeline`, which re-simulate a session deterministically.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,16 @@ from model.content import make_frames, verify
 from model.engines import Engine, engine_for
 from model.link import LinkPhysics
 from model.network import Weather
-from model.records import (DISCONNECT_SCHEMA, STREAM_SCHEMA, Cause, DetectedBy, Outcome,
-                           SessionRecord, StreamRecord, StreamTimeline)
+from model.records import (
+    DISCONNECT_SCHEMA,
+    STREAM_SCHEMA,
+    Cause,
+    DetectedBy,
+    Outcome,
+    SessionRecord,
+    StreamRecord,
+    StreamTimeline,
+)
 from model.seeds import component_rng, stream_rngs
 from model.server import Server
 
@@ -127,26 +136,41 @@ class StreamRun:
         disconnects = tuple(d.record(sid, c.outcome) for d in c.disconnects)
         duplicates = 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs)))
         return StreamRecord(
-            content_kind=cfg.content.kind, stream=sid, session=self.session,
-            start_time=c.started_at, outcome=str(c.outcome), error=str(c.error), end_time=end,
-            completion_time=h.completed_at, frames_total=c.n, frames_delivered=h.have,
+            content_kind=cfg.content.kind,
+            stream=sid,
+            session=self.session,
+            start_time=c.started_at,
+            outcome=str(c.outcome),
+            error=str(c.error),
+            end_time=end,
+            completion_time=h.completed_at,
+            frames_total=c.n,
+            frames_delivered=h.have,
             bytes_delivered=self.server.bytes_of(sid, h.have),
-            integrity=integrity, duplicates_received=h.duplicates_received,
-            duplicates_delivered=duplicates, corrupt_detected=h.corrupt_detected, gaps=h.gaps,
+            integrity=integrity,
+            duplicates_received=h.duplicates_received,
+            duplicates_delivered=duplicates,
+            corrupt_detected=h.corrupt_detected,
+            gaps=h.gaps,
             outages_while_streaming=self.network.outages_while_streaming[sid],
             # silent outages the connection survived (no heartbeat timeout blamed on them)
             stalls_absorbed=self.network.silent_outages_while_streaming[sid]
             - sum(d.cause == Cause.HALF_OPEN for d in disconnects),
             **self.server.buffer_report(sid, cfg.horizon),
             session_buffer_peak_bytes=self.server.total_trace.peak,
-            log=tuple((t, str(state)) for t, state in c.log), disconnect_log=disconnects)
+            log=tuple((t, str(state)) for t, state in c.log),
+            disconnect_log=disconnects,
+        )
 
     def timeline(self) -> StreamTimeline:
         """The record with what its figures draw: generation and arrival times, the weather."""
         record = self.record()
-        return StreamTimeline(record, self.server.generation_times(self.stream),
-                              self.server.arrivals(self.stream, record.end_time),
-                              self.network.weather.record())
+        return StreamTimeline(
+            record,
+            self.server.generation_times(self.stream),
+            self.server.arrivals(self.stream, record.end_time),
+            self.network.weather.record(),
+        )
 
 
 @dataclass
@@ -162,9 +186,14 @@ class SessionRun:
         return SessionRecord(self.session, streams, self.server.total_trace)
 
 
-def run_session(cfg: Scenario, seed: int, session: int, *,
-                env_class: type[simpy.Environment] = simpy.Environment,
-                components: Components = DEFAULT_COMPONENTS) -> SessionRun:
+def run_session(
+    cfg: Scenario,
+    seed: int,
+    session: int,
+    *,
+    env_class: type[simpy.Environment] = simpy.Environment,
+    components: Components = DEFAULT_COMPONENTS,
+) -> SessionRun:
     """Simulate one session (its `cfg.session.streams` concurrent streams) up to the horizon, in an
     `env_class` environment, built from `components`."""
     env = env_class()
@@ -184,8 +213,18 @@ def run_session(cfg: Scenario, seed: int, session: int, *,
         physics = LinkPhysics(cfg, weather, rngs["link"], corruption)
         frames = make_frames(cfg.content, rngs["content"])
         gaps = cfg.server.gap.sample(rngs["server"], len(frames))
-        client = components.client(env, sid, cfg, physics, weather, server, len(frames),
-                                   rngs["client"], start=float(starts[member]), engine=engine)
+        client = components.client(
+            env,
+            sid,
+            cfg,
+            physics,
+            weather,
+            server,
+            len(frames),
+            rngs["client"],
+            start=float(starts[member]),
+            engine=engine,
+        )
         server.register(sid, client, frames, gaps)
         clients.append(client)
     network = components.network(env, weather, clients)
@@ -197,8 +236,9 @@ def run_session(cfg: Scenario, seed: int, session: int, *,
 def run_stream(cfg: Scenario, seed: int, stream: int, **seams) -> StreamRun:
     """Simulate one single-stream session (stream i is session i); `seams` as for `run_session`."""
     if cfg.session.streams != 1:
-        raise ValueError(f"session.streams={cfg.session.streams}: "
-                         "run_stream needs single-stream sessions")
+        raise ValueError(
+            f"session.streams={cfg.session.streams}: run_stream needs single-stream sessions"
+        )
     return run_session(cfg, seed, stream, **seams).members[0]
 
 
@@ -216,8 +256,9 @@ def stream_timeline(cfg: Scenario, seed: int, stream: int) -> StreamTimeline:
 def tables(records: list[StreamRecord], cfg: Scenario) -> Results:
     """The stream and disconnect tables of some stream records."""
     disconnects = [d for r in records for d in r.disconnect_log]
-    return Results(STREAM_SCHEMA.table(records, cfg.content.kind),
-                   DISCONNECT_SCHEMA.table(disconnects))
+    return Results(
+        STREAM_SCHEMA.table(records, cfg.content.kind), DISCONNECT_SCHEMA.table(disconnects)
+    )
 
 
 def simulate(cfg: Scenario, streams: int, seed: int = 0, first_stream: int = 0, **seams) -> Results:
@@ -229,6 +270,9 @@ def simulate(cfg: Scenario, streams: int, seed: int = 0, first_stream: int = 0, 
     """
     if streams < 1:
         raise ValueError(f"streams={streams}: must be a positive whole number")
-    records = [member.record() for i in range(first_stream, first_stream + streams)
-               for member in run_session(cfg, seed, i, **seams).members]
+    records = [
+        member.record()
+        for i in range(first_stream, first_stream + streams)
+        for member in run_session(cfg, seed, i, **seams).members
+    ]
     return tables(records, cfg)

@@ -15,15 +15,16 @@ Conventions (stated in every report):
 - Latency and memory targets apply to one quantile, judged by distribution-free order-statistic
   bounds.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from model import stats
 from model.config import Slo
 from model.records import ERRORS
 from model.simulation import Results
-from model import stats
 
 QUANTILES = (0.5, 0.9, 0.99, 0.999)
 
@@ -54,7 +55,10 @@ def latency_samples(res: Results) -> dict[str, np.ndarray]:
         "resume_time": reconnected.resume_time.fillna(np.inf).to_numpy(),
         "recovery_time": d.recovery_time.fillna(np.inf).to_numpy(),
         # the server's memory: all of a session's buffers together, one sample per session
-        "buffer_bytes": res.streams.groupby("session").session_buffer_peak_bytes.first().astype(float).to_numpy(),
+        "buffer_bytes": res.streams.groupby("session")
+        .session_buffer_peak_bytes.first()
+        .astype(float)
+        .to_numpy(),
     }
 
 
@@ -64,19 +68,63 @@ def estimates(res: Results, confidence: float = 0.95) -> pd.DataFrame:
     rows = []
     for name, (k, n) in rate_counts(res).items():
         if n == 0:
-            rows.append(dict(measure=name, statistic="rate", n=0, estimate=np.nan, lower=np.nan, upper=np.nan, method="no trials"))
+            rows.append(
+                dict(
+                    measure=name,
+                    statistic="rate",
+                    n=0,
+                    estimate=np.nan,
+                    lower=np.nan,
+                    upper=np.nan,
+                    method="no trials",
+                )
+            )
             continue
-        for method, fn in (("wilson", stats.wilson_interval), ("clopper-pearson", stats.clopper_pearson_interval)):
+        for method, fn in (
+            ("wilson", stats.wilson_interval),
+            ("clopper-pearson", stats.clopper_pearson_interval),
+        ):
             lo, hi = fn(k, n, confidence)
-            rows.append(dict(measure=name, statistic="rate", n=n, estimate=k / n, lower=lo, upper=hi, method=method))
+            rows.append(
+                dict(
+                    measure=name,
+                    statistic="rate",
+                    n=n,
+                    estimate=k / n,
+                    lower=lo,
+                    upper=hi,
+                    method=method,
+                )
+            )
     for name, sample in latency_samples(res).items():
         for q in QUANTILES:
-            est, lo, hi = stats.quantile_interval(sample, q, confidence) if len(sample) else (np.nan,) * 3
-            rows.append(dict(measure=name, statistic=f"p{q * 100:g}", n=len(sample), estimate=est, lower=lo, upper=hi,
-                             method=stats.QUANTILE_METHOD))
+            est, lo, hi = (
+                stats.quantile_interval(sample, q, confidence) if len(sample) else (np.nan,) * 3
+            )
+            rows.append(
+                dict(
+                    measure=name,
+                    statistic=f"p{q * 100:g}",
+                    n=len(sample),
+                    estimate=est,
+                    lower=lo,
+                    upper=hi,
+                    method=stats.QUANTILE_METHOD,
+                )
+            )
         finite = sample[np.isfinite(sample)]
         est, lo, hi = stats.mean_interval(finite, confidence) if len(finite) else (np.nan,) * 3
-        rows.append(dict(measure=name, statistic="mean (finite)", n=len(finite), estimate=est, lower=lo, upper=hi, method="student-t"))
+        rows.append(
+            dict(
+                measure=name,
+                statistic="mean (finite)",
+                n=len(finite),
+                estimate=est,
+                lower=lo,
+                upper=hi,
+                method="student-t",
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -96,18 +144,42 @@ def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
         target = getattr(slo, name)
         label = f"p{slo.quantile * 100:g} {name}"
         if len(sample) == 0:
-            rows.append(dict(slo=label, target=f"< {target:g}", status="N/A", estimate=np.nan, lower=np.nan,
-                             upper=np.nan, n=0, more_streams=None, method="no samples (no disconnects)"))
+            rows.append(
+                dict(
+                    slo=label,
+                    target=f"< {target:g}",
+                    status="N/A",
+                    estimate=np.nan,
+                    lower=np.nan,
+                    upper=np.nan,
+                    n=0,
+                    more_streams=None,
+                    method="no samples (no disconnects)",
+                )
+            )
             continue
         v = stats.quantile_verdict(sample, slo.quantile, target, slo.confidence)
-        rows.append(dict(slo=label, target=f"< {target:g}", status=v.status, estimate=v.estimate, lower=v.lower,
-                         upper=v.upper, n=len(sample), more_streams=v.more_streams, method=v.method))
+        rows.append(
+            dict(
+                slo=label,
+                target=f"< {target:g}",
+                status=v.status,
+                estimate=v.estimate,
+                lower=v.lower,
+                upper=v.upper,
+                n=len(sample),
+                more_streams=v.more_streams,
+                method=v.method,
+            )
+        )
     table = pd.DataFrame(rows)
     table["confidence"] = slo.confidence
     if clustered:
         naive = table.slo.isin(["recovery_rate"])
-        table.loc[naive, "method"] += (" [disconnects of a session share its weather: the bound treats them as "
-                                       "independent, so it is too narrow]")
+        table.loc[naive, "method"] += (
+            " [disconnects of a session share its weather: the bound treats them as "
+            "independent, so it is too narrow]"
+        )
     return table
 
 
@@ -124,23 +196,52 @@ def _clustered_completion_row(res: Results, target: float, confidence: float) ->
     fail_lo, _ = stats.clopper_pearson_interval(int((~clean).sum()), sessions, 2 * confidence - 1)
     upper = 1 - fail_lo / per_session
     status = "PASS" if lo >= target else "FAIL" if upper < target else "INCONCLUSIVE"
-    return dict(slo="completion_rate", target=f">= {target:g}", n=len(s), status=status,
-                estimate=float((s.outcome == "completed").mean()), lower=lo, upper=upper, more_streams=None,
-                method=f"clustered by session ({sessions} sessions): conservative clopper-pearson")
+    return dict(
+        slo="completion_rate",
+        target=f">= {target:g}",
+        n=len(s),
+        status=status,
+        estimate=float((s.outcome == "completed").mean()),
+        lower=lo,
+        upper=upper,
+        more_streams=None,
+        method=f"clustered by session ({sessions} sessions): conservative clopper-pearson",
+    )
 
 
 def _rate_row(name: str, k: int, n: int, target: float, confidence: float) -> dict:
     base = dict(slo=name, target=f">= {target:g}", n=n)
     if n == 0:
-        return {**base, "status": "N/A", "estimate": np.nan, "lower": np.nan, "upper": np.nan,
-                "more_streams": None, "method": "no trials"}
+        return {
+            **base,
+            "status": "N/A",
+            "estimate": np.nan,
+            "lower": np.nan,
+            "upper": np.nan,
+            "more_streams": None,
+            "method": "no trials",
+        }
     if target >= 1.0:  # zero tolerance
         lo, _ = stats.clopper_pearson_interval(k, n, 2 * confidence - 1)  # one-sided lower at C
-        return {**base, "status": "PASS" if k == n else "FAIL", "estimate": k / n, "lower": lo, "upper": k / n,
-                "more_streams": None, "method": "zero tolerance (clopper-pearson lower bound shown)"}
+        return {
+            **base,
+            "status": "PASS" if k == n else "FAIL",
+            "estimate": k / n,
+            "lower": lo,
+            "upper": k / n,
+            "more_streams": None,
+            "method": "zero tolerance (clopper-pearson lower bound shown)",
+        }
     v = stats.rate_verdict(k, n, target, confidence)
-    return {**base, "status": v.status, "estimate": v.estimate, "lower": v.lower, "upper": v.upper,
-            "more_streams": v.more_streams, "method": v.method}
+    return {
+        **base,
+        "status": v.status,
+        "estimate": v.estimate,
+        "lower": v.lower,
+        "upper": v.upper,
+        "more_streams": v.more_streams,
+        "method": v.method,
+    }
 
 
 def decided(table: pd.DataFrame) -> bool:

@@ -1,4 +1,5 @@
-"""Confidence intervals, demonstration sample sizes and pass/fail verdicts for simulated reliability.
+"""Confidence intervals, demonstration sample sizes and pass/fail verdicts for simulated
+reliability.
 
 Everything here is a pure function of counts or samples (no random state). Conventions:
 
@@ -7,6 +8,7 @@ Everything here is a pure function of counts or samples (no random state). Conve
 - Verdicts use *one-sided* bounds, each at level C (see `rate_verdict`).
 - Bad input raises `ValueError` naming the argument, the value and what is allowed.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +23,9 @@ STATUSES = ("PASS", "FAIL", "INCONCLUSIVE")
 RATE_METHODS = ("clopper-pearson", "wilson")
 QUANTILE_METHOD = "order-statistic"
 MAX_EXTRA_TRIALS = 10**9  # more_streams search gives up (None) beyond this many extra trials
-_SEARCH_CAP = 2**62  # demonstration sizes always exist for R < 1; this only guards against runaway loops
+_SEARCH_CAP = (
+    2**62
+)  # demonstration sizes always exist for R < 1; this only guards against runaway loops
 
 
 # --------------------------------------------------------------------------- validation
@@ -122,7 +126,9 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return _wilson_bounds(successes, n, z)
 
 
-def clopper_pearson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+def clopper_pearson_interval(
+    successes: int, n: int, confidence: float = 0.95
+) -> tuple[float, float]:
     """Two-sided exact (Clopper-Pearson) interval for a binomial proportion.
 
     lower = Beta^-1(alpha/2; x, n-x+1)  (0 when x = 0)
@@ -135,7 +141,9 @@ def clopper_pearson_interval(successes: int, n: int, confidence: float = 0.95) -
     return _cp_bounds(successes, n, (1 - confidence) / 2)
 
 
-def _one_sided_rate_bounds(successes: int, n: int, confidence: float, method: str) -> tuple[float, float]:
+def _one_sided_rate_bounds(
+    successes: int, n: int, confidence: float, method: str
+) -> tuple[float, float]:
     """Lower and upper bounds, each one-sided at `confidence` (= a two-sided 2C-1 interval)."""
     if method == "wilson":
         return _wilson_bounds(successes, n, float(stats.norm.isf(1 - confidence)))
@@ -152,6 +160,7 @@ def _lower_position(n: int, q: float, tail: float) -> int | None:
     With B = #{X_i <= x_q} ~ Binomial(n, q), X_(k+1) <= x_q iff B >= k+1, so the miss probability
     is P(B <= k). For discrete X the true miss probability is smaller (the bound is conservative).
     """
+
     def cdf(k):
         return stats.binom.cdf(k, n, q)
 
@@ -169,6 +178,7 @@ def _upper_position(n: int, q: float, tail: float) -> int | None:
 
     X_(k+1) < x_q implies B > k, so the miss probability is at most P(B > k).
     """
+
     def sf(k):
         return stats.binom.sf(k, n, q)
 
@@ -220,7 +230,11 @@ def mean_interval(sample, confidence: float = 0.95) -> tuple[float, float, float
     mean = float(x.mean())
     if x.size < 2:
         return mean, math.nan, math.nan
-    half = float(stats.t.isf((1 - confidence) / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    half = (
+        float(stats.t.isf((1 - confidence) / 2, x.size - 1))
+        * float(x.std(ddof=1))
+        / math.sqrt(x.size)
+    )
     return mean, mean - half, mean + half
 
 
@@ -258,7 +272,8 @@ def _first_true(pred, lo: int, cap: int, step: int = 1) -> int | None:
 
 
 def demonstration_sample_size(reliability: float, confidence: float, failures: int) -> int:
-    """Smallest n such that at most `failures` = c failures in n trials demonstrates R at confidence C.
+    """Smallest n such that at most `failures` = c failures in n trials demonstrates R at
+    confidence C.
 
     Condition: P(Binomial(n, 1-R) <= c) <= 1 - C. By the beta/binomial relation that probability is
     the regularised incomplete beta I_R(n-c, c+1), which is also why the condition is equivalent to
@@ -316,7 +331,9 @@ def _rate_method(method) -> str:
     return method
 
 
-def _rate_status(successes, n, target, confidence, higher_is_better, method) -> tuple[str, float, float]:
+def _rate_status(
+    successes, n, target, confidence, higher_is_better, method
+) -> tuple[str, float, float]:
     lower, upper = _one_sided_rate_bounds(successes, n, confidence, method)
     if higher_is_better:
         status = "PASS" if lower >= target else "FAIL" if upper < target else "INCONCLUSIVE"
@@ -343,7 +360,10 @@ def project_counts(successes: int, n: int, total: int, higher_is_better: bool = 
 def _more_trials(successes, n, target, confidence, higher_is_better, method) -> int | None:
     def decided(extra: int) -> bool:
         s = project_counts(successes, n, n + extra, higher_is_better)
-        return _rate_status(s, n + extra, target, confidence, higher_is_better, method)[0] != "INCONCLUSIVE"
+        return (
+            _rate_status(s, n + extra, target, confidence, higher_is_better, method)[0]
+            != "INCONCLUSIVE"
+        )
 
     return _first_true(decided, 0, MAX_EXTRA_TRIALS)
 
@@ -362,8 +382,8 @@ def rate_verdict(
     Decision rule (higher_is_better): with one-sided bounds L and U, each at level C,
         PASS if L >= target;  FAIL if U < target;  otherwise INCONCLUSIVE
     (mirrored: PASS if U <= target; FAIL if L > target). One-sided bounds are used because each
-    claim is one-directional: a PASS is wrong with probability <= 1 - C when the true rate misses the
-    target, and likewise for FAIL. Together L and U form a two-sided (2C - 1) interval.
+    claim is one-directional: a PASS is wrong with probability <= 1 - C when the true rate misses
+    the target, and likewise for FAIL. Together L and U form a two-sided (2C - 1) interval.
     Bounds: Clopper-Pearson (exact, conservative) or Wilson (score, approximate).
 
     more_streams (INCONCLUSIVE only): smallest number m of extra trials after which the verdict is
@@ -423,11 +443,11 @@ class SPRT:
     and the test accepts H1 once LLR >= ln A, accepts H0 once LLR <= ln B, with
         A = (1 - beta)/alpha,  B = beta/(1 - alpha).
     Why the error rates are about alpha and beta: when H1 is accepted the likelihood ratio is >= A,
-    so P1(accept H1) >= A * P0(accept H1), i.e. alpha' <= (1 - beta')/A; likewise beta' <= B(1 - alpha').
-    Hence alpha' <= alpha/(1 - beta), beta' <= beta/(1 - alpha) and alpha' + beta' <= alpha + beta.
-    They are approximations only because the LLR jumps past the boundary (overshoot), which in
-    practice makes the real error rates smaller. Source: A. Wald (1945), "Sequential tests of
-    statistical hypotheses", Ann. Math. Statist. 16(2):117-186.
+    so P1(accept H1) >= A * P0(accept H1), i.e. alpha' <= (1 - beta')/A; likewise
+    beta' <= B(1 - alpha'). Hence alpha' <= alpha/(1 - beta), beta' <= beta/(1 - alpha) and
+    alpha' + beta' <= alpha + beta. They are approximations only because the LLR jumps past the
+    boundary (overshoot), which in practice makes the real error rates smaller. Source: A. Wald
+    (1945), "Sequential tests of statistical hypotheses", Ann. Math. Statist. 16(2):117-186.
     Callers must stop at the first decision; counts after that carry no guarantee.
     """
 

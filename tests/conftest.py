@@ -1,5 +1,6 @@
 """Shared test helpers: scenarios stripped of randomness, for exact mechanism checks, and a
 faulty server passed into a run through its seams (`simulation.Components`)."""
+
 from __future__ import annotations
 
 import pytest

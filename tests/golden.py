@@ -15,6 +15,7 @@ fast recovery) must keep the tables they had then: `golden_digests_textbook.json
     python -m tests.golden --set link.fast_recovery=false \
         --digests tests/data/golden_digests_textbook.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,13 +58,24 @@ CASES: dict[str, tuple[str, list[str], int]] = {  # case -> (scenario, overrides
     "network-degradation": ("network-degradation", cut(5), SESSIONS),
     # mechanisms the catalogue reaches rarely in a small run
     "restart": ("text-interruption", cut(5, "client.strategy=restart"), SESSIONS),
-    "evict": ("text-interruption", cut(5, "server.when_full=evict", "server.buffer_bytes=2000"),
-              SESSIONS),
+    "evict": (
+        "text-interruption",
+        cut(5, "server.when_full=evict", "server.buffer_bytes=2000"),
+        SESSIONS,
+    ),
     "corruption": ("json-interruption", [*SHORT, "link.corruption_rate=0.003"], SESSIONS),
-    "heartbeat": ("text-interruption", cut(8, "client.ping_interval=1", "client.ping_timeout=2",
-                                           "disconnects.outage.scale=6",
-                                           "network.unstable.loss.model=bernoulli",
-                                           "network.unstable.loss.p=0.2"), SESSIONS),
+    "heartbeat": (
+        "text-interruption",
+        cut(
+            8,
+            "client.ping_interval=1",
+            "client.ping_timeout=2",
+            "disconnects.outage.scale=6",
+            "network.unstable.loss.model=bernoulli",
+            "network.unstable.loss.p=0.2",
+        ),
+        SESSIONS,
+    ),
     "censored": ("text-interruption", cut(8, "horizon=5"), SESSIONS),
     "per-frame-engine": ("network-degradation", cut(8, "engine=per_frame"), 20),
 }
@@ -99,22 +111,36 @@ def stored(path: Path = DIGESTS) -> dict:
 
 def same(got: dict, want: dict | None) -> bool:
     """Equal digests, columns in the same order."""
+
     def table(digests: dict, name: str) -> tuple:
         return digests[name]["rows"], list(digests[name]["columns"].items())
 
-    return want is not None and all(table(got, t) == table(want, t)
-                                    for t in ("streams", "disconnects"))
+    return want is not None and all(
+        table(got, t) == table(want, t) for t in ("streams", "disconnects")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Check the golden table digests (--update: rewrite).")
     p.add_argument("--update", action="store_true", help=f"rewrite {DIGESTS.name} from this code")
-    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
-                   help="an override applied to every case after its own (repeatable)")
-    p.add_argument("--digests", type=Path, default=DIGESTS,
-                   help="the digests file to check or write")
-    p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES), metavar="CASE",
-                   help="check or write these cases only")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="an override applied to every case after its own (repeatable)",
+    )
+    p.add_argument(
+        "--digests", type=Path, default=DIGESTS, help="the digests file to check or write"
+    )
+    p.add_argument(
+        "--cases",
+        nargs="+",
+        choices=list(CASES),
+        default=list(CASES),
+        metavar="CASE",
+        help="check or write these cases only",
+    )
     args = p.parse_args(argv)
     missing = {e.name for e in CATALOGUE} - {s for s, _, _ in CASES.values()}
     if missing:

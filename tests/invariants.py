@@ -1,4 +1,5 @@
 """Invariants every stream must satisfy, whatever the configuration (shared by several tests)."""
+
 import math
 
 import numpy as np

@@ -1,7 +1,9 @@
-"""benchmarks/scaling.py: its --quick run prints every summary figure; its fits recover known answers.
+"""benchmarks/scaling.py: its --quick run prints every summary figure; its fits recover known
+answers.
 
 Timings are never asserted: on a shared machine they are figures to read, not pass/fail checks.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -33,8 +35,15 @@ scaling = _load_scaling()
 
 @pytest.fixture(scope="module")
 def quick_output() -> str:
-    out = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--repeats", "1"], capture_output=True,
-                         text=True, timeout=120, check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -44,13 +53,16 @@ def _summary(text: str) -> str:
     return text.split("== summary", 1)[1]
 
 
-@pytest.mark.parametrize("label", [
-    r"cost vs frames: log-log slope \([\d,.]+\) \[standard buffer\]",
-    r"cost vs frames: log-log slope \([\d,.]+\) \[whole response fits the buffer\]",
-    r"cost vs streams: log-log slope \([\d,.]+\)",
-    r"peak RSS, [\d,]+ streams, 2 workers \(tree sum\)",
-    r"parallel efficiency, 2 workers, [\d,]+ streams",
-])
+@pytest.mark.parametrize(
+    "label",
+    [
+        r"cost vs frames: log-log slope \([\d,.]+\) \[standard buffer\]",
+        r"cost vs frames: log-log slope \([\d,.]+\) \[whole response fits the buffer\]",
+        r"cost vs streams: log-log slope \([\d,.]+\)",
+        r"peak RSS, [\d,]+ streams, 2 workers \(tree sum\)",
+        r"parallel efficiency, 2 workers, [\d,]+ streams",
+    ],
+)
 def test_quick_run_prints_each_summary_figure(quick_output, label):
     match = re.search(label + r"\s+" + NUMBER, _summary(quick_output))
     assert match, f"no figure after {label!r} in:\n{quick_output}"
@@ -61,7 +73,16 @@ def test_quick_run_finds_identical_tables_and_a_linear_fit(quick_output):
     summary = _summary(quick_output)
     assert re.search(r"identical tables, workers 1 vs 2\s+yes", summary)
     for regime in ("standard buffer", "whole response fits the buffer"):
-        assert re.search(r"fit a \+ b\*frames \[" + regime + r"\]\s+a=" + NUMBER + r" ms, b=" + NUMBER + " us/frame", summary)
+        assert re.search(
+            r"fit a \+ b\*frames \["
+            + regime
+            + r"\]\s+a="
+            + NUMBER
+            + r" ms, b="
+            + NUMBER
+            + " us/frame",
+            summary,
+        )
 
 
 def test_only_rejects_an_unknown_section():
@@ -72,7 +93,7 @@ def test_only_rejects_an_unknown_section():
 def test_loglog_slope_of_linear_and_quadratic_costs():
     frames = np.array([100, 300, 1000, 3000, 10_000])
     assert scaling.loglog_slope(frames, 2e-4 * frames) == pytest.approx(1.0)
-    assert scaling.loglog_slope(frames, 3e-9 * frames ** 2) == pytest.approx(2.0)
+    assert scaling.loglog_slope(frames, 3e-9 * frames**2) == pytest.approx(2.0)
 
 
 def test_fixed_cost_pulls_the_slope_below_one_and_the_linear_fit_recovers_it():
@@ -86,8 +107,10 @@ def test_fixed_cost_pulls_the_slope_below_one_and_the_linear_fit_recovers_it():
 
 def test_marginal_costs_rise_only_for_superlinear_growth():
     frames = [100, 300, 1000]
-    assert scaling.marginal_costs(frames, [1.0 + 2.0 * f for f in frames]) == pytest.approx([2.0, 2.0])
-    rising = scaling.marginal_costs(frames, [f ** 2 for f in frames])
+    assert scaling.marginal_costs(frames, [1.0 + 2.0 * f for f in frames]) == pytest.approx(
+        [2.0, 2.0]
+    )
+    rising = scaling.marginal_costs(frames, [f**2 for f in frames])
     assert rising[1] > rising[0]
 
 

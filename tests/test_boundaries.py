@@ -13,6 +13,7 @@ runner, cli, validation*):
    configuration's sections (`cfg.server`, `cfg.client`).
 The rules are shown to catch the code figures had before records existed.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,10 +30,32 @@ from model import config, records
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"
-ENGINE_MODULES = ("link", "recovery", "network", "server", "simulation", "content", "backoff",
-                  "clock", "seeds", "engines", "protocol", "client")
-ANALYSIS_GLOBS = ("figures.py", "report*.py", "report/**/*.py", "slo.py", "stats.py",
-                  "sequential.py", "runner.py", "cli.py", "validation*.py", "validation/**/*.py")
+ENGINE_MODULES = (
+    "link",
+    "recovery",
+    "network",
+    "server",
+    "simulation",
+    "content",
+    "backoff",
+    "clock",
+    "seeds",
+    "engines",
+    "protocol",
+    "client",
+)
+ANALYSIS_GLOBS = (
+    "figures.py",
+    "report*.py",
+    "report/**/*.py",
+    "slo.py",
+    "stats.py",
+    "sequential.py",
+    "runner.py",
+    "cli.py",
+    "validation*.py",
+    "validation/**/*.py",
+)
 PUBLIC_API = {  # what analysis may import from an engine module
     "model.simulation": {"Results", "simulate", "session_record", "stream_timeline", "tables"},
     # validation checks the link and the weather against closed forms through their public
@@ -65,8 +88,12 @@ def _class_attributes(tree: ast.AST) -> set[str]:
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
                 names.add(node.target.id)
         for node in ast.walk(cls):
-            if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
-                    and isinstance(node.value, ast.Name) and node.value.id == "self"):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+            ):
                 names.add(node.attr)
     return names
 
@@ -82,8 +109,20 @@ def _shared_vocabulary() -> set[str]:
                     words |= {f.name for f in dataclasses.fields(obj)}
     for schema in (records.STREAM_SCHEMA, records.DISCONNECT_SCHEMA):
         words |= {c.name for c in schema.columns}
-    for library in (pd.DataFrame, pd.Series, pd.Index, np.ndarray, np.random.Generator, Axes,
-                    Figure, dict, list, str, set, tuple):
+    for library in (
+        pd.DataFrame,
+        pd.Series,
+        pd.Index,
+        np.ndarray,
+        np.random.Generator,
+        Axes,
+        Figure,
+        dict,
+        list,
+        str,
+        set,
+        tuple,
+    ):
         words |= set(dir(library))
     return words | {"cfg"}  # every run and record of analysis carries its configuration
 
@@ -115,9 +154,7 @@ def _module_aliases(tree: ast.AST) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             aliases |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module == "model":
-            aliases |= {a.asname or a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module in ("matplotlib", "scipy"):
+        elif isinstance(node, ast.ImportFrom) and node.module in ("model", "matplotlib", "scipy"):
             aliases |= {a.asname or a.name for a in node.names}
     return aliases
 
@@ -127,8 +164,9 @@ def _is_config(node: ast.AST) -> bool:
     return name == "cfg" or name.endswith("_cfg")
 
 
-def violations(source: str, where: str = "<source>",
-               engine_only: set[str] | None = None) -> list[str]:
+def violations(
+    source: str, where: str = "<source>", engine_only: set[str] | None = None
+) -> list[str]:
     """Every breach of the three rules in `source`, as 'where:line: what'."""
     tree = ast.parse(source)
     engine_only = engine_only_attributes() if engine_only is None else engine_only
@@ -154,8 +192,19 @@ def violations(source: str, where: str = "<source>",
 
 def test_the_engine_only_attributes_name_the_engine_internals():
     names = engine_only_attributes()
-    assert {"served", "arrive", "cut", "gen_times", "health", "total_trace", "incarnations",
-            "_storage", "_floor", "server", "client"} <= names
+    assert {
+        "served",
+        "arrive",
+        "cut",
+        "gen_times",
+        "health",
+        "total_trace",
+        "incarnations",
+        "_storage",
+        "_floor",
+        "server",
+        "client",
+    } <= names
     assert not {"outcome", "streams", "disconnects", "time", "log", "cfg", "events"} & names
 
 
@@ -169,17 +218,26 @@ def engine_private_names() -> set[str]:
     names = set()
     for path in engine_files():
         tree = ast.parse(path.read_text())
-        names |= {n for n in _class_attributes(tree) if n.startswith("_") and not n.startswith("__")}
-        names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
-                  and n.name.startswith("_")}
+        names |= {
+            n for n in _class_attributes(tree) if n.startswith("_") and not n.startswith("__")
+        }
+        names |= {
+            n.name
+            for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name.startswith("_")
+        }
     return names
 
 
 def test_nothing_outside_the_engine_reads_its_private_names():
     private = engine_private_names()
     assert {"_storage", "_floor", "_commit", "_traces", "_merge"} <= private
-    outside = analysis_files() + sorted((ROOT / "tests").glob("*.py")) + sorted(
-        (ROOT / "benchmarks").glob("*.py")) + sorted((ROOT / "experiments").glob("*.py"))
+    outside = (
+        analysis_files()
+        + sorted((ROOT / "tests").glob("*.py"))
+        + sorted((ROOT / "benchmarks").glob("*.py"))
+        + sorted((ROOT / "experiments").glob("*.py"))
+    )
     found = []
     for path in outside:
         if path.name == Path(__file__).name:
@@ -199,7 +257,7 @@ def test_analysis_modules_are_found():
     assert want <= names
 
 
-BEFORE_RECORDS = '''
+BEFORE_RECORDS = """
 from model.simulation import run_session
 from model.server import _private_helper
 
@@ -212,14 +270,27 @@ def delivered_frames(member):
 
 def fine(cfg, run, timeline):
     return cfg.client.ping_timeout, run.cfg.server.gap, timeline.record.outcome, runner.run
-'''
+"""
 
 
 def test_the_rules_catch_what_figures_did_before_records():
     found = violations(BEFORE_RECORDS)
-    for what in ("imports model.simulation.run_session", "imports model.server._private_helper",
-                 ".server", ".client", ".env", ".served", ".opened", ".arrive", ".cut",
-                 ".gen_times", ".health", "._floor", ".total_trace", ".ended_at"):
+    for what in (
+        "imports model.simulation.run_session",
+        "imports model.server._private_helper",
+        ".server",
+        ".client",
+        ".env",
+        ".served",
+        ".opened",
+        ".arrive",
+        ".cut",
+        ".gen_times",
+        ".health",
+        "._floor",
+        ".total_trace",
+        ".ended_at",
+    ):
         assert any(f.endswith(what) for f in found), (what, found)
     assert not [f for f in found if ":13:" in f], found  # `fine` reads config and records only
 

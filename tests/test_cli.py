@@ -1,4 +1,5 @@
 """The command line as a user meets it: real subprocesses, exit codes, messages, files."""
+
 import json
 import subprocess
 import sys
@@ -8,7 +9,9 @@ import pytest
 
 
 def midstream(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "model.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "model.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 SMALL = ["--set", "content.frames=100", "--quiet", "--workers", "1"]
@@ -27,8 +30,17 @@ def test_describe_lists_every_path_with_unit_and_range():
 
 
 def test_run_prints_estimates_and_verdicts_and_writes_tables_with_provenance(tmp_path):
-    out = midstream("run", "text-interruption", "--streams", "60", "--seed", "4", *SMALL,
-                    "--out", str(tmp_path / "runs.parquet"))
+    out = midstream(
+        "run",
+        "text-interruption",
+        "--streams",
+        "60",
+        "--seed",
+        "4",
+        *SMALL,
+        "--out",
+        str(tmp_path / "runs.parquet"),
+    )
     assert out.returncode == 0, out.stderr
     assert "SLO verdicts" in out.stdout and "completion_rate" in out.stdout
     streams = pd.read_parquet(tmp_path / "runs.parquet")
@@ -38,22 +50,42 @@ def test_run_prints_estimates_and_verdicts_and_writes_tables_with_provenance(tmp
 
 
 def test_run_demonstrate_stops_at_its_budget():
-    out = midstream("run", "text-interruption", "--demonstrate", "--budget", "40", "--seed", "4", *SMALL)
+    out = midstream(
+        "run", "text-interruption", "--demonstrate", "--budget", "40", "--seed", "4", *SMALL
+    )
     assert out.returncode == 0, out.stderr
     assert "40 streams" in out.stdout.replace(",", "")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "no-such-scenario"], "scenario='no-such-scenario': one of buffer-memory-management, "),
-    (["run", "text-interruption", "--set", "link.bandwith=3"], "did you mean link.bandwidth"),
-    (["run", "text-interruption", "--set", "client.ack_interval=0"], "client.ack_interval=0.0: a number in (0.0, inf)"),
-    (["run", "text-interruption", "--streams", "0"], "--streams: 0: must be a whole number >= 1"),
-    (["run", "text-interruption", "--streams", "-5"], "must be a whole number >= 1"),
-    (["run", "text-interruption", "--out", "runs.xlsx"], "must end in .parquet or .csv"),
-    (["sweep", "text-interruption", "--vary", "client.strategy=resume,teleport"], "one of resume, restart"),
-    (["describe", "nope"], "text-interruption, timeout-and-retry"),
-    (["run", "text-interruption", "--demonstrate", "--until-decided"], "not allowed with argument"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["run", "no-such-scenario"],
+            "scenario='no-such-scenario': one of buffer-memory-management, ",
+        ),
+        (["run", "text-interruption", "--set", "link.bandwith=3"], "did you mean link.bandwidth"),
+        (
+            ["run", "text-interruption", "--set", "client.ack_interval=0"],
+            "client.ack_interval=0.0: a number in (0.0, inf)",
+        ),
+        (
+            ["run", "text-interruption", "--streams", "0"],
+            "--streams: 0: must be a whole number >= 1",
+        ),
+        (["run", "text-interruption", "--streams", "-5"], "must be a whole number >= 1"),
+        (["run", "text-interruption", "--out", "runs.xlsx"], "must end in .parquet or .csv"),
+        (
+            ["sweep", "text-interruption", "--vary", "client.strategy=resume,teleport"],
+            "one of resume, restart",
+        ),
+        (["describe", "nope"], "text-interruption, timeout-and-retry"),
+        (
+            ["run", "text-interruption", "--demonstrate", "--until-decided"],
+            "not allowed with argument",
+        ),
+    ],
+)
 def test_bad_input_gets_one_clear_message_and_exit_2(args, message, tmp_path):
     out = midstream(*args, cwd=tmp_path)
     assert out.returncode == 2

@@ -17,8 +17,10 @@ def test_every_leaf_is_documented_with_unit_and_allowed_values():
 
 def test_override_by_dotted_path_returns_a_new_frozen_config():
     base = Scenario()
-    cfg = apply_overrides(base, ["network.unstable.jitter.scale=0.05", "client.backoff.jitter=equal",
-                                 "content.frames=20"])
+    cfg = apply_overrides(
+        base,
+        ["network.unstable.jitter.scale=0.05", "client.backoff.jitter=equal", "content.frames=20"],
+    )
     assert cfg.network.unstable.jitter.scale == 0.05
     assert cfg.client.backoff.jitter == "equal"
     assert cfg.content.frames == 20 and isinstance(cfg.content.frames, int)
@@ -27,16 +29,19 @@ def test_override_by_dotted_path_returns_a_new_frozen_config():
         cfg.content.frames = 3  # frozen
 
 
-@pytest.mark.parametrize("assignment, fragment", [
-    ("client.ack_interval=-1", "client.ack_interval=-1.0: a number in (0.0, inf)"),
-    ("client.strategy=teleport", "one of resume, restart"),
-    ("client.backoff.max_attempts=2.5", "a whole number"),
-    ("link.rto_max=0.1", "link.rto_max=0.1: at least rto_min"),
-    ("network.unstable.jiter.scale=1", "did you mean network.unstable.jitter.scale"),
-    ("disconnects.schedule=5:bogus:1", "kind one of close, reset, half_open"),
-    ("network.poor.loss.p=abc", "network.poor.loss.p='abc'"),
-    ("noequals", "expected dotted.path=value"),
-])
+@pytest.mark.parametrize(
+    "assignment, fragment",
+    [
+        ("client.ack_interval=-1", "client.ack_interval=-1.0: a number in (0.0, inf)"),
+        ("client.strategy=teleport", "one of resume, restart"),
+        ("client.backoff.max_attempts=2.5", "a whole number"),
+        ("link.rto_max=0.1", "link.rto_max=0.1: at least rto_min"),
+        ("network.unstable.jiter.scale=1", "did you mean network.unstable.jitter.scale"),
+        ("disconnects.schedule=5:bogus:1", "kind one of close, reset, half_open"),
+        ("network.poor.loss.p=abc", "network.poor.loss.p='abc'"),
+        ("noequals", "expected dotted.path=value"),
+    ],
+)
 def test_bad_values_name_the_field_the_value_and_what_is_allowed(assignment, fragment):
     with pytest.raises(ConfigError) as err:
         apply_overrides(Scenario(), [assignment])
@@ -48,10 +53,17 @@ def test_schedule_parses_sorted():
     assert cfg.disconnects.scheduled() == [(5.0, "close", 1.0), (12.0, "reset", 2.0)]
 
 
-@pytest.mark.parametrize("dist", [
-    Dist("constant", 0.3), Dist("exponential", 0.5), Dist("halfnormal", 0.2),
-    Dist("lognormal", 0.02, 0.8), Dist("pareto", 0.05, 4.5), Dist("uniform", 2.0),
-])
+@pytest.mark.parametrize(
+    "dist",
+    [
+        Dist("constant", 0.3),
+        Dist("exponential", 0.5),
+        Dist("halfnormal", 0.2),
+        Dist("lognormal", 0.02, 0.8),
+        Dist("pareto", 0.05, 4.5),
+        Dist("uniform", 2.0),
+    ],
+)
 def test_distribution_samples_match_their_stated_moments(dist):
     # 200,000 draws: the sample mean is within 5 standard errors of the stated mean (false-alarm
     # rate about 6e-7); the variance check uses a 5 % relative band, wide enough for the

@@ -5,6 +5,7 @@ Calm runs (no loss, no jitter, 20 ms one way, 50 frames/s; see test_mechanisms).
 frames of 16 KiB (2 MiB) generated at once and sent at link speed, with a replay buffer that holds
 the whole body so the ack window does not throttle it.
 """
+
 import json
 
 import numpy as np
@@ -17,8 +18,12 @@ from model.content import make_frames, verify
 from model.simulation import Components, run_stream
 
 KINDS = ("text", "json", "multipart", "large")
-LARGE = dict(content__frames=128, content__frame_bytes=16_384, server__gap__scale=0.0,
-             server__buffer_bytes=4_000_000)
+LARGE = dict(
+    content__frames=128,
+    content__frame_bytes=16_384,
+    server__gap__scale=0.0,
+    server__buffer_bytes=4_000_000,
+)
 
 
 def scenario(kind, **overrides):
@@ -56,7 +61,10 @@ def test_each_kind_completes_intact_on_a_calm_run(kind):
         assert v["json_valid"] and v["schema_valid"]
         assert json.loads(frames.payload)["usage"]["items"] >= 1
     if kind == "multipart":
-        assert v["missing_components"] == v["misordered_components"] == "" and v["component_duplicates"] == 0
+        assert (
+            v["missing_components"] == v["misordered_components"] == ""
+            and v["component_duplicates"] == 0
+        )
         assert len(np.unique(frames.component)) == 4
     if kind == "large":
         assert frames.size.sum() >= 2 * 2**20
@@ -66,8 +74,11 @@ def test_each_kind_completes_intact_on_a_calm_run(kind):
 def test_every_generated_json_document_is_schema_valid(frames):
     # verify_json trusts a byte-identical reassembly to be valid: this is what makes that true
     from model.content import schema_validator
+
     for seed in range(25):
-        payload = make_frames(Content(kind="json", frames=frames), np.random.default_rng(seed)).payload
+        payload = make_frames(
+            Content(kind="json", frames=frames), np.random.default_rng(seed)
+        ).payload
         assert schema_validator().is_valid(json.loads(payload)), (frames, seed)
 
 
@@ -75,7 +86,11 @@ def test_every_generated_json_document_is_schema_valid(frames):
 def test_generation_is_deterministic_and_each_kind_keeps_its_keys(kind):
     cfg = Content(kind=kind, frames=40, components=3)
     a, b = make_frames(cfg, np.random.default_rng(5)), make_frames(cfg, np.random.default_rng(5))
-    assert np.array_equal(a.digest, b.digest) and np.array_equal(a.size, b.size) and a.payload == b.payload
+    assert (
+        np.array_equal(a.digest, b.digest)
+        and np.array_equal(a.size, b.size)
+        and a.payload == b.payload
+    )
     full, none = verify(a, np.arange(40), a.digest), verify(a, [], [])
     assert full.keys() == none.keys() and full["integrity_ok"] and not none["integrity_ok"]
 
@@ -94,8 +109,10 @@ def test_corrupted_frames_are_detected_and_repaired_by_resuming(kind):
     r, frames, row, discs, v = run(scenario(kind, link__corruption_rate=0.02))
     detected = r.client.health.corrupt_detected
     assert detected > 0 and [d["cause"] for d in discs] == ["corruption"] * detected
-    assert all(d["detected_by"] == "checksum" and d["detection_delay"] == 0 and d["outcome"] == "recovered"
-               for d in discs)
+    assert all(
+        d["detected_by"] == "checksum" and d["detection_delay"] == 0 and d["outcome"] == "recovered"
+        for d in discs
+    )
     assert_intact(r, frames, row, v)  # every corrupted frame was fetched again
 
 
@@ -116,7 +133,9 @@ def corrupt_frame_7(times) -> Components:
 def test_a_frame_corrupted_again_on_replay_is_detected_again():
     r, frames, row, discs, v = run(scenario("json"), components=corrupt_frame_7(2))
     assert r.client.health.corrupt_detected == 2 and len(discs) == 2
-    assert [int(conn.seq[0]) for conn in sorted(r.server.streams[0].served, key=lambda c: c.opened)] == [0, 7, 7]
+    assert [
+        int(conn.seq[0]) for conn in sorted(r.server.streams[0].served, key=lambda c: c.opened)
+    ] == [0, 7, 7]
     assert_intact(r, frames, row, v) and v["json_valid"]
 
 
@@ -149,7 +168,9 @@ def test_a_duplicated_frame_is_dropped_and_counted(kind):
 
 
 def test_a_component_frame_delivered_twice_or_out_of_order_is_named():
-    frames = make_frames(Content(kind="multipart", frames=60, components=4), np.random.default_rng(3))
+    frames = make_frames(
+        Content(kind="multipart", frames=60, components=4), np.random.default_rng(3)
+    )
     seqs = np.arange(60)
     v = verify(frames, np.append(seqs, 10), np.append(frames.digest, frames.digest[10]))
     assert v["component_duplicates"] == 1 and not v["integrity_ok"]
@@ -159,12 +180,18 @@ def test_a_component_frame_delivered_twice_or_out_of_order_is_named():
     swapped = seqs.copy()
     swapped[[a, b]] = swapped[[b, a]]
     v = verify(frames, swapped, frames.digest[swapped])
-    assert v["misordered_components"] == str(comp) and v["missing_components"] == "" and not v["integrity_ok"]
+    assert (
+        v["misordered_components"] == str(comp)
+        and v["missing_components"] == ""
+        and not v["integrity_ok"]
+    )
 
 
 # ---- missing components
 def test_missing_components_are_named():
-    frames = make_frames(Content(kind="multipart", frames=200, components=5), np.random.default_rng(4))
+    frames = make_frames(
+        Content(kind="multipart", frames=200, components=5), np.random.default_rng(4)
+    )
     for lacking in ([2], [2, 3]):
         keep = np.flatnonzero(~np.isin(frames.component, lacking))
         v = verify(frames, keep, frames.digest[keep])
@@ -179,7 +206,9 @@ def test_a_stream_cut_short_names_the_components_it_lacks():
     r, frames, row, _, v = run(cfg)
     assert row["outcome"] == "failed" and not v["integrity_ok"]
     seqs, _ = delivered(r)
-    incomplete = [k for k in range(4) if (frames.component[seqs] == k).sum() < (frames.component == k).sum()]
+    incomplete = [
+        k for k in range(4) if (frames.component[seqs] == k).sum() < (frames.component == k).sum()
+    ]
     assert incomplete and v["missing_components"] == ",".join(map(str, incomplete))
 
 
@@ -194,7 +223,9 @@ def test_truncated_json_is_invalid_and_not_intact():
 
 
 def test_a_json_stream_that_fails_midway_is_never_reported_intact():
-    r, _, row, _, v = run(scenario("json", disconnects__schedule="5:close:1", client__auth_failure_prob=1.0))
+    r, _, row, _, v = run(
+        scenario("json", disconnects__schedule="5:close:1", client__auth_failure_prob=1.0)
+    )
     assert row["outcome"] == "failed" and not v["json_valid"] and not v["integrity_ok"]
 
 
@@ -213,12 +244,15 @@ def test_large_response_replays_exactly_the_bytes_lost_in_flight():
 
 
 # ---- configuration
-@pytest.mark.parametrize("assignment, fragment", [
-    ("content.kind=video", "content.kind='video': one of text, json, multipart, large"),
-    ("content.components=0", "content.components=0: a number in [1, 10000]"),
-    ("link.corruption_rate=1", "link.corruption_rate=1.0: a number in [0.0, 1.0)"),
-    ("content.frame_bytes=0", "content.frame_bytes=0: a number in [1, inf)"),
-])
+@pytest.mark.parametrize(
+    "assignment, fragment",
+    [
+        ("content.kind=video", "content.kind='video': one of text, json, multipart, large"),
+        ("content.components=0", "content.components=0: a number in [1, 10000]"),
+        ("link.corruption_rate=1", "link.corruption_rate=1.0: a number in [0.0, 1.0)"),
+        ("content.frame_bytes=0", "content.frame_bytes=0: a number in [1, inf)"),
+    ],
+)
 def test_bad_content_settings_name_the_field_the_value_and_what_is_allowed(assignment, fragment):
     with pytest.raises(ConfigError) as err:
         apply_overrides(Scenario(), [assignment])
@@ -227,5 +261,9 @@ def test_bad_content_settings_name_the_field_the_value_and_what_is_allowed(assig
 
 def test_multipart_needs_a_frame_per_component():
     with pytest.raises(ConfigError, match=r"content.components=8: at most frames \(5\)"):
-        apply_overrides(Scenario(), {"content.kind": "multipart", "content.frames": 5, "content.components": 8})
-    apply_overrides(Scenario(), {"content.frames": 5, "content.components": 8})  # irrelevant to text
+        apply_overrides(
+            Scenario(), {"content.kind": "multipart", "content.frames": 5, "content.components": 8}
+        )
+    apply_overrides(
+        Scenario(), {"content.frames": 5, "content.components": 8}
+    )  # irrelevant to text

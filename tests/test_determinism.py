@@ -17,7 +17,11 @@ def test_more_streams_leave_the_first_rows_unchanged():
     small, large = simulate(CFG, 10, seed=3), simulate(CFG, 30, seed=3)
     pdt.assert_frame_equal(small.streams, large.streams.iloc[:10], check_exact=True)
     tail = simulate(CFG, 5, seed=3, first_stream=25).streams
-    pdt.assert_frame_equal(tail.reset_index(drop=True), large.streams.iloc[25:].reset_index(drop=True), check_exact=True)
+    pdt.assert_frame_equal(
+        tail.reset_index(drop=True),
+        large.streams.iloc[25:].reset_index(drop=True),
+        check_exact=True,
+    )
 
 
 def test_different_seeds_differ():

@@ -7,6 +7,7 @@ are independent) their distributions must be indistinguishable by two-sample tes
 ALPHA. A session is the unit of independence, so multi-stream scenarios are compared per session.
 The last test shows the same battery does reject a small real change, so passing means something.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,32 +24,63 @@ from model.simulation import CountingEnvironment, run_stream, simulate
 ALPHA = 0.001  # per test; 6 scenarios x 5 tests -> at most 3 % chance of any false alarm
 SESSIONS = 600  # per engine and scenario
 
-HOLES = ";".join(f"{t:.4f}:half_open:{d:.4f}" for t, d in zip(  # 60 short black-holes
-    np.sort(np.random.default_rng(4).uniform(0.5, 9.5, 60)),
-    np.random.default_rng(5).uniform(0.001, 0.005, 60)))
+HOLES = ";".join(
+    f"{t:.4f}:half_open:{d:.4f}"
+    for t, d in zip(  # 60 short black-holes
+        np.sort(np.random.default_rng(4).uniform(0.5, 9.5, 60)),
+        np.random.default_rng(5).uniform(0.001, 0.005, 60),
+    )
+)
 DETERMINISTIC = {
     "clean close": {"disconnects.schedule": "3.3:close:1.2"},
     "reset, then a long silent outage": {"disconnects.schedule": "2.1:reset:0.7;6.05:half_open:30"},
-    "short silent outages vs a fast heartbeat": {"client.ping_interval": 2.0, "client.ping_timeout": 1.5,
-                                                 "disconnects.schedule": "3.3:half_open:4;7:half_open:0.5"},
+    "short silent outages vs a fast heartbeat": {
+        "client.ping_interval": 2.0,
+        "client.ping_timeout": 1.5,
+        "disconnects.schedule": "3.3:half_open:4;7:half_open:0.5",
+    },
     "blocking small buffer": {"server.buffer_bytes": 2000, "disconnects.schedule": "4.4:close:2.5"},
-    "evicting small buffer": {"server.buffer_bytes": 2000, "server.when_full": "evict",
-                              "disconnects.schedule": "4.4:close:2.5"},
-    "restart": {"client.strategy": "restart", "disconnects.schedule": "4.4:reset:2.5;8.1:close:0.3"},
-    "replay from the last ack": {"server.replay_from": "ack", "disconnects.schedule": "4.4:reset:2.5"},
-    "slow link, constant jitter": {"network.unstable.jitter.scale": 0.013, "link.bandwidth": 20000,
-                                   "disconnects.schedule": "3.3:reset:1.1"},
-    "retention expires": {"server.retention": 5.0, "disconnects.schedule": "4.4:close:30",
-                          "client.backoff.deadline": 100, "client.backoff.max_attempts": 30},
+    "evicting small buffer": {
+        "server.buffer_bytes": 2000,
+        "server.when_full": "evict",
+        "disconnects.schedule": "4.4:close:2.5",
+    },
+    "restart": {
+        "client.strategy": "restart",
+        "disconnects.schedule": "4.4:reset:2.5;8.1:close:0.3",
+    },
+    "replay from the last ack": {
+        "server.replay_from": "ack",
+        "disconnects.schedule": "4.4:reset:2.5",
+    },
+    "slow link, constant jitter": {
+        "network.unstable.jitter.scale": 0.013,
+        "link.bandwidth": 20000,
+        "disconnects.schedule": "3.3:reset:1.1",
+    },
+    "retention expires": {
+        "server.retention": 5.0,
+        "disconnects.schedule": "4.4:close:30",
+        "client.backoff.deadline": 100,
+        "client.backoff.max_attempts": 30,
+    },
     "gives up": {"disconnects.schedule": "4.4:close:200"},
-    "auth failures": {"client.auth_failure_prob": 0.5, "disconnects.schedule": "3.3:reset:1.1;5:close:1;7:close:1"},
-    "four streams per session": {"session.streams": 4, "session.start_spread": 3.0,
-                                 "disconnects.schedule": "4.4:close:2.5;9:reset:1"},
+    "auth failures": {
+        "client.auth_failure_prob": 0.5,
+        "disconnects.schedule": "3.3:reset:1.1;5:close:1;7:close:1",
+    },
+    "four streams per session": {
+        "session.streams": 4,
+        "session.start_spread": 3.0,
+        "disconnects.schedule": "4.4:close:2.5;9:reset:1",
+    },
     # black-holes of 1-5 ms lose single frames (and retransmissions, pongs): fast retransmit; a
     # 0.1 s, a 0.3 s and a 0.9 s one: fast retransmit, go-back after an RTO, a heartbeat timeout
-    "black-holes: loss recovery": {"client.ping_interval": 0.5, "client.ping_timeout": 0.5,
-                                   "disconnects.schedule": HOLES + ";2:half_open:0.1;"
-                                                           "3.35:half_open:0.3;6:half_open:0.9"},
+    "black-holes: loss recovery": {
+        "client.ping_interval": 0.5,
+        "client.ping_timeout": 0.5,
+        "disconnects.schedule": HOLES + ";2:half_open:0.1;3.35:half_open:0.3;6:half_open:0.9",
+    },
 }
 
 
@@ -61,7 +93,9 @@ def test_engines_agree_exactly_on_deterministic_schedules(case):
     cfg = calm(**{k.replace(".", "__"): v for k, v in DETERMINISTIC[case].items()})
     fast, reference = simulate(cfg, 3, seed=1), simulate(per_frame(cfg), 3, seed=1)
     pd.testing.assert_frame_equal(fast.streams, reference.streams, rtol=1e-9, check_dtype=False)
-    pd.testing.assert_frame_equal(fast.disconnects, reference.disconnects, rtol=1e-9, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        fast.disconnects, reference.disconnects, rtol=1e-9, check_dtype=False
+    )
 
 
 def events_of(cfg) -> tuple[int, object]:
@@ -74,20 +108,28 @@ def test_per_frame_engine_handles_every_frame_as_an_event():
     cfg = calm(disconnects__schedule="3.3:close:1.2")
     frames = cfg.content.frames
     reference_events, run = events_of(per_frame(cfg))
-    assert isinstance(run.server.streams[0], FrameByFrameStream) and run.client.health.have == frames
-    assert reference_events >= 2 * frames  # one generation and one arrival event per frame (replays again)
+    assert (
+        isinstance(run.server.streams[0], FrameByFrameStream) and run.client.health.have == frames
+    )
+    assert (
+        reference_events >= 2 * frames
+    )  # one generation and one arrival event per frame (replays again)
     fast_events, _ = events_of(cfg)
     assert fast_events < frames / 10
 
 
 @pytest.mark.parametrize("upto, resume_at, error", [(7, 8, "protocol_error"), (8, 7, "")])
 def test_engines_agree_on_a_faulty_server(upto, resume_at, error):
-    fast, reference = (simulate(c, 1, seed=0, components=faulty_sender(c, upto, resume_at)).streams
-                       for c in (calm(), per_frame(calm())))
+    fast, reference = (
+        simulate(c, 1, seed=0, components=faulty_sender(c, upto, resume_at)).streams
+        for c in (calm(), per_frame(calm()))
+    )
     for col in ("error", "gaps", "duplicates_received", "frames_delivered", "integrity_ok"):
         assert fast[col][0] == reference[col][0], col
     assert fast.error[0] == error
-    if error:  # the per-frame client sees the gap when the frame after it arrives, not at the next tick
+    if (
+        error
+    ):  # the per-frame client sees the gap when the frame after it arrives, not at the next tick
         assert reference.end_time[0] <= fast.end_time[0]
 
 
@@ -97,17 +139,22 @@ def per_session(res, col: str) -> pd.Series:
 
 def agreement_pvalues(a, b) -> dict[str, float]:
     """Two-sample p-values: completion (Fisher exact on sessions fully completed), recovery time of
-    every recovered disconnect (KS), and per-session means of buffer peak, end time and disconnects."""
+    every recovered disconnect (KS), and per-session means of buffer peak, end time and
+    disconnects."""
+
     def complete(res):
         done = res.streams.groupby("session").outcome.apply(lambda s: (s == "completed").all())
         return [int(done.sum()), int((~done).sum())]
+
     p = {"completion": stats.fisher_exact([complete(a), complete(b)]).pvalue}
     if a.cfg.session.streams == 1:  # disconnects of one session are not independent
         ra, rb = a.disconnects.recovery_time.dropna(), b.disconnects.recovery_time.dropna()
         p["recovery_time"] = stats.ks_2samp(ra, rb).pvalue
     for col in ("buffer_peak_bytes", "end_time"):
         p[col] = stats.ks_2samp(per_session(a, col), per_session(b, col)).pvalue
-    p["disconnects"] = stats.mannwhitneyu(per_session(a, "disconnects"), per_session(b, "disconnects")).pvalue
+    p["disconnects"] = stats.mannwhitneyu(
+        per_session(a, "disconnects"), per_session(b, "disconnects")
+    ).pvalue
     return p
 
 
@@ -129,9 +176,10 @@ RANDOM = {  # case: (scenario, overrides)
     # auth failures, expiry, a shared server
     "buffer-memory-management": ("buffer-memory-management", ["session.streams=3"]),
     # heavy loss, a fast heartbeat: fast recovery of frames and pongs, spurious timeouts
-    "lossy, fast heartbeat": ("text-interruption", ["network.unstable.loss.p=0.05",
-                                                    "client.ping_interval=0.5",
-                                                    "client.ping_timeout=0.5"]),
+    "lossy, fast heartbeat": (
+        "text-interruption",
+        ["network.unstable.loss.p=0.05", "client.ping_interval=0.5", "client.ping_timeout=0.5"],
+    ),
 }
 
 
@@ -145,11 +193,14 @@ def test_engines_are_statistically_indistinguishable(name):
     assert min(p.values()) > ALPHA, p
 
 
-@pytest.mark.parametrize("change, measure", [
-    ("disconnects.outage.scale=3.0", "recovery_time"),  # mean outage 1.5 s -> 3 s
-    # loss repaired by RTO timers alone (no fast retransmit): more frames held unacked
-    ("link.fast_recovery=false", "buffer_peak_bytes"),
-])
+@pytest.mark.parametrize(
+    "change, measure",
+    [
+        ("disconnects.outage.scale=3.0", "recovery_time"),  # mean outage 1.5 s -> 3 s
+        # loss repaired by RTO timers alone (no fast retransmit): more frames held unacked
+        ("link.fast_recovery=false", "buffer_peak_bytes"),
+    ],
+)
 def test_the_agreement_tests_do_detect_a_real_change(change, measure):
     cfg = apply_overrides(get_scenario("text-interruption"), SHORTER_AND_CUT_MORE)
     p = agreement_pvalues(*run_pair(cfg, apply_overrides(cfg, [change])))

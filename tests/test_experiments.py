@@ -1,4 +1,6 @@
-"""The studies in experiments/: each runs at --quick sizes in-process and writes sane tables and figures."""
+"""The studies in experiments/: each runs at --quick sizes in-process and writes sane tables and
+figures."""
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +24,12 @@ from model import runner, slo  # noqa: E402
 from model.config import apply_overrides  # noqa: E402
 from model.scenarios import SCENARIOS, get_scenario  # noqa: E402
 
-STUDIES = {"slo_suite": slo_suite, "resume_vs_restart": resume_vs_restart, "backoff_policies": backoff_policies,
-           "buffer_sizing": buffer_sizing}
+STUDIES = {
+    "slo_suite": slo_suite,
+    "resume_vs_restart": resume_vs_restart,
+    "backoff_policies": backoff_policies,
+    "buffer_sizing": buffer_sizing,
+}
 FILES = {  # tables and figures each study writes
     "slo_suite": (["verdicts"], ["verdicts"]),
     "resume_vs_restart": (["resume_vs_restart"], ["completion_vs_disconnect_rate"]),
@@ -35,7 +41,8 @@ ESTIMATE_COLUMNS = {"measure", "statistic", "estimate", "lower", "upper", "n", "
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
-    """Run every study once at --quick sizes: {name: (out_dir, {table stem: DataFrame}, printed summary)}."""
+    """Run every study once at --quick sizes: {name: (out_dir, {table stem: DataFrame}, printed
+    summary)}."""
     done = {}
     for name, module in STUDIES.items():
         out = tmp_path_factory.mktemp(name)
@@ -76,7 +83,17 @@ def test_tables_figures_provenance_and_summary(outputs, name):
 def test_slo_suite_has_every_verdict_of_every_scenario(outputs):
     _, tables, _ = outputs["slo_suite"]
     v = tables["verdicts"]
-    assert {"scenario", "slo", "target", "status", "estimate", "lower", "upper", "n", "more_streams"} <= set(v.columns)
+    assert {
+        "scenario",
+        "slo",
+        "target",
+        "status",
+        "estimate",
+        "lower",
+        "upper",
+        "n",
+        "more_streams",
+    } <= set(v.columns)
     assert list(dict.fromkeys(v.scenario)) == list(SCENARIOS)
     assert v.groupby("scenario").slo.nunique().eq(8).all() and len(v) == 8 * len(SCENARIOS)
     assert set(v.status) <= {"PASS", "FAIL", "INCONCLUSIVE", "N/A"}
@@ -88,7 +105,8 @@ def test_slo_suite_has_every_verdict_of_every_scenario(outputs):
 
 
 def test_slo_suite_verdicts_are_those_of_run_and_verdicts(outputs):
-    """The suite's row for a scenario equals `runner.run` + `slo.verdicts` with the same arguments."""
+    """The suite's row for a scenario equals `runner.run` + `slo.verdicts` with the same
+    arguments."""
     _, tables, _ = outputs["slo_suite"]
     cfg = apply_overrides(get_scenario("text-interruption"), ["content.frames=100"])
     direct = slo.verdicts(runner.run(cfg, 30, 1, workers=1, progress=False), cfg.slo)
@@ -100,14 +118,27 @@ def test_slo_suite_verdicts_are_those_of_run_and_verdicts(outputs):
 def test_resume_vs_restart_table(outputs):
     _, tables, _ = outputs["resume_vs_restart"]
     t = tables["resume_vs_restart"]
-    assert ESTIMATE_COLUMNS | {"strategy", "rate_scale", "disconnects_per_minute", "population"} <= set(t.columns)
+    assert ESTIMATE_COLUMNS | {
+        "strategy",
+        "rate_scale",
+        "disconnects_per_minute",
+        "population",
+    } <= set(t.columns)
     assert len(t) == 2 * 6 * 4 and set(t.strategy) == {"resume", "restart"}
     assert _rates(t).estimate.between(0, 1).all() and (_rates(t).n == 30).all()
     _bounds_hold(t)
-    top = t[(t.rate_scale == t.rate_scale.max()) & (t.measure == "completion_time") & (t.population == "all streams")]
+    top = t[
+        (t.rate_scale == t.rate_scale.max())
+        & (t.measure == "completion_time")
+        & (t.population == "all streams")
+    ]
     median = top.set_index("strategy").estimate
     assert median["restart"] >= median["resume"]
-    recovery = t[(t.rate_scale == t.rate_scale.max()) & (t.measure == "recovery_time")].set_index("strategy").estimate
+    recovery = (
+        t[(t.rate_scale == t.rate_scale.max()) & (t.measure == "recovery_time")]
+        .set_index("strategy")
+        .estimate
+    )
     assert recovery["restart"] >= recovery["resume"]  # restart has to regenerate the whole prefix
 
 
@@ -125,7 +156,8 @@ def test_backoff_policies_table(outputs):
         est = g.set_index("statistic").estimate[["p50", "p90", "p99", "p99.9"]].dropna()
         assert est.is_monotonic_increasing
     every = times[times.population == "all disconnects"].pivot_table(
-        index=["scenario", "jitter", "statistic"], columns="measure", values="estimate")
+        index=["scenario", "jitter", "statistic"], columns="measure", values="estimate"
+    )
     assert (every.recovery_time >= every.reconnect_time).all()  # caught up only after reconnecting
     attempts = t[(t.measure == "attempts") & (t.statistic == "max")].estimate.dropna()
     assert (attempts <= 10).all()  # no scenario allows more than 10 attempts
@@ -136,21 +168,31 @@ def test_buffer_sizing_table(outputs):
     t = tables["buffer_sizing"]
     assert ESTIMATE_COLUMNS | {"scenario", "when_full", "buffer_bytes"} <= set(t.columns)
     assert len(t) == 2 * 2 * 10 * 4
-    assert t.buffer_bytes.min() == 2048 and t.buffer_bytes.max() == 2 ** 20
+    assert t.buffer_bytes.min() == 2048 and t.buffer_bytes.max() == 2**20
     assert _rates(t).estimate.between(0, 1).all()
     _bounds_hold(t)
-    wide = t.pivot_table(index=["scenario", "when_full", "buffer_bytes"], columns="measure", values="estimate")
+    wide = t.pivot_table(
+        index=["scenario", "when_full", "buffer_bytes"], columns="measure", values="estimate"
+    )
     assert (wide.completion_rate + wide.resume_window_exceeded_rate <= 1 + 1e-12).all()
     frame = 16384 + 32  # the largest frame (large-response): a blocking buffer always takes one
-    assert (wide.server_memory_bytes <= np.maximum(wide.index.get_level_values("buffer_bytes"), frame)).all()
+    assert (
+        wide.server_memory_bytes <= np.maximum(wide.index.get_level_values("buffer_bytes"), frame)
+    ).all()
     assert (wide.xs("block", level="when_full").resume_window_exceeded_rate == 0).all()
 
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_runs_as_a_script(name):
-    """`python experiments/NAME.py --help` works from anywhere and names the default output folder."""
-    out = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--help"], cwd="/",
-                         capture_output=True, text=True, timeout=60)
+    """`python experiments/NAME.py --help` works from anywhere and names the default output
+    folder."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--help"],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     for option in ("--streams", "--seed", "--workers", "--out-dir", "--quick"):
         assert option in out.stdout

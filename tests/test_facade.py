@@ -1,5 +1,6 @@
 """The public facade `model`: every exported name resolves to its owner's object, and importing the
 package (as every worker process does) loads none of the heavy libraries."""
+
 from __future__ import annotations
 
 import importlib
@@ -18,8 +19,9 @@ HEAVY = ("numpy", "pandas", "scipy", "simpy", "matplotlib", "reportlab", "pyarro
 
 def test_import_model_loads_no_heavy_library():
     code = f"import sys, model; print([m for m in {HEAVY!r} if m in sys.modules])"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -41,4 +43,5 @@ def test_unknown_names_fail_and_submodules_still_import():
     with pytest.raises(AttributeError, match="no_such_name"):
         model.no_such_name  # noqa: B018
     from model import runner, slo  # not facade names: plain submodule imports
+
     assert runner.run is model.run and slo.verdicts is model.verdicts

@@ -5,6 +5,7 @@ Until the real stack is merged, both sides are the model: against itself (identi
 seed) nothing may differ, and a changed mechanism must be caught. `ModelStack` stands in for
 `model.testbed` through calibrate's `testbed` seam: the model with some settings changed, playing
 the real stack."""
+
 from __future__ import annotations
 
 import json
@@ -15,17 +16,30 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from model import calibrate as calibration, cli, fidelity
-from model.calibrate import (TABLES, calibrate, compare, load_calibration, load_testbed,
-                             loopback_probe, matched_config, write_calibration)
+from model import calibrate as calibration
+from model import cli, fidelity
+from model.calibrate import (
+    TABLES,
+    calibrate,
+    compare,
+    load_calibration,
+    load_testbed,
+    loopback_probe,
+    matched_config,
+    write_calibration,
+)
 from model.config import ConfigError, apply_overrides
 from model.scenarios import get_scenario
 from model.simulation import Results, simulate
 
 STREAMS, SEED = 300, 1
 # disconnects every 15 s of a 10 s stream, and a heartbeat that notices silent outages
-BASE = {"content.frames": 500, "disconnects.rate_scale": 4.0, "client.ping_interval": 2.0,
-        "client.ping_timeout": 2.0}
+BASE = {
+    "content.frames": 500,
+    "disconnects.rate_scale": 4.0,
+    "client.ping_interval": 2.0,
+    "client.ping_timeout": 2.0,
+}
 
 
 def scenario(**extra):
@@ -56,15 +70,21 @@ class ModelStack:
     def run_testbed(self, cfg, streams, seed=0, *, first_stream=0, concurrency=16, progress=True):
         on_loopback, _ = matched_config(cfg, [], self.PROVENANCE)
         res = simulate(apply_overrides(on_loopback, self.changes), streams, seed, first_stream)
-        res.faults = pd.DataFrame({"stream": res.disconnects.stream, "kind": res.disconnects.cause,
-                                   "scheduled_start": res.disconnects.time,
-                                   "applied_start": res.disconnects.time + 0.003,
-                                   "packets": np.arange(len(res.disconnects))})
+        res.faults = pd.DataFrame(
+            {
+                "stream": res.disconnects.stream,
+                "kind": res.disconnects.cause,
+                "scheduled_start": res.disconnects.time,
+                "applied_start": res.disconnects.time + 0.003,
+                "packets": np.arange(len(res.disconnects)),
+            }
+        )
         res.provenance = dict(self.PROVENANCE)
         return res
 
 
 # ---------------------------------------------------------------- the table
+
 
 def test_model_against_itself_differs_in_nothing(base):
     t = table(base, simulate(scenario(), STREAMS, SEED))
@@ -81,8 +101,13 @@ def test_model_against_itself_differs_in_nothing(base):
 
 def test_a_doubled_mean_outage_is_caught(base):
     t = table(base, simulate(scenario(**{"disconnects.outage.scale": 3.0}), STREAMS, SEED))
-    for key in ("reconnect_time", "recovery_time", "detected_to_first_frame", "attempts",
-                "completion_time"):
+    for key in (
+        "reconnect_time",
+        "recovery_time",
+        "detected_to_first_frame",
+        "attempts",
+        "completion_time",
+    ):
         assert t.verdict[key] == "differ", key
         assert t.difference_lower[key] > 0, key  # longer, and the interval says so
     assert t.verdict["resume_time"] == "agree"  # connected -> first frame: outage-free
@@ -146,19 +171,28 @@ def test_tiny_and_empty_samples_are_na_not_a_crash(real_streams, calm):
 
 
 def test_ecdf_figure_has_four_panels_and_a_computed_caption(base):
-    fig = fidelity.ecdf_figure(base, simulate(scenario(**{"disconnects.outage.scale": 3.0}),
-                                              STREAMS, SEED))
+    fig = fidelity.ecdf_figure(
+        base, simulate(scenario(**{"disconnects.outage.scale": 3.0}), STREAMS, SEED)
+    )
     assert len(fig.axes) == 4
     assert "Recovery time: median" in fig.caption and "KS p = " in fig.caption
 
 
 # ---------------------------------------------------------------- calibration runs and files
 
+
 def test_calibrate_writes_a_directory_that_loads_back(tmp_path):
     out = tmp_path / "cal"
     stack = ModelStack(**{"disconnects__outage__scale": 3.0})
-    cal = calibrate(scenario(), 60, SEED, out=out, progress=False, overrides=["content.frames=500"],
-                    testbed=stack)
+    cal = calibrate(
+        scenario(),
+        60,
+        SEED,
+        out=out,
+        progress=False,
+        overrides=["content.frames=500"],
+        testbed=stack,
+    )
     names = {p.name for p in out.iterdir()}
     assert names == {f"{n}.parquet" for n in TABLES} | {"fidelity.csv", "fidelity.json", "ecdf.png"}
     prov = cal.provenance
@@ -210,46 +244,97 @@ def test_an_unavailable_testbed_stops_before_any_work():
 
 # ---------------------------------------------------------------- the command line and the report
 
-@pytest.mark.parametrize("testbed, message", [
-    (ModelStack(reason="not running as root"), "cannot run here: not running as root"),
-    ("model.no_such_testbed", "cannot be imported"),
-])
+
+@pytest.mark.parametrize(
+    "testbed, message",
+    [
+        (ModelStack(reason="not running as root"), "cannot run here: not running as root"),
+        ("model.no_such_testbed", "cannot be imported"),
+    ],
+)
 def test_calibrate_without_a_real_stack_says_so_and_exits_2(testbed, message, tmp_path, capsys):
     out = tmp_path / "cal"
-    code = cli.main(["calibrate", "text-interruption", "--streams", "4", "--out", str(out),
-                     "--quiet"], testbed=testbed)
+    code = cli.main(
+        ["calibrate", "text-interruption", "--streams", "4", "--out", str(out), "--quiet"],
+        testbed=testbed,
+    )
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 
 def test_calibrate_prints_the_table_and_the_checks(capsys):
-    code = cli.main(["calibrate", "text-interruption", "--streams", "40", "--seed", "1", "--quiet",
-                     *[a for k, v in BASE.items() for a in ("--set", f"{k}={v}")]],
-                    testbed=ModelStack())
+    code = cli.main(
+        [
+            "calibrate",
+            "text-interruption",
+            "--streams",
+            "40",
+            "--seed",
+            "1",
+            "--quiet",
+            *[a for k, v in BASE.items() for a in ("--set", f"{k}={v}")],
+        ],
+        testbed=ModelStack(),
+    )
     out = capsys.readouterr().out
     assert code == 0
-    for text in ("model against real", "p KS", "verdict", "acceptance", "detected to first frame",
-                 "spurious disconnects per stream", "Of 11 figures, 11 agree",
-                 "Acceptance: 5 of 5 checks pass"):
+    for text in (
+        "model against real",
+        "p KS",
+        "verdict",
+        "acceptance",
+        "detected to first frame",
+        "spurious disconnects per stream",
+        "Of 11 figures, 11 agree",
+        "Acceptance: 5 of 5 checks pass",
+    ):
         assert text in out, text
 
 
 def test_report_adds_the_fidelity_section(base, tmp_path):
-    cal = compare(base, simulate(scenario(**{"client.ping_timeout": 8.0}), STREAMS, SEED),
-                  provenance={"scenario": "text-interruption", "seed": SEED, "streams": STREAMS,
-                              "command": "midstream calibrate text-interruption --streams 300"})
+    cal = compare(
+        base,
+        simulate(scenario(**{"client.ping_timeout": 8.0}), STREAMS, SEED),
+        provenance={
+            "scenario": "text-interruption",
+            "seed": SEED,
+            "streams": STREAMS,
+            "command": "midstream calibrate text-interruption --streams 300",
+        },
+    )
     write_calibration(cal, tmp_path / "cal")
     pdf = tmp_path / "r.pdf"
-    code = cli.main(["report", "text-interruption", "--streams", "10", "--set",
-                     "content.frames=100", "--no-sweep", "--no-validation", "--workers", "1",
-                     "--quiet",
-                     "--fidelity", str(tmp_path / "cal"), "--out", str(pdf)])
+    code = cli.main(
+        [
+            "report",
+            "text-interruption",
+            "--streams",
+            "10",
+            "--set",
+            "content.frames=100",
+            "--no-sweep",
+            "--no-validation",
+            "--workers",
+            "1",
+            "--quiet",
+            "--fidelity",
+            str(tmp_path / "cal"),
+            "--out",
+            str(pdf),
+        ]
+    )
     assert code == 0
     text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
-    for needle in ("Fidelity against a real stack", "acceptance check", "detected to first frame",
-                   "model - real", "Empirical CDFs of the real stack", "Acceptance:",
-                   "midstream calibrate text-interruption --streams 300"):
+    for needle in (
+        "Fidelity against a real stack",
+        "acceptance check",
+        "detected to first frame",
+        "model - real",
+        "Empirical CDFs of the real stack",
+        "Acceptance:",
+        "midstream calibrate text-interruption --streams 300",
+    ):
         assert needle in text, needle
     assert json.loads(pdf.with_name("r.pdf.json").read_text())["fidelity"] == str(tmp_path / "cal")
 

@@ -1,6 +1,7 @@
 """The tables of small seeded runs of every scenario are bit-identical to the stored digests
 (`tests/golden.py`; regenerate with `python -m tests.golden --update` after an intended change),
 and with `link.fast_recovery=false` to the digests from before fast recovery."""
+
 import pytest
 
 import golden
@@ -30,6 +31,7 @@ def test_tables_are_bit_identical_to_the_golden_digests(case, textbook):
 def test_the_digest_sees_a_one_ulp_change_and_a_dtype_change():
     import numpy as np
     import pandas as pd
+
     a = pd.Series([0.1, 2.0, np.nan])
     assert golden.column_digest(a) != golden.column_digest(pd.Series(np.nextafter(a, 1)))
     assert golden.column_digest(a) != golden.column_digest(a.astype(object))

@@ -24,7 +24,9 @@ def test_undisturbed_stream_completes_on_the_generation_schedule():
     first_size = r.server.content[0][0].size[0]
     # last frame generated at 0.10 + 500 * 0.02, sent, arrives 20 ms later (+ serialisation)
     last = r.server.content[0][0].size[-1]
-    assert row["completion_time"] == pytest.approx(0.10 + 500 * 0.02 + last / 1.25e6 + 0.02, abs=1e-9)
+    assert row["completion_time"] == pytest.approx(
+        0.10 + 500 * 0.02 + last / 1.25e6 + 0.02, abs=1e-9
+    )
     assert row["outcome"] == "completed" and row["integrity_ok"] and not discs
     assert r.client.log[:2] == [(0, "connecting"), (pytest.approx(0.08), "streaming")]
     assert first_size > 32
@@ -44,7 +46,15 @@ def test_clean_close_with_one_second_outage_gives_exact_reconnect_and_resume_tim
     assert d["bytes_replayed"] == d["bytes_missing"] > 0
     assert row["outcome"] == "completed" and row["integrity_ok"]
     states = [s for _, s in r.client.log]
-    assert states == ["connecting", "streaming", "disconnected", "connecting", "resuming", "streaming", "completed"]
+    assert states == [
+        "connecting",
+        "streaming",
+        "disconnected",
+        "connecting",
+        "resuming",
+        "streaming",
+        "completed",
+    ]
 
 
 def test_reset_is_noticed_when_the_client_next_sends():
@@ -77,8 +87,11 @@ def test_long_silent_outage_is_detected_by_the_heartbeat():
 
 
 def test_backoff_gives_up_after_max_attempts_with_a_typed_error():
-    cfg = calm(disconnects__schedule="5:close:100", client__backoff__jitter="none",
-               client__backoff__max_attempts=3)
+    cfg = calm(
+        disconnects__schedule="5:close:100",
+        client__backoff__jitter="none",
+        client__backoff__max_attempts=3,
+    )
     r, row, (d,) = run(cfg)
     # attempts at 5, 9.5, 14.5 (waits 0, 0.5, 1.0), each failing 4 s later
     assert d["attempts"] == 3 and d["backoff_wait"] == pytest.approx(1.5)
@@ -87,12 +100,18 @@ def test_backoff_gives_up_after_max_attempts_with_a_typed_error():
     assert row["time_backing_off"] == pytest.approx(1.5)
     assert row["time_connecting"] == pytest.approx(0.08 + 12.0)
     # the server keeps the buffer for the retention time after the break, then frees it
-    assert row["buffer_freed_at"] == pytest.approx(5.0 + 120.0) and row["buffer_bytes_at_horizon"] == 0
+    assert (
+        row["buffer_freed_at"] == pytest.approx(5.0 + 120.0) and row["buffer_bytes_at_horizon"] == 0
+    )
 
 
 def test_backoff_deadline_stops_retrying():
-    cfg = calm(disconnects__schedule="5:close:100", client__backoff__jitter="none",
-               client__backoff__max_attempts=100, client__backoff__deadline=10)
+    cfg = calm(
+        disconnects__schedule="5:close:100",
+        client__backoff__jitter="none",
+        client__backoff__max_attempts=100,
+        client__backoff__deadline=10,
+    )
     _, row, (d,) = run(cfg)
     # the 4th attempt would start at 18.5 + 2 = 20.5 > 5 + 10
     assert d["attempts"] == 3 and row["end_time"] == pytest.approx(18.5)
@@ -107,7 +126,9 @@ def test_expired_token_fails_the_reconnect_with_auth_failure():
 def test_resume_refused_when_the_position_was_evicted():
     # evict mode, a 2,000-byte buffer, and a 10 s outage: about 500 frames' worth are generated
     # while away, so the client's position has been evicted
-    cfg = calm(disconnects__schedule="2:close:10", server__when_full="evict", server__buffer_bytes=2000)
+    cfg = calm(
+        disconnects__schedule="2:close:10", server__when_full="evict", server__buffer_bytes=2000
+    )
     _, row, (d,) = run(cfg)
     assert row["error"] == "resume_window_exceeded" and d["outcome"] == "resume_window_exceeded"
 
@@ -122,7 +143,9 @@ def test_restart_resends_everything_and_still_ends_intact():
     cfg = calm(disconnects__schedule="5:close:1", client__strategy="restart")
     r, row, (d,) = run(cfg)
     assert d["bytes_replayed"] > d["bytes_missing"] > 0
-    assert row["outcome"] == "completed" and row["integrity_ok"] and row["duplicates_delivered"] == 0
+    assert (
+        row["outcome"] == "completed" and row["integrity_ok"] and row["duplicates_delivered"] == 0
+    )
     # regeneration starts at the restart request (6.10), so completion is 6.10 + 10 s + last hop
     assert row["completion_time"] > 16.1
 
@@ -151,8 +174,12 @@ def test_a_sequence_gap_is_a_protocol_error():
 
 def test_loss_driven_stall_can_trip_the_heartbeat_without_any_outage():
     # heavy loss, RTO floor 1 s and a 2 s pong deadline: a few consecutive losses outlast it
-    cfg = calm(network__unstable__loss__model="bernoulli", network__unstable__loss__p=0.3,
-               client__ping_interval=1, client__ping_timeout=2)
+    cfg = calm(
+        network__unstable__loss__model="bernoulli",
+        network__unstable__loss__p=0.3,
+        client__ping_interval=1,
+        client__ping_timeout=2,
+    )
     causes = [d["cause"] for i in range(10) for d in run(cfg, stream=i)[2]]
     assert causes and set(causes) == {"loss"}
 
@@ -160,38 +187,54 @@ def test_loss_driven_stall_can_trip_the_heartbeat_without_any_outage():
 def test_closing_handshake_ends_when_the_server_close_gets_through():
     # ping at 4.08 (inside the black-hole [4, 4.3)); its retransmission at 4.28 is lost too, the
     # next at 4.68 reaches the server, whose close follows its data (in flight again from 4.6)
-    cfg = calm(disconnects__schedule="4:half_open:0.3", client__ping_interval=1,
-               client__ping_timeout=0.5, link__rto_min=0.2)
+    cfg = calm(
+        disconnects__schedule="4:half_open:0.3",
+        client__ping_interval=1,
+        client__ping_timeout=0.5,
+        link__rto_min=0.2,
+    )
     _, _, (d,) = run(cfg)
     assert d["detected_by"] == "heartbeat" and 4.68 < d["detected_at"] < 4.58 + 0.5
-    late = calm(disconnects__schedule="4:half_open:30", client__ping_interval=1,
-                client__ping_timeout=0.5, client__close_timeout=2.0)
+    late = calm(
+        disconnects__schedule="4:half_open:30",
+        client__ping_interval=1,
+        client__ping_timeout=0.5,
+        client__close_timeout=2.0,
+    )
     _, _, (d,) = run(late)
     assert d["detected_at"] == pytest.approx(4.58 + 2.0)  # the server never answers in time
 
 
 def test_adaptive_heartbeat_stretches_on_slow_pongs_and_relaxes_on_prompt_ones():
     from model.client.heartbeat import Heartbeat
+
     me = Heartbeat(calm(client__ping_timeout=3, client__heartbeat_stretch_max=4), None, None)
-    assert me.adapt_tolerance(3.0, 2.0) == 6.0    # over half the tolerance: double
+    assert me.adapt_tolerance(3.0, 2.0) == 6.0  # over half the tolerance: double
     assert me.adapt_tolerance(12.0, 7.0) == 12.0  # capped at 4 x 3 s
-    assert me.adapt_tolerance(12.0, 0.1) == 6.0   # prompt: halve back
-    assert me.adapt_tolerance(3.0, 0.1) == 3.0    # never below ping_timeout
+    assert me.adapt_tolerance(12.0, 0.1) == 6.0  # prompt: halve back
+    assert me.adapt_tolerance(3.0, 0.1) == 3.0  # never below ping_timeout
     fixed = Heartbeat(calm(client__ping_timeout=3), None, None)
     assert fixed.adapt_tolerance(3.0, 2.9) == 3.0  # stretch 1: a fixed heartbeat
 
 
 def test_evicting_buffer_smaller_than_a_frame_still_keeps_the_newest_frame():
-    cfg = calm(server__when_full="evict", server__buffer_bytes=10, disconnects__schedule="2:close:0.5")
+    cfg = calm(
+        server__when_full="evict", server__buffer_bytes=10, disconnects__schedule="2:close:0.5"
+    )
     r, row, (d,) = run(cfg)
     trace = np.array(r.server.trace(0).bytes)
     assert trace.max() <= 10 + r.server.content[0][0].size.max() and trace.max() > 10
 
 
-@pytest.mark.parametrize("extra", [
-    ["server.buffer_bytes=500"], ["server.buffer_bytes=2000", "server.when_full=evict"],
-    ["client.strategy=restart", "server.buffer_bytes=3000"], ["session.streams=4", "server.buffer_bytes=1500"],
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["server.buffer_bytes=500"],
+        ["server.buffer_bytes=2000", "server.when_full=evict"],
+        ["client.strategy=restart", "server.buffer_bytes=3000"],
+        ["session.streams=4", "server.buffer_bytes=1500"],
+    ],
+)
 def test_buffer_traces_summed_after_the_run_equal_the_buffer_seen_live(extra):
     """The trace is rebuilt after the run from the streams' schedules; live, at every server event,
     the buffer (read before and after the event's changes) must be exactly what the rebuild says."""
@@ -199,6 +242,7 @@ def test_buffer_traces_summed_after_the_run_equal_the_buffer_seen_live(extra):
     from model.scenarios import get_scenario
     from model.server import Server
     from model.simulation import Components, run_session
+
     live: dict = {}
 
     class LiveTracingServer(Server):
@@ -207,7 +251,11 @@ def test_buffer_traces_summed_after_the_run_equal_the_buffer_seen_live(extra):
                 now = self.env.now
                 live.setdefault(sid, []).append((now, self.streams[sid].buffer_bytes(now)))
             super().note_event(sid)
-    cfg = apply_overrides(get_scenario("text-interruption"), ["content.frames=300", "disconnects.rate_scale=6", *extra])
+
+    cfg = apply_overrides(
+        get_scenario("text-interruption"),
+        ["content.frames=300", "disconnects.rate_scale=6", *extra],
+    )
     checked = 0
     for session in range(6):
         live.clear()

@@ -1,4 +1,5 @@
 """The notebooks run top to bottom in a real python3 kernel, and are committed without outputs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,14 @@ def test_notebook_is_committed_without_outputs(path):
 def test_notebook_executes_without_error(path):
     nb = nbformat.read(path, as_version=4)
     # any cell that raises makes execute() raise CellExecutionError; run from the repository root
-    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(ROOT)}}).execute()
+    NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    images = [o for o in outputs if o.output_type in ("display_data", "execute_result") and "image/png" in o.get("data", {})]
+    images = [
+        o
+        for o in outputs
+        if o.output_type in ("display_data", "execute_result") and "image/png" in o.get("data", {})
+    ]
     assert images, "the notebook's figures should display"

@@ -1,35 +1,38 @@
 """Invariants that must hold for every stream of every valid configuration (hypothesis)."""
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.config import Scenario, apply_overrides
 from invariants import check_stream_invariants
+from model.config import Scenario, apply_overrides
 from model.simulation import run_stream
 
 probability = st.floats(0.0, 0.3)
-configs = st.fixed_dictionaries({
-    "content.frames": st.integers(1, 150),
-    "network.initial": st.sampled_from(["stable", "unstable", "poor"]),
-    "network.unstable.mean_sojourn": st.floats(2.0, 60.0),
-    "network.poor.mean_sojourn": st.floats(2.0, 60.0),
-    "network.unstable.loss.p": probability,
-    "disconnects.rate_scale": st.floats(0.0, 20.0),
-    "disconnects.weight_half_open": st.floats(0.0, 1.0),
-    "disconnects.outage.scale": st.floats(0.0, 40.0),
-    "server.buffer_bytes": st.integers(50, 20_000),
-    "server.when_full": st.sampled_from(["block", "evict"]),
-    "server.replay_from": st.sampled_from(["client", "ack"]),
-    "server.retention": st.floats(0.0, 60.0),
-    "client.strategy": st.sampled_from(["resume", "restart"]),
-    "client.ack_interval": st.floats(0.05, 3.0),
-    "client.ping_interval": st.floats(0.5, 20.0),
-    "client.ping_timeout": st.floats(0.5, 20.0),
-    "client.auth_failure_prob": st.sampled_from([0.0, 0.2]),
-    "client.backoff.jitter": st.sampled_from(["none", "full", "equal", "decorrelated"]),
-    "client.backoff.max_attempts": st.integers(1, 8),
-    "link.rto_min": st.sampled_from([0.2, 1.0]),
-    "horizon": st.floats(30.0, 400.0),
-})
+configs = st.fixed_dictionaries(
+    {
+        "content.frames": st.integers(1, 150),
+        "network.initial": st.sampled_from(["stable", "unstable", "poor"]),
+        "network.unstable.mean_sojourn": st.floats(2.0, 60.0),
+        "network.poor.mean_sojourn": st.floats(2.0, 60.0),
+        "network.unstable.loss.p": probability,
+        "disconnects.rate_scale": st.floats(0.0, 20.0),
+        "disconnects.weight_half_open": st.floats(0.0, 1.0),
+        "disconnects.outage.scale": st.floats(0.0, 40.0),
+        "server.buffer_bytes": st.integers(50, 20_000),
+        "server.when_full": st.sampled_from(["block", "evict"]),
+        "server.replay_from": st.sampled_from(["client", "ack"]),
+        "server.retention": st.floats(0.0, 60.0),
+        "client.strategy": st.sampled_from(["resume", "restart"]),
+        "client.ack_interval": st.floats(0.05, 3.0),
+        "client.ping_interval": st.floats(0.5, 20.0),
+        "client.ping_timeout": st.floats(0.5, 20.0),
+        "client.auth_failure_prob": st.sampled_from([0.0, 0.2]),
+        "client.backoff.jitter": st.sampled_from(["none", "full", "equal", "decorrelated"]),
+        "client.backoff.max_attempts": st.integers(1, 8),
+        "link.rto_min": st.sampled_from([0.2, 1.0]),
+        "horizon": st.floats(30.0, 400.0),
+    }
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,5 +1,6 @@
 """The records boundary: one schema declares every column, the tables follow it (names, order,
 dtypes, also when empty), the README documents it, and records cannot be changed after the run."""
+
 import dataclasses
 import re
 from pathlib import Path
@@ -9,10 +10,17 @@ import pandas as pd
 import pytest
 
 from conftest import calm
-from model.content import make_frames, verify
 from model.config import Content
-from model.records import (CONTENT_KINDS, DISCONNECT_SCHEMA, INTEGRITY_COLUMNS, STREAM_SCHEMA,
-                           DisconnectRecord, StreamRecord, column_reference)
+from model.content import make_frames, verify
+from model.records import (
+    CONTENT_KINDS,
+    DISCONNECT_SCHEMA,
+    INTEGRITY_COLUMNS,
+    STREAM_SCHEMA,
+    DisconnectRecord,
+    StreamRecord,
+    column_reference,
+)
 from model.simulation import run_session, session_record, simulate, stream_timeline
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -43,8 +51,10 @@ def test_tables_follow_the_schema_full_and_empty(kind):
     cfg = calm(content__kind=kind, content__frames=60, disconnects__schedule="0.5:close:0.5")
     res = simulate(cfg, 2, seed=1)
     assert len(res.disconnects) == 2
-    for table, schema, k in ((res.streams, STREAM_SCHEMA, kind),
-                             (res.disconnects, DISCONNECT_SCHEMA, None)):
+    for table, schema, k in (
+        (res.streams, STREAM_SCHEMA, kind),
+        (res.disconnects, DISCONNECT_SCHEMA, None),
+    ):
         empty = schema.table([], k)
         assert list(table.columns) == list(empty.columns) == schema.names(k)
         assert table.dtypes.equals(empty.dtypes)
@@ -87,8 +97,11 @@ def test_records_are_frozen_and_timelines_hold_the_figures_data():
 
 
 def test_tables_and_records_hold_plain_strings_not_the_engines_enums():
-    cfg = calm(content__frames=60, disconnects__schedule="0.5:close:0.5;0.6:half_open:60",
-               client__auth_failure_prob=0.0)
+    cfg = calm(
+        content__frames=60,
+        disconnects__schedule="0.5:close:0.5;0.6:half_open:60",
+        client__auth_failure_prob=0.0,
+    )
     record = session_record(cfg, 0, 0).streams[0]
     strings = [record.outcome, record.error, *(s for _, s in record.log)]
     strings += [v for d in record.disconnect_log for v in (d.cause, d.detected_by, d.outcome)]

@@ -7,6 +7,7 @@ inside a scheduled black-hole. The replay tests draw random fates once and feed 
 connections in different batchings: a connection's arrivals must not depend on how its frames
 were committed (the property that lets both engines agree).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -103,6 +104,7 @@ def test_the_setting_parses_and_defaults_to_fast_recovery():
 
 # ---- the same random fates, committed in different batchings
 
+
 class Replayed(LinkPhysics):
     """A link whose transmissions at the departures `depart` were drawn once, in frame order, by
     the real physics; any batching replays the same fates (other sends draw as usual)."""
@@ -114,8 +116,9 @@ class Replayed(LinkPhysics):
 
     def transmissions(self, depart, downstream=True):
         f, i = self.fates, np.searchsorted(self.fates.depart, depart)
-        return Transmissions(f.depart[i], f.sent[i], f.jitter[i], f.failures[i], f.cond[i],
-                             f.arrival[i])
+        return Transmissions(
+            f.depart[i], f.sent[i], f.jitter[i], f.failures[i], f.cond[i], f.arrival[i]
+        )
 
     def transmission(self, t, downstream=False):
         f, i = self.fates, int(np.searchsorted(self.fates.depart, t))
@@ -124,10 +127,17 @@ class Replayed(LinkPhysics):
         return super().transmission(t, downstream)
 
 
-LOSSY = {"network.unstable.loss.p": 0.1, "network.unstable.jitter.kind": "lognormal",
-         "network.unstable.jitter.scale": 0.01, "disconnects.rate_scale": 1.0,
-         "network.unstable.disconnect_rate": 0.5, "disconnects.weight_close": 0.0,
-         "disconnects.weight_reset": 0.0, "disconnects.outage.scale": 0.4, "horizon": 60.0}
+LOSSY = {
+    "network.unstable.loss.p": 0.1,
+    "network.unstable.jitter.kind": "lognormal",
+    "network.unstable.jitter.scale": 0.01,
+    "disconnects.rate_scale": 1.0,
+    "network.unstable.disconnect_rate": 0.5,
+    "disconnects.weight_close": 0.0,
+    "disconnects.weight_reset": 0.0,
+    "disconnects.outage.scale": 0.4,
+    "horizon": 60.0,
+}
 
 
 def committed(physics, depart, sizes, per_frame=False):
@@ -156,14 +166,15 @@ def test_arrivals_do_not_depend_on_how_frames_are_committed(seed):
     whole, _, _ = committed(physics, depart, [len(depart)])
     batches = rng.integers(1, 200, len(depart))
     batched, snapshots, _ = committed(Replayed(cfg, depart, seed), depart, batches)
-    one, _, announced = committed(Replayed(cfg, depart, seed), depart, [1] * len(depart),
-                                  per_frame=True)
+    one, _, announced = committed(
+        Replayed(cfg, depart, seed), depart, [1] * len(depart), per_frame=True
+    )
     for other in (batched, one):
         np.testing.assert_array_equal(other.arrive, whole.arrive)
     assert set(whole.arrive.tolist()) <= set(announced)  # every move was announced
     # an arrival that was still to change lay after the newest departure when it was seen
     for newest, arrive in snapshots:
-        final = whole.arrive[:len(arrive)]
+        final = whole.arrive[: len(arrive)]
         moved = arrive != final
         assert (arrive[moved] > newest).all() and (final[moved] > newest).all()
 

@@ -1,5 +1,6 @@
 """The runner: identical tables whatever the workers, chunking or interruptions; surfaced failures;
 tables written with their provenance; parameter sweeps."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,18 @@ from pandas.testing import assert_frame_equal
 
 import model.simulation
 from model.config import apply_overrides
-from model.runner import (Chunk, ChunkFailed, ProcessExecutor, RunError, WorkdirMismatch, default_chunk_size,
-                          provenance, run, sweep, write_table)
+from model.runner import (
+    Chunk,
+    ChunkFailed,
+    ProcessExecutor,
+    RunError,
+    WorkdirMismatch,
+    default_chunk_size,
+    provenance,
+    run,
+    sweep,
+    write_table,
+)
 from model.scenarios import get_scenario
 from model.simulation import simulate
 
@@ -42,15 +53,22 @@ def test_reference_is_simulate_itself(reference):
     assert len(reference.disconnects) > 10 and reference.streams.stream.tolist() == list(range(N))
 
 
-@pytest.mark.parametrize("executor, workers, chunk_size", [
-    ("serial", 1, 1),       # many chunks have no disconnects: dtypes must not depend on that
-    ("serial", 1, 17),
-    ("process", 2, 13),
-    ("process", 2, None),
-    ("process", 2, 1000),   # one chunk bigger than the run
-])
-def test_tables_identical_for_any_executor_workers_and_chunking(reference, executor, workers, chunk_size):
-    res = run(CFG, N, SEED, workers=workers, chunk_size=chunk_size, executor=executor, progress=False)
+@pytest.mark.parametrize(
+    "executor, workers, chunk_size",
+    [
+        ("serial", 1, 1),  # many chunks have no disconnects: dtypes must not depend on that
+        ("serial", 1, 17),
+        ("process", 2, 13),
+        ("process", 2, None),
+        ("process", 2, 1000),  # one chunk bigger than the run
+    ],
+)
+def test_tables_identical_for_any_executor_workers_and_chunking(
+    reference, executor, workers, chunk_size
+):
+    res = run(
+        CFG, N, SEED, workers=workers, chunk_size=chunk_size, executor=executor, progress=False
+    )
     assert_same(res, reference)
 
 
@@ -70,7 +88,8 @@ def test_killed_run_resumes_to_the_uninterrupted_tables(tmp_path, reference):
         real = sim.run_session
         sim.run_session = lambda *a, **k: (time.sleep(0.03), real(*a, **k))[1]
         cfg = apply_overrides(get_scenario("text-interruption"), {OVERRIDES!r})
-        run(cfg, {N}, {SEED}, chunk_size=10, executor="serial", progress=False, workdir={str(tmp_path)!r})
+        run(cfg, {N}, {SEED}, chunk_size=10, executor="serial", progress=False,
+            workdir={str(tmp_path)!r})
     """)
     child = subprocess.Popen([sys.executable, "-c", script])
     try:
@@ -84,27 +103,45 @@ def test_killed_run_resumes_to_the_uninterrupted_tables(tmp_path, reference):
         child.kill()
         child.wait()
     assert child.returncode == -signal.SIGKILL
-    saved = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("chunk-*.parquet")}
+    saved = {
+        p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("chunk-*.parquet")
+    }
     assert 0 < len(saved) < 2 * N // 10, "the run was not interrupted mid-way"
 
     resumed = run(CFG, N, SEED, chunk_size=10, executor="serial", progress=False, workdir=tmp_path)
     assert_same(resumed, reference)
-    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("chunk-*.parquet")}
+    after = {
+        p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("chunk-*.parquet")
+    }
     assert len(after) == 2 * N // 10
-    assert all(after[name] == stamp for name, stamp in saved.items()), "a finished chunk was recomputed"
+    assert all(after[name] == stamp for name, stamp in saved.items()), (
+        "a finished chunk was recomputed"
+    )
     assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written left behind by the resumed run
 
 
 def test_workdir_of_another_run_is_refused(tmp_path):
     run(CFG, 40, SEED, chunk_size=20, executor="serial", progress=False, workdir=tmp_path)
     manifest = json.loads((tmp_path / "run.json").read_text())
-    assert manifest["seed"] == SEED and manifest["chunk_size"] == 20 and manifest["scenario"]["content"]["frames"] == 200
+    assert (
+        manifest["seed"] == SEED
+        and manifest["chunk_size"] == 20
+        and manifest["scenario"]["content"]["frames"] == 200
+    )
     with pytest.raises(WorkdirMismatch, match="seed"):
         run(CFG, 40, SEED + 1, chunk_size=20, executor="serial", progress=False, workdir=tmp_path)
     with pytest.raises(WorkdirMismatch, match="scenario"):
-        run(apply_overrides(CFG, ["client.strategy=restart"]), 40, SEED, chunk_size=20, executor="serial",
-            progress=False, workdir=tmp_path)
-    # without an explicit chunk size, the recorded one is reused (resume on a machine with more cores)
+        run(
+            apply_overrides(CFG, ["client.strategy=restart"]),
+            40,
+            SEED,
+            chunk_size=20,
+            executor="serial",
+            progress=False,
+            workdir=tmp_path,
+        )
+    # without an explicit chunk size, the recorded one is reused (resume on a machine with more
+    # cores)
     again = run(CFG, 40, SEED, workers=2, progress=False, workdir=tmp_path)
     assert_same(again, simulate(CFG, 40, seed=SEED))
 
@@ -121,7 +158,9 @@ def test_failing_stream_is_named_with_scenario_and_seed(monkeypatch):
     with pytest.raises(RunError) as err:
         run(CFG, 40, 4242, chunk_size=5, executor="serial", progress=False)
     msg = str(err.value)
-    assert "stream 7 " in msg and "4242" in msg and CFG.name in msg and "boom in stream seven" in msg
+    assert (
+        "stream 7 " in msg and "4242" in msg and CFG.name in msg and "boom in stream seven" in msg
+    )
     assert isinstance(err.value.__cause__, ZeroDivisionError)
 
 
@@ -145,13 +184,19 @@ def test_write_table_round_trip_with_provenance(tmp_path, reference, ext):
     path = tmp_path / f"streams.{ext}"
     write_table(reference.streams, path, prov)
     sidecar = json.loads((tmp_path / f"streams.{ext}.json").read_text())
-    assert sidecar["seed"] == SEED and sidecar["overrides"] == OVERRIDES and sidecar["scenario"] == CFG.name
+    assert (
+        sidecar["seed"] == SEED
+        and sidecar["overrides"] == OVERRIDES
+        and sidecar["scenario"] == CFG.name
+    )
     if ext == "parquet":
         assert_frame_equal(pd.read_parquet(path), reference.streams, check_exact=True)
         assert json.loads(pq.read_schema(path).metadata[b"midstream"]) == sidecar
     else:
         back = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        expected = reference.streams.replace({"error": {"": float("nan")}})  # CSV cannot tell "" from missing
+        expected = reference.streams.replace(
+            {"error": {"": float("nan")}}
+        )  # CSV cannot tell "" from missing
         assert_frame_equal(back, expected, check_exact=True, check_dtype=False)
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -180,6 +225,15 @@ def test_sweep_runs_the_full_grid_with_common_random_numbers():
     points = res.streams.groupby(list(grid)).size()
     assert len(points) == 4 and (points == n).all()
     # each point is exactly a plain run of that configuration with the same seed
-    one = res.streams[(res.streams["client.strategy"] == "restart") & (res.streams["client.backoff.jitter"] == "none")]
-    direct = simulate(apply_overrides(CFG, ["client.strategy=restart", "client.backoff.jitter=none"]), n, seed=SEED)
-    assert_frame_equal(one.drop(columns=list(grid)).reset_index(drop=True), direct.streams, check_exact=True)
+    one = res.streams[
+        (res.streams["client.strategy"] == "restart")
+        & (res.streams["client.backoff.jitter"] == "none")
+    ]
+    direct = simulate(
+        apply_overrides(CFG, ["client.strategy=restart", "client.backoff.jitter=none"]),
+        n,
+        seed=SEED,
+    )
+    assert_frame_equal(
+        one.drop(columns=list(grid)).reset_index(drop=True), direct.streams, check_exact=True
+    )

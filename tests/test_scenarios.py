@@ -1,4 +1,6 @@
-"""Every catalogue scenario runs, through the API and the CLI, and keeps the model-core invariants."""
+"""Every catalogue scenario runs, through the API and the CLI, and keeps the model-core
+invariants."""
+
 import subprocess
 import sys
 
@@ -15,7 +17,9 @@ SHRINK = {"content.frames": 150}
 
 def shrunk(name, frames=150):
     cfg = SCENARIOS[name]
-    return apply_overrides(cfg, {"content.frames": frames, "session.streams": min(cfg.session.streams, 6)})
+    return apply_overrides(
+        cfg, {"content.frames": frames, "session.streams": min(cfg.session.streams, 6)}
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -39,8 +43,15 @@ def test_every_override_is_explained_and_the_description_says_what_it_is(name):
 
 
 def test_concurrent_streams_are_all_hit_by_one_disconnect():
-    cfg = apply_overrides(SCENARIOS["concurrent-interruptions"], {**SHRINK, "disconnects.schedule": "3:close:1",
-                                                                  "disconnects.rate_scale": 0, "session.start_spread": 0})
+    cfg = apply_overrides(
+        SCENARIOS["concurrent-interruptions"],
+        {
+            **SHRINK,
+            "disconnects.schedule": "3:close:1",
+            "disconnects.rate_scale": 0,
+            "session.start_spread": 0,
+        },
+    )
     res = simulate(cfg, 1, seed=2)
     assert len(res.streams) == 20 and (res.streams.disconnects == 1).all()
     assert (res.disconnects.time == 3.0).all() and (res.disconnects.outcome == "recovered").all()
@@ -51,7 +62,9 @@ def test_timeout_and_retry_gives_up_with_typed_errors_and_releases_buffers():
     res = simulate(shrunk("timeout-and-retry", frames=1000), 60, seed=3)
     failed = res.streams[res.streams.outcome == "failed"]
     assert len(failed) > 0 and set(failed.error) == {"network_timeout"}
-    assert failed.buffer_released_by.notna().all() and (failed.buffer_released_by < float("inf")).all()
+    assert (
+        failed.buffer_released_by.notna().all() and (failed.buffer_released_by < float("inf")).all()
+    )
 
 
 def test_clients_that_never_come_back_have_their_buffers_freed():
@@ -63,8 +76,24 @@ def test_clients_that_never_come_back_have_their_buffers_freed():
 
 
 def test_cli_runs_a_scenario():
-    out = subprocess.run([sys.executable, "-m", "model.cli", "run", "concurrent-interruptions", "--streams", "2",
-                          "--set", "content.frames=100", "--workers", "1", "--quiet"], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "model.cli",
+            "run",
+            "concurrent-interruptions",
+            "--streams",
+            "2",
+            "--set",
+            "content.frames=100",
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "40 streams" in out.stdout and "SLO verdicts" in out.stdout
 
@@ -72,7 +101,24 @@ def test_cli_runs_a_scenario():
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_every_scenario_runs_through_the_cli(name, capsys):
     from model.cli import main
-    assert main(["run", name, "--streams", "2", "--set", "content.frames=60", "--set", "session.streams=2",
-                 "--workers", "1", "--quiet"]) == 0
+
+    assert (
+        main(
+            [
+                "run",
+                name,
+                "--streams",
+                "2",
+                "--set",
+                "content.frames=60",
+                "--set",
+                "session.streams=2",
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"{name}: 4 streams" in out and "SLO verdicts" in out

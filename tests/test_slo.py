@@ -1,7 +1,8 @@
 """SLO verdicts from tables: the conventions of model/slo.py on constructed data."""
+
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 
 from model.config import Slo
 from model.records import DISCONNECT_SCHEMA
@@ -10,17 +11,21 @@ from model.slo import decided, rate_counts, verdicts
 
 
 def tables(n_streams, failed=0, broken=0, recovery_times=(), unrecovered=0):
-    streams = pd.DataFrame({
-        "stream": range(n_streams),
-        "session": range(n_streams),
-        "session_buffer_peak_bytes": 1000,
-        "outcome": ["failed"] * failed + ["completed"] * (n_streams - failed),
-        "error": ["network_timeout"] * failed + [""] * (n_streams - failed),
-        "integrity_ok": [False] * failed + [True] * (n_streams - failed - broken) + [False] * broken,
-        "duplicates_delivered": 0,
-        "buffer_peak_bytes": 1000,
-        "buffer_released_by": 125.0,
-    })
+    streams = pd.DataFrame(
+        {
+            "stream": range(n_streams),
+            "session": range(n_streams),
+            "session_buffer_peak_bytes": 1000,
+            "outcome": ["failed"] * failed + ["completed"] * (n_streams - failed),
+            "error": ["network_timeout"] * failed + [""] * (n_streams - failed),
+            "integrity_ok": [False] * failed
+            + [True] * (n_streams - failed - broken)
+            + [False] * broken,
+            "duplicates_delivered": 0,
+            "buffer_peak_bytes": 1000,
+            "buffer_released_by": 125.0,
+        }
+    )
     times = list(recovery_times) + [np.nan] * unrecovered
     d = pd.DataFrame({c: np.nan for c in DISCONNECT_SCHEMA.names()}, index=range(len(times)))
     d["recovery_time"] = times
@@ -74,7 +79,9 @@ def test_sessions_of_several_streams_are_judged_per_session():
     res.streams["session"] = res.streams.stream // 100
     r = row(verdicts(res, Slo()), "completion_rate")
     assert r.status == "INCONCLUSIVE" and "clustered by session" in r.method
-    assert r.lower == pytest.approx(0.05 ** (1 / 60))  # one-sided C-P lower bound, 60/60 clean sessions
+    assert r.lower == pytest.approx(
+        0.05 ** (1 / 60)
+    )  # one-sided C-P lower bound, 60/60 clean sessions
     # a failure in 40 % of sessions: even if each held only one failed stream (1/100), the stream
     # completion rate is at most 1 - lower(0.4)/100 < 99.95 %: FAIL
     failed = res.streams.session < 24

@@ -4,6 +4,7 @@ Simulation tolerances: a coverage or error rate estimated from M independent run
 standard error SE = sqrt(p (1 - p) / M) at the true rate p; we allow 3 SE (a correct implementation
 fails such a check with probability ~0.1-0.3 %, and seeds make every run reproducible).
 """
+
 from __future__ import annotations
 
 import math
@@ -101,7 +102,9 @@ def test_clopper_pearson_bounds_put_alpha_half_in_each_binomial_tail():
 # --------------------------------------------------------------------------- sample sizes
 
 
-@pytest.mark.parametrize("r, c, expected", [(0.9995, 0.95, 5990), (0.999, 0.95, 2995), (0.99, 0.90, 230)])
+@pytest.mark.parametrize(
+    "r, c, expected", [(0.9995, 0.95, 5990), (0.999, 0.95, 2995), (0.99, 0.90, 230)]
+)
 def test_zero_failure_sample_size(r, c, expected):
     # ln(0.05)/ln(0.9995) = 5989.97; ln(0.05)/ln(0.999) = 2994.2; ln(0.1)/ln(0.99) = 229.1.
     n = zero_failure_sample_size(r, c)
@@ -120,7 +123,9 @@ def test_demonstration_one_failure_textbook():
     assert demonstration_sample_size(0.9, 0.9, 1) == 38
 
 
-@pytest.mark.parametrize("r, c, f", [(0.95, 0.9, 2), (0.99, 0.95, 1), (0.99, 0.95, 5), (0.999, 0.8, 3)])
+@pytest.mark.parametrize(
+    "r, c, f", [(0.95, 0.9, 2), (0.99, 0.95, 1), (0.99, 0.95, 5), (0.999, 0.8, 3)]
+)
 def test_demonstration_is_smallest_n_by_binomial_sum(r, c, f):
     n = demonstration_sample_size(r, c, f)
     assert binom_cdf(f, n, 1 - r) <= 1 - c < binom_cdf(f, n - 1, 1 - r)
@@ -280,8 +285,12 @@ def test_more_streams_decides_when_applied(s, n, target, hib, method, aim):
     v = rate_verdict(s, n, target, higher_is_better=hib, method=method)
     assert v.status == "INCONCLUSIVE" and v.more_streams is not None and v.more_streams > 0
     m = v.more_streams
-    after = rate_verdict(project_counts(s, n, n + m, hib), n + m, target, higher_is_better=hib, method=method)
-    before = rate_verdict(project_counts(s, n, n + m - 1, hib), n + m - 1, target, higher_is_better=hib, method=method)
+    after = rate_verdict(
+        project_counts(s, n, n + m, hib), n + m, target, higher_is_better=hib, method=method
+    )
+    before = rate_verdict(
+        project_counts(s, n, n + m - 1, hib), n + m - 1, target, higher_is_better=hib, method=method
+    )
     assert after.status == aim
     assert before.status == "INCONCLUSIVE"
 
@@ -291,7 +300,9 @@ def test_rate_exactly_on_target_is_undecidable():
     assert v.status == "INCONCLUSIVE" and v.more_streams is None
 
 
-@pytest.mark.parametrize("s, n, target", [(3, 500, 0.01), (8, 500, 0.01), (0, 200, 0.02), (40, 100, 0.2)])
+@pytest.mark.parametrize(
+    "s, n, target", [(3, 500, 0.01), (8, 500, 0.01), (0, 200, 0.02), (40, 100, 0.2)]
+)
 def test_lower_is_better_mirrors_higher_is_better(s, n, target):
     low = rate_verdict(s, n, target, higher_is_better=False)
     high = rate_verdict(n - s, n, 1 - target, higher_is_better=True)
@@ -352,7 +363,7 @@ def test_quantile_verdict_realistic_pass_fail():
 
 def test_sprt_thresholds_and_llr_by_hand():
     t = SPRT(0.01, 0.05)
-    assert t.A == pytest.approx(19.0) and t.B == pytest.approx(1 / 19)
+    assert pytest.approx(19.0) == t.A and pytest.approx(1 / 19) == t.B
     # 2 failures in 2 trials: 2 ln 5 = 3.219 >= ln 19 = 2.944 -> accept H1 at once.
     assert t.log_likelihood_ratio(2, 2) == pytest.approx(2 * math.log(5))
     assert t.update(2, 2) == "accept_h1"
@@ -426,7 +437,10 @@ def test_sequential_decision_confidence():
         (lambda: rate_verdict(5, 10, 0.5, method="exact"), r"method='exact'"),
         (lambda: rate_verdict(5, 10, 1.2), r"target=1\.2"),
         (lambda: rate_verdict(5, 10, 0.5, higher_is_better="yes"), r"higher_is_better='yes'"),
-        (lambda: rate_verdict(5, 10, 0.5, confidence=0.4), r"confidence=0\.4: must be in \(0\.5, 1\)"),
+        (
+            lambda: rate_verdict(5, 10, 0.5, confidence=0.4),
+            r"confidence=0\.4: must be in \(0\.5, 1\)",
+        ),
         (lambda: quantile_verdict([1.0], 0.5, float("nan")), r"target=nan"),
         (lambda: Verdict("MAYBE", 0, 0, 0, 0, 0.95, None, "x"), r"status='MAYBE'"),
     ],

@@ -128,8 +128,9 @@ def test_an_exception_inside_a_run_removes_the_table_and_the_server():
     assert not children_running(os.getpid())
 
 
-@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 128 + signal.SIGTERM),
-                                               (signal.SIGINT, -signal.SIGINT)])
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, -signal.SIGINT)]
+)
 def test_a_signal_removes_the_table_and_the_server(signum, status):
     """SIGTERM ends the run with status 143, Ctrl-C as KeyboardInterrupt; either way clean."""
     script = textwrap.dedent(f"""
@@ -185,8 +186,20 @@ def test_calibrate_runs_the_real_stack_and_the_model_end_to_end(tmp_path, capsys
 
     sets = [f"--set={path}={value}" for path, value in {**SHORT, "content.frames": 150}.items()]
     out = tmp_path / "cal"
-    code = main(["calibrate", "text-interruption", "--streams", "3", "--seed", "5", "--quiet",
-                 "--out", str(out), *sets])
+    code = main(
+        [
+            "calibrate",
+            "text-interruption",
+            "--streams",
+            "3",
+            "--seed",
+            "5",
+            "--quiet",
+            "--out",
+            str(out),
+            *sets,
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0 and "acceptance" in printed and "model against real" in printed
     cal = load_calibration(out)

@@ -3,6 +3,7 @@
 Each check compares a Monte Carlo estimate with its theoretical value using a tolerance derived
 from the number of samples (stated per test); seeds are fixed, so a failure is reproducible.
 """
+
 import math
 
 import numpy as np
@@ -18,8 +19,10 @@ from model.simulation import simulate
 
 def physics_for(loss: Loss, seed: int) -> LinkPhysics:
     """The calm link with `loss` on the wire, its weather and draws from one seeded generator."""
-    cfg = apply_overrides(calm(link__rto_min=1.0),  # R = 1 s: the RTO floor binds (calm RTT is 40 ms)
-                          {f"network.unstable.loss.{k}": v for k, v in loss.__dict__.items()})
+    cfg = apply_overrides(
+        calm(link__rto_min=1.0),  # R = 1 s: the RTO floor binds (calm RTT is 40 ms)
+        {f"network.unstable.loss.{k}": v for k, v in loss.__dict__.items()},
+    )
     rng = np.random.default_rng(seed)
     return LinkPhysics(cfg, Weather(cfg, rng), rng)
 
@@ -61,7 +64,8 @@ def test_gilbert_elliott_bad_runs_last_one_over_r_transmissions():
 
 @pytest.mark.parametrize("p", [0.05, 0.15])
 def test_rto_retransmission_delay_is_r_p_over_1_minus_2p(p):
-    # Bernoulli loss p, RTO R = 1 s doubling: E[delay] = sum_f (1-p) p^f R (2^f - 1) = R p / (1 - 2p).
+    # Bernoulli loss p, RTO R = 1 s doubling:
+    # E[delay] = sum_f (1-p) p^f R (2^f - 1) = R p / (1 - 2p).
     # E[delay^2] = R^2 (1-p) [1/(1-4p) - 2/(1-2p) + 1/(1-p)] (finite for p < 1/4) gives the
     # standard error of the mean of 200,000 frames; the tolerance is 4.5 standard errors.
     # (The 120 s cap binds only from the 8th loss in a row: probability < 3e-7, negligible.)
@@ -80,8 +84,14 @@ def test_disconnect_counts_are_poisson():
     counts = np.array([len(Weather(cfg, np.random.default_rng(i)).events) for i in range(2000)])
     lam = cfg.network.unstable.disconnect_rate * cfg.horizon
     edges = np.arange(3, 18)
-    observed = [np.sum(counts <= 3)] + [np.sum(counts == k) for k in edges[1:]] + [np.sum(counts >= 18)]
-    probs = [stats.poisson.cdf(3, lam)] + [stats.poisson.pmf(k, lam) for k in edges[1:]] + [stats.poisson.sf(17, lam)]
+    observed = (
+        [np.sum(counts <= 3)] + [np.sum(counts == k) for k in edges[1:]] + [np.sum(counts >= 18)]
+    )
+    probs = (
+        [stats.poisson.cdf(3, lam)]
+        + [stats.poisson.pmf(k, lam) for k in edges[1:]]
+        + [stats.poisson.sf(17, lam)]
+    )
     _, pvalue = stats.chisquare(observed, np.array(probs) * len(counts))
     assert pvalue > 0.001
 
@@ -90,19 +100,30 @@ def test_probability_of_no_disconnect_during_a_stream_is_exp_minus_lambda_t():
     # A calm 200-frame stream takes T = 4.12 s without interruption. With close-only disconnects at
     # rate 0.1/s, P(untouched) = exp(-0.1 T). Untouched streams finish at exactly T with no
     # disconnect; 2,000 streams; the 99.9 % Wilson interval must contain the theory.
-    overrides = dict(content__frames=200, disconnects__rate_scale=1.0,
-                     network__unstable__disconnect_rate=0.1, disconnects__weight_reset=0.0,
-                     disconnects__weight_half_open=0.0)
+    overrides = dict(
+        content__frames=200,
+        disconnects__rate_scale=1.0,
+        network__unstable__disconnect_rate=0.1,
+        disconnects__weight_reset=0.0,
+        disconnects__weight_half_open=0.0,
+    )
     clean_time = simulate(calm(content__frames=200), 1, seed=5).streams.completion_time[0]
     s = simulate(calm(**overrides), 2000, seed=5).streams
     untouched = int(((s.disconnects == 0) & np.isclose(s.completion_time, clean_time)).sum())
     lo, hi = _wilson(untouched, len(s), 0.999)
-    assert lo <= math.exp(-0.1 * clean_time) <= hi, (untouched / len(s), math.exp(-0.1 * clean_time))
+    assert lo <= math.exp(-0.1 * clean_time) <= hi, (
+        untouched / len(s),
+        math.exp(-0.1 * clean_time),
+    )
 
 
 def _t_interval(values, confidence):
     values = np.asarray(values)
-    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    half = (
+        stats.t.ppf(0.5 + confidence / 2, len(values) - 1)
+        * values.std(ddof=1)
+        / math.sqrt(len(values))
+    )
     return values.mean(), half
 
 

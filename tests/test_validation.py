@@ -5,6 +5,7 @@ reproducible disagreement between the model and its theory (or a 1-in-1000 fluke
 and a full run will tell apart). The last tests show that the suite can fail: wrong theory is
 flagged.
 """
+
 import math
 
 import numpy as np
@@ -36,16 +37,21 @@ def test_case_agrees_with_theory(quick_rows, name):
     assert row["agree"], validation.format_row(row)
 
 
-@pytest.mark.parametrize("name, wrong", [
-    # a constant RTO (no doubling) would give R p/(1-p)
-    ("link: RTO retransmission delay R p/(1-2p)", 1.0 * 0.1 / (1 - 0.1)),
-    # paying the gap and a round trip per lost attempt: (g + RTT) E[F]
-    ("link: fast retransmit delay g/(1-p)^2 + RTT", (0.1 + 0.04) / (1 - 0.1)),
-    # "an exact interval covers exactly its nominal level": Clopper-Pearson over-covers at rare p
-    ("stats: clopper-pearson 95 % coverage at p=0.001, n=2000", 0.95),
-    # the textbook bad-state run 1/r is not the loss-burst length when the bad state loses only half
-    ("link: Gilbert-Elliott mean loss-burst length", 1 / 0.3),
-])
+@pytest.mark.parametrize(
+    "name, wrong",
+    [
+        # a constant RTO (no doubling) would give R p/(1-p)
+        ("link: RTO retransmission delay R p/(1-2p)", 1.0 * 0.1 / (1 - 0.1)),
+        # paying the gap and a round trip per lost attempt: (g + RTT) E[F]
+        ("link: fast retransmit delay g/(1-p)^2 + RTT", (0.1 + 0.04) / (1 - 0.1)),
+        # "an exact interval covers exactly its nominal level":
+        # Clopper-Pearson over-covers at rare p
+        ("stats: clopper-pearson 95 % coverage at p=0.001, n=2000", 0.95),
+        # the textbook bad-state run 1/r is not the loss-burst length
+        # when the bad state loses only half
+        ("link: Gilbert-Elliott mean loss-burst length", 1 / 0.3),
+    ],
+)
 def test_a_wrong_expected_value_is_flagged(name, wrong):
     (row,) = validation.run_cases(quick=True, only=[name], expected_overrides={name: wrong})
     assert row["expected"] == wrong
@@ -62,7 +68,9 @@ def test_a_wrong_distribution_is_flagged():
 
 
 def test_a_value_outside_the_support_is_flagged():
-    row = validation.chi_square_row("support", np.array([0, 1, 2] * 50), np.array([0.5, 0.3, 0.2]), 1, "test")
+    row = validation.chi_square_row(
+        "support", np.array([0, 1, 2] * 50), np.array([0.5, 0.3, 0.2]), 1, "test"
+    )
     assert not row["agree"] and "below the support" in row["note"]
 
 
@@ -72,7 +80,11 @@ def test_main_validate_prints_one_line_per_case_and_fails_on_disagreement(monkey
     monkeypatch.setattr(validation.suite, "run_cases", lambda quick=False: [good, bad])
     assert validation.main_validate(quick=True) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("agree") and lines[1].startswith("DISAGREE") and "1/2 cases agree" in lines[2]
+    assert (
+        lines[0].startswith("agree")
+        and lines[1].startswith("DISAGREE")
+        and "1/2 cases agree" in lines[2]
+    )
     monkeypatch.setattr(validation.suite, "run_cases", lambda quick=False: [good])
     assert validation.main_validate(quick=True) == 0
 
@@ -85,10 +97,14 @@ def test_unknown_case_names_are_refused():
 def test_theory_helpers_match_hand_values():
     # restart with no downtime: (1/l)(e^{lT}-1); lambda -> 0 limit of the resume form is T
     assert validation.repeat_mean(10.0, 0.1, 0.0) == pytest.approx(10 * math.expm1(1.0))
-    assert validation.FRAMES * validation.repeat_mean(validation.FRAME_TIME, 1e-9, 0.0) == pytest.approx(10.0, rel=1e-6)
+    assert validation.FRAMES * validation.repeat_mean(
+        validation.FRAME_TIME, 1e-9, 0.0
+    ) == pytest.approx(10.0, rel=1e-6)
     # grid chain with no other disconnects reduces to Geometric(1 - e^{-c/m})
     pmf, mean = validation.grid_wait(1e-12, 1.0, 0.05)
-    assert mean == pytest.approx(1 / -math.expm1(-0.05), rel=1e-9) and pmf.sum() == pytest.approx(1.0)
+    assert mean == pytest.approx(1 / -math.expm1(-0.05), rel=1e-9) and pmf.sum() == pytest.approx(
+        1.0
+    )
     # backoff schedule of the module docstring
     t = validation.backoff_syn_times(validation.backoff_scenario(1.0))
     assert t == pytest.approx([1.0, 4.52, 8.54, 13.56])

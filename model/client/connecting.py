@@ -9,12 +9,13 @@ Assumptions (README "Model assumptions"):
   after the first: `network_timeout`.
 - The reconnect auth check fails with `auth_failure_prob` (not retryable: `auth_failure`).
 """
+
 from __future__ import annotations
 
 from model import clock
 from model.backoff import BackoffSchedule
-from model.protocol import Connected, Failed
 from model.client.progress import Disconnect, StateLog
+from model.protocol import Connected, Failed
 from model.records import ErrorKind, State
 
 

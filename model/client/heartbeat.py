@@ -10,6 +10,7 @@ close frame and waits, deaf to any data, for the server to close the TCP connect
 black-hole it gets through with the ping's first retransmission after the outage; the server's
 close comes back behind the data it had sent. The client learns the connection is gone only then.
 """
+
 from __future__ import annotations
 
 import math

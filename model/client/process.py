@@ -25,6 +25,7 @@ Assumptions (README "Model assumptions"):
   that connection. It is repaired like a break: the client abandons the connection, reconnects and
   resumes from the frame (or restarts), so a frame corrupted again on replay is caught again.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,22 +36,41 @@ import simpy
 from model import clock
 from model.client.connecting import Connector
 from model.client.heartbeat import Heartbeat
-from model.protocol import (COMPLETED, CONTINUE, Break, Broke, Completed, Corrupted, Failed,
-                            RequestKind)
 from model.client.progress import Disconnect, StateLog
 from model.client.reading import Reader
 from model.config import Scenario, Strategy
 from model.link import Connection, LinkPhysics
 from model.network import Weather
+from model.protocol import (
+    COMPLETED,
+    CONTINUE,
+    Break,
+    Broke,
+    Completed,
+    Corrupted,
+    Failed,
+    RequestKind,
+)
 from model.records import RECOVERED, ErrorKind, Outcome, State
 
 
 class Client:
     """One stream's client. `engine` (an `engines.Engine`) makes its connections."""
 
-    def __init__(self, env: simpy.Environment, sid: int, cfg: Scenario, physics: LinkPhysics,
-                 weather: Weather, server, total_frames: int, rng: np.random.Generator,
-                 start: float = 0.0, *, engine):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        sid: int,
+        cfg: Scenario,
+        physics: LinkPhysics,
+        weather: Weather,
+        server,
+        total_frames: int,
+        rng: np.random.Generator,
+        start: float = 0.0,
+        *,
+        engine,
+    ):
         self.env, self.sid, self.cfg = env, sid, cfg
         self.physics, self.weather, self.server, self.rng = physics, weather, server, rng
         self.n = total_frames
@@ -61,8 +81,15 @@ class Client:
         self.reader = Reader(env, total_frames, self.states, self.disconnects)
         self.health = self.reader.health
         self.heartbeat = Heartbeat(cfg, physics, weather)
-        self.connector = Connector(env, cfg, rng, physics, weather, self.states,
-                                   lambda: engine.open_connection(self, env.now))
+        self.connector = Connector(
+            env,
+            cfg,
+            rng,
+            physics,
+            weather,
+            self.states,
+            lambda: engine.open_connection(self, env.now),
+        )
         self.conn: Connection | None = None
         self.outcome: Outcome = Outcome.CENSORED
         self.error: ErrorKind | str = ""
@@ -71,8 +98,9 @@ class Client:
         self.proc = env.process(self.run())
 
     # ---- the end
-    def finish(self, outcome: Outcome, error: ErrorKind | str = "",
-               at: float | None = None) -> None:
+    def finish(
+        self, outcome: Outcome, error: ErrorKind | str = "", at: float | None = None
+    ) -> None:
         self.outcome, self.error = outcome, error
         self.ended_at = self.env.now if at is None else at
         done = outcome == Outcome.COMPLETED
@@ -215,9 +243,14 @@ class Client:
         clock.at(self.env, arrival, self.server.on_ack, self.sid, conn, self.health.have)
 
     def begin_disconnect(self, brk: Break) -> Disconnect:
-        rec = Disconnect(index=len(self.disconnects), cause=brk.cause, detected_by=brk.detected_by,
-                         time=brk.time, detected_at=self.env.now,
-                         generated_at_break=self.server.generated_by(self.sid, brk.time))
+        rec = Disconnect(
+            index=len(self.disconnects),
+            cause=brk.cause,
+            detected_by=brk.detected_by,
+            time=brk.time,
+            detected_at=self.env.now,
+            generated_at_break=self.server.generated_by(self.sid, brk.time),
+        )
         self.disconnects.append(rec)
         self.states.set(State.DISCONNECTED)
         return rec

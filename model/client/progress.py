@@ -3,6 +3,7 @@
 These are mutable and live only during the run; `Disconnect.record` hands a finished disconnect
 over as a frozen `records.DisconnectRecord`.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,9 +65,19 @@ class Disconnect:
         recovered = math.isfinite(self.recovered_at)
         outcome = self.outcome or (RECOVERED if recovered else stream_outcome)
         return DisconnectRecord(
-            stream=stream, index=self.index, cause=str(self.cause),
-            detected_by=str(self.detected_by), time=self.time, detected_at=self.detected_at,
-            generated_at_break=self.generated_at_break, connected_at=self.connected_at,
-            resumed_at=self.resumed_at, recovered_at=self.recovered_at, attempts=self.attempts,
-            backoff_wait=self.backoff_wait, bytes_replayed=self.bytes_replayed,
-            bytes_missing=self.bytes_missing, outcome=str(outcome))
+            stream=stream,
+            index=self.index,
+            cause=str(self.cause),
+            detected_by=str(self.detected_by),
+            time=self.time,
+            detected_at=self.detected_at,
+            generated_at_break=self.generated_at_break,
+            connected_at=self.connected_at,
+            resumed_at=self.resumed_at,
+            recovered_at=self.recovered_at,
+            attempts=self.attempts,
+            backoff_wait=self.backoff_wait,
+            bytes_replayed=self.bytes_replayed,
+            bytes_missing=self.bytes_missing,
+            outcome=str(outcome),
+        )

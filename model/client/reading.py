@@ -10,14 +10,15 @@ link knows every frame's arrival time exactly), checking as it goes:
 New frames also advance the recovery bookkeeping of the disconnects (first new frame after a
 reconnect, catching up with what the server had generated at each break).
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from model.protocol import CONTINUE, Break, Broke, Continue, Failed
 from model.client.progress import Disconnect, StateLog, StreamHealth
+from model.protocol import CONTINUE, Break, Broke, Continue, Failed
 from model.records import Cause, DetectedBy, ErrorKind, State
 
 

@@ -28,16 +28,25 @@ Modules: `running` (scenarios and validation cases, run as the command line runs
 `narrative` (computed text), `pdf` (reportlab building blocks), `sections` (the sections and their
 order), `build` (`build_report`: the whole pipeline, and the choice of figures).
 """
+
 from model.report.build import DEFAULT_OUT, SWEEP_RATE_SCALES, build_report
 from model.report.running import (
-                                  MULTI_STREAM_BUDGET_STREAMS,
-                                  SINGLE_STREAM_BUDGET,
-                                  ScenarioRun,
-                                  default_budget,
-                                  run_scenario,
-                                  validation_rows,
+    MULTI_STREAM_BUDGET_STREAMS,
+    SINGLE_STREAM_BUDGET,
+    ScenarioRun,
+    default_budget,
+    run_scenario,
+    validation_rows,
 )
 
-__all__ = ["build_report", "default_budget", "run_scenario", "validation_rows", "ScenarioRun",
-           "SINGLE_STREAM_BUDGET", "MULTI_STREAM_BUDGET_STREAMS", "SWEEP_RATE_SCALES",
-           "DEFAULT_OUT"]
+__all__ = [
+    "build_report",
+    "default_budget",
+    "run_scenario",
+    "validation_rows",
+    "ScenarioRun",
+    "SINGLE_STREAM_BUDGET",
+    "MULTI_STREAM_BUDGET_STREAMS",
+    "SWEEP_RATE_SCALES",
+    "DEFAULT_OUT",
+]

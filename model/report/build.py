@@ -1,14 +1,16 @@
-"""`build_report`: run the scenarios, draw their figures, sweep, validate, render the PDF, write the sidecar.
+"""`build_report`: run the scenarios, draw their figures, sweep, validate, render the PDF, write the
+sidecar.
 
 Which figures a scenario gets, and which stream or session a single-run figure shows, is decided
 here; the figures themselves are `model.figures`.
 """
+
 from __future__ import annotations
 
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -66,39 +68,93 @@ def _special_figures(runs: list[ScenarioRun]) -> None:
         worst = int(peaks.idxmax())
         session = session_record(mem.cfg, mem.provenance["seed"], worst)
         fig = figures.buffer_memory(session, mem.cfg.slo, mem.name)
-        fig.caption += f" Session {worst} is the one with the largest peak of the {len(peaks):,} simulated."
+        fig.caption += (
+            f" Session {worst} is the one with the largest peak of the {len(peaks):,} simulated."
+        )
         mem.figures.append(("memory", fig))
     cond = _first(CONDITIONS_SCENARIO, runs, single_with_disc)
     if cond is not None:
         sid = figures.pick_stream(cond.results.disconnects, 1, cond.results.streams, after=5.0)
-        cond.figures.append(("conditions", figures.conditions_throughput(_member(cond, sid), cond.cfg)))
+        cond.figures.append(
+            ("conditions", figures.conditions_throughput(_member(cond, sid), cond.cfg))
+        )
 
 
 def _sweep(run: ScenarioRun, sessions: int, seed: int, extra: list[str], workers, progress) -> dict:
-    grid = {"disconnects.rate_scale": list(SWEEP_RATE_SCALES), "client.strategy": list(SWEEP_STRATEGIES)}
+    grid = {
+        "disconnects.rate_scale": list(SWEEP_RATE_SCALES),
+        "client.strategy": list(SWEEP_STRATEGIES),
+    }
     res = runner.sweep(run.cfg, grid, sessions, seed, workers=workers, progress=progress)
-    fig = figures.completion_vs_disconnect_rate(res.streams, "disconnects.rate_scale", run.cfg, confidence=run.cfg.slo.confidence)
+    fig = figures.completion_vs_disconnect_rate(
+        res.streams, "disconnects.rate_scale", run.cfg, confidence=run.cfg.slo.confidence
+    )
     s = res.streams
-    s = s.assign(done=s.outcome == "completed", t=s.completion_time.astype(float) - s.start_time.astype(float))
-    rows = [["rate_scale", "strategy", "completed", "median time (s)", "disconnects / stream", "failed / censored"]]
+    s = s.assign(
+        done=s.outcome == "completed",
+        t=s.completion_time.astype(float) - s.start_time.astype(float),
+    )
+    rows = [
+        [
+            "rate_scale",
+            "strategy",
+            "completed",
+            "median time (s)",
+            "disconnects / stream",
+            "failed / censored",
+        ]
+    ]
     order = {k: i for i, k in enumerate(SWEEP_STRATEGIES)}
-    groups = sorted(s.groupby(["disconnects.rate_scale", "client.strategy"]), key=lambda kv: (kv[0][0], order[kv[0][1]]))
+    groups = sorted(
+        s.groupby(["disconnects.rate_scale", "client.strategy"]),
+        key=lambda kv: (kv[0][0], order[kv[0][1]]),
+    )
     for (scale, strategy), g in groups:
-        rows.append([f"{scale:g}", strategy, _pct(g.done.mean()),
-                     f"{stats.quantile_interval(g.t[g.done].to_numpy(), 0.5)[0]:.1f}" if g.done.any() else "-", f"{g.disconnects.mean():.2f}",
-                     f"{int((g.outcome == 'failed').sum())} / {int((g.outcome == 'censored').sum())}"])
+        rows.append(
+            [
+                f"{scale:g}",
+                strategy,
+                _pct(g.done.mean()),
+                f"{stats.quantile_interval(g.t[g.done].to_numpy(), 0.5)[0]:.1f}"
+                if g.done.any()
+                else "-",
+                f"{g.disconnects.mean():.2f}",
+                f"{int((g.outcome == 'failed').sum())} / {int((g.outcome == 'censored').sum())}",
+            ]
+        )
     sets = "".join(f" --set {o}" for o in extra)
-    command = (f"midstream sweep {run.name} --streams {sessions} --seed {seed}{sets} --vary disconnects.rate_scale="
-               + ",".join(f"{x:g}" for x in SWEEP_RATE_SCALES) + " --vary client.strategy=" + ",".join(SWEEP_STRATEGIES))
-    return {"scenario": run.name, "scales": SWEEP_RATE_SCALES, "sessions": sessions, "figure": fig, "rows": rows,
-            "command": command}
+    command = (
+        f"midstream sweep {run.name} --streams {sessions} --seed {seed}{sets} --vary "
+        "disconnects.rate_scale="
+        + ",".join(f"{x:g}" for x in SWEEP_RATE_SCALES)
+        + " --vary client.strategy="
+        + ",".join(SWEEP_STRATEGIES)
+    )
+    return {
+        "scenario": run.name,
+        "scales": SWEEP_RATE_SCALES,
+        "sessions": sessions,
+        "figure": fig,
+        "rows": rows,
+        "command": command,
+    }
 
 
-def build_report(scenarios: list[str] | None = None, streams: int | None = None, until_decided: bool = False,
-                 budget: int | None = None, seed: int = 0, out_path: str | Path = DEFAULT_OUT,
-                 workers: int | None = None, progress: bool = True, overrides: list[str] | dict | None = None,
-                 sweep: bool = True, sweep_streams: int | None = None, validate: bool = True,
-                 fidelity: Path | None = None) -> Path:
+def build_report(
+    scenarios: list[str] | None = None,
+    streams: int | None = None,
+    until_decided: bool = False,
+    budget: int | None = None,
+    seed: int = 0,
+    out_path: str | Path = DEFAULT_OUT,
+    workers: int | None = None,
+    progress: bool = True,
+    overrides: list[str] | dict | None = None,
+    sweep: bool = True,
+    sweep_streams: int | None = None,
+    validate: bool = True,
+    fidelity: Path | None = None,
+) -> Path:
     """Run the scenarios and write the PDF report to `out_path`; returns its path.
 
     scenarios: names (default: every scenario in the catalogue, in catalogue order).
@@ -128,6 +184,7 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     if out.suffix.lower() != ".pdf":
         raise ValueError(f"out_path={str(out)!r}: the file name must end in .pdf")
     from model.calibrate import load_calibration
+
     calibration = load_calibration(fidelity) if fidelity is not None else None  # fail early
     out.parent.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
@@ -144,7 +201,9 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
     runs = []
     for name in names:
         say(f"report: simulating {name}")
-        runs.append(run_scenario(name, seed, streams, extra, until_decided, budget, workers, progress))
+        runs.append(
+            run_scenario(name, seed, streams, extra, until_decided, budget, workers, progress)
+        )
     lap("simulate")
     say("report: drawing figures")
     for r in runs:
@@ -162,17 +221,32 @@ def build_report(scenarios: list[str] | None = None, streams: int | None = None,
         say("report: validation against theory")
         validation = validation_rows(quick=True, workers=workers)
     else:
-        validation = (None, "Validation against theory was not run for this report; run `midstream validate`.")
+        validation = (
+            None,
+            "Validation against theory was not run for this report; run `midstream validate`.",
+        )
     lap("validation")
 
     first = runs[0].provenance
-    mode_text = (f"fixed: {streams:,} sessions per scenario" if streams else
-                 "until decided (doubling batches, Bonferroni looks)" if until_decided else
-                 "demonstration sizes (completion and recovery targets), within a session budget")
-    meta = {"created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": seed,
-            "overrides": extra, "mode_text": mode_text, "git_commit": first.get("git_commit"),
-            "python": first.get("python", ""), "workers": workers or "all cores", "wall_seconds": 0.0,
-            "stage_seconds": stages, "fidelity": fidelity and str(fidelity)}
+    mode_text = (
+        f"fixed: {streams:,} sessions per scenario"
+        if streams
+        else "until decided (doubling batches, Bonferroni looks)"
+        if until_decided
+        else "demonstration sizes (completion and recovery targets), within a session budget"
+    )
+    meta = {
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": seed,
+        "overrides": extra,
+        "mode_text": mode_text,
+        "git_commit": first.get("git_commit"),
+        "python": first.get("python", ""),
+        "workers": workers or "all cores",
+        "wall_seconds": 0.0,
+        "stage_seconds": stages,
+        "fidelity": fidelity and str(fidelity),
+    }
     say(f"report: writing {out}")
     meta["wall_seconds"] = time.perf_counter() - started
     pages = _render(out, runs, sweep_info, validation, meta, calibration)
@@ -188,12 +262,29 @@ def _jsonable(df: pd.DataFrame) -> list[dict]:
 
 def _write_sidecar(out: Path, runs: list[ScenarioRun], meta: dict, pages: int, sweep_info) -> None:
     data = {
-        **{k: v for k, v in meta.items()}, "version": __version__, "pages": pages,
-        "scenarios": {r.name: {"sessions": r.sessions, "streams": len(r.results.streams),
-                               "disconnects": len(r.results.disconnects), "mode": r.mode, "budget": r.budget,
-                               "seconds": round(r.seconds, 2), "command": r.command, "provenance": r.provenance,
-                               "verdicts": _jsonable(r.verdicts)} for r in runs},
-        "sweep": None if sweep_info is None else {"scenario": sweep_info["scenario"], "sessions": sweep_info["sessions"],
-                                                  "command": sweep_info["command"]},
+        **{k: v for k, v in meta.items()},
+        "version": __version__,
+        "pages": pages,
+        "scenarios": {
+            r.name: {
+                "sessions": r.sessions,
+                "streams": len(r.results.streams),
+                "disconnects": len(r.results.disconnects),
+                "mode": r.mode,
+                "budget": r.budget,
+                "seconds": round(r.seconds, 2),
+                "command": r.command,
+                "provenance": r.provenance,
+                "verdicts": _jsonable(r.verdicts),
+            }
+            for r in runs
+        },
+        "sweep": None
+        if sweep_info is None
+        else {
+            "scenario": sweep_info["scenario"],
+            "sessions": sweep_info["sessions"],
+            "command": sweep_info["command"],
+        },
     }
     Path(f"{out}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -4,6 +4,7 @@ Sizes count sessions (replications), as on the command line; a multi-stream scen
 holds `session.streams` streams. The size of each run is decided by `sequential.run_sized`, the
 function `midstream run` calls, so the verdicts in the report are the ones the command prints.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,9 +24,10 @@ MULTI_STREAM_BUDGET_STREAMS = 12_000
 
 
 def default_budget(cfg: Scenario) -> int:
-    """Default session budget for a scenario: 20,000 single-stream sessions; 12,000 streams' worth of
-    multi-stream ones, but never fewer sessions than a p99 memory verdict (one sample per session)
-    needs to be able to PASS: 299 at 95 % (the upper order-statistic bound exists once q^n <= 1-C)."""
+    """Default session budget for a scenario: 20,000 single-stream sessions; 12,000 streams' worth
+    of multi-stream ones, but never fewer sessions than a p99 memory verdict (one sample per
+    session) needs to be able to PASS: 299 at 95 % (the upper order-statistic bound exists
+    once q^n <= 1-C)."""
     size = cfg.session.streams
     if size == 1:
         return SINGLE_STREAM_BUDGET
@@ -58,9 +60,16 @@ def _overrides_list(overrides) -> list[str]:
     return list(overrides)
 
 
-def run_scenario(name: str, seed: int, streams: int | None = None, overrides=None,
-                 until_decided: bool = False, budget: int | None = None, workers: int | None = None,
-                 progress: bool = True) -> ScenarioRun:
+def run_scenario(
+    name: str,
+    seed: int,
+    streams: int | None = None,
+    overrides=None,
+    until_decided: bool = False,
+    budget: int | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ScenarioRun:
     """Run one scenario as `midstream run` does and judge its SLOs: `streams` sessions if given,
     else until decided or (the default) demonstration-sized, within `budget` (default
     `default_budget`)."""
@@ -79,17 +88,21 @@ def run_scenario(name: str, seed: int, streams: int | None = None, overrides=Non
     command = f"midstream run {name} {size.flags()} --seed {seed}{sets}"
     est = slo.estimates(res, cfg.slo.confidence)
     prov = runner.provenance(cfg, extra, seed, sessions)
-    return ScenarioRun(name, cfg, sessions, res, table, est, command, seconds, prov, size.mode,
-                       size.budget)
+    return ScenarioRun(
+        name, cfg, sessions, res, table, est, command, seconds, prov, size.mode, size.budget
+    )
 
 
-def validation_rows(quick: bool = True,
-                    workers: int | None = None) -> tuple[list[dict] | None, str]:
+def validation_rows(
+    quick: bool = True, workers: int | None = None
+) -> tuple[list[dict] | None, str]:
     """The cases of `model.validation` for the appendix: (rows, note). A failure to run them is
     shown in the report, never hidden: rows None and the error in the note."""
     try:
         rows = validation.run_cases(quick=quick, workers=workers)
     except Exception as e:  # shown in the report, never hidden
-        return None, (f"Running model.validation failed: {type(e).__name__}: {e}. "
-                      "Run `midstream validate` to see the details.")
+        return None, (
+            f"Running model.validation failed: {type(e).__name__}: {e}. "
+            "Run `midstream validate` to see the details."
+        )
     return rows, f"{len(rows)} cases from model.validation ({'quick' if quick else 'full'} sizes)."

@@ -21,6 +21,7 @@ as the model does (`Client.heartbeat_break`). Times are seconds from the stream'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 
@@ -29,9 +30,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from model.backoff import BackoffSchedule
 from model.client.progress import Disconnect as DisconnectRecord
-from model.protocol import Break
 from model.config import Scenario
 from model.network import Weather
+from model.protocol import Break
 from model.seeds import stream_rngs
 from model.testbed import wire
 
@@ -137,10 +138,8 @@ class StreamClient:
         if kind == "restart":
             self.have, self.seqs, self.digests = 0, [], []  # discard the partial response
         self.requests.append((self.now(), self.have, token == "valid"))
-        try:
+        with contextlib.suppress(ConnectionClosed):  # the read that follows finds out how
             await self.ws.send(wire.request(kind, position, len(self.requests) - 1, token))
-        except ConnectionClosed:
-            pass  # the read that follows finds out how
 
     async def read(self):
         """Read until completion (None), a break (Break) or an error (its kind)."""

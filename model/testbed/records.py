@@ -91,16 +91,30 @@ def stream_record(
     at_horizon = 0 if latest is None or released_by <= cfg.horizon else latest["held_at_end"]
     repeated = 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs)))
     return StreamRecord(
-        content_kind=cfg.content.kind, stream=stream, session=stream, start_time=0.0,
-        outcome=client.outcome, error=client.error, end_time=end,
-        completion_time=client.completed_at, frames_total=client.n,
-        frames_delivered=client.have, bytes_delivered=int(cum[client.have]),
-        integrity=integrity, duplicates_received=client.duplicates,
-        duplicates_delivered=repeated, corrupt_detected=client.corrupt, gaps=client.gaps,
+        content_kind=cfg.content.kind,
+        stream=stream,
+        session=stream,
+        start_time=0.0,
+        outcome=client.outcome,
+        error=client.error,
+        end_time=end,
+        completion_time=client.completed_at,
+        frames_total=client.n,
+        frames_delivered=client.have,
+        bytes_delivered=int(cum[client.have]),
+        integrity=integrity,
+        duplicates_received=client.duplicates,
+        duplicates_delivered=repeated,
+        corrupt_detected=client.corrupt,
+        gaps=client.gaps,
         outages_while_streaming=outages_while_streaming(client, ("close", "reset", "half_open")),
         stalls_absorbed=outages_while_streaming(client, ("half_open",))
         - sum(r.cause == "half_open" for r in disconnects),
-        buffer_peak_bytes=peak, buffer_bytes_at_horizon=at_horizon, buffer_freed_at=freed_at,
+        buffer_peak_bytes=peak,
+        buffer_bytes_at_horizon=at_horizon,
+        buffer_freed_at=freed_at,
         buffer_released_by=released_by if latest is not None else 0.0,
         session_buffer_peak_bytes=peak,
-        log=tuple((t, str(state)) for t, state in client.log), disconnect_log=disconnects)
+        log=tuple((t, str(state)) for t, state in client.log),
+        disconnect_log=disconnects,
+    )

@@ -24,6 +24,7 @@ Times are event-loop (monotonic) times; `log` reports them from the stream's sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -307,10 +308,8 @@ class ServedStream:
     async def settle(self, timeout: float) -> None:
         """Wait (a bounded time) for the last connection's handler to read what was sent to it."""
         if self.outlets:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.outlets[-1].done.wait(), timeout)
-            except TimeoutError:
-                pass
 
     async def drain(self, until: float) -> None:
         """With the client gone: wait until the buffer can grow no more (generation done or

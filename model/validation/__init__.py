@@ -114,28 +114,49 @@ Modules: `scenarios` (the special cases' configurations), `theory` (their closed
 (the simulations the cases share, seeds and sizes), `rows` (the tests and the row they produce),
 `cases` (the suite, `CASES`), `suite` (`run_cases`, `main_validate`: `midstream validate`).
 """
+
 from model.validation.cases import CASES, Case
 from model.validation.rows import ALPHA, CONFIDENCE, chi_square_row, interval_row, ks_row
 from model.validation.scenarios import (
-                                        FRAME_TIME,
-                                        FRAMES,
-                                        WORK,
-                                        backoff_scenario,
-                                        completion_scenario,
-                                        link_scenario,
+    FRAME_TIME,
+    FRAMES,
+    WORK,
+    backoff_scenario,
+    completion_scenario,
+    link_scenario,
 )
 from model.validation.suite import WORKERS, format_row, main_validate, run_cases
 from model.validation.theory import (
-                                        attempts_sum_pmf,
-                                        backoff_syn_times,
-                                        constant_wait_pmf,
-                                        grid_wait,
-                                        repeat_mean,
-                                        sprt_exact,
+    attempts_sum_pmf,
+    backoff_syn_times,
+    constant_wait_pmf,
+    grid_wait,
+    repeat_mean,
+    sprt_exact,
 )
 
-__all__ = ["run_cases", "main_validate", "format_row", "CASES", "Case", "WORKERS", "ALPHA",
-           "CONFIDENCE", "completion_scenario", "backoff_scenario", "link_scenario", "FRAMES",
-           "FRAME_TIME", "WORK", "repeat_mean", "constant_wait_pmf", "grid_wait",
-           "attempts_sum_pmf", "backoff_syn_times", "sprt_exact", "interval_row", "chi_square_row",
-           "ks_row"]
+__all__ = [
+    "run_cases",
+    "main_validate",
+    "format_row",
+    "CASES",
+    "Case",
+    "WORKERS",
+    "ALPHA",
+    "CONFIDENCE",
+    "completion_scenario",
+    "backoff_scenario",
+    "link_scenario",
+    "FRAMES",
+    "FRAME_TIME",
+    "WORK",
+    "repeat_mean",
+    "constant_wait_pmf",
+    "grid_wait",
+    "attempts_sum_pmf",
+    "backoff_syn_times",
+    "sprt_exact",
+    "interval_row",
+    "chi_square_row",
+    "ks_row",
+]

@@ -1,6 +1,7 @@
 """The cases: each derives a closed-form value (theory), reads the model's estimate from the shared
 simulations (context) and applies one test (rows). `CASES` is the suite, in order.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,21 +57,33 @@ def _mean_case(strategy: str, downtime: str):
         if strategy == "resume":
             theory = FRAMES * repeat_mean(FRAME_TIME, RATE, ed)
             naive = WORK * (1 + RATE * outage_mean)
-            formula = (f"N(1/l+E[D])(e^(l s)-1) (frame-level repeat; textbook resume T(1+l E[D]) = "
-                       f"{WORK * (1 + RATE * ed):.5g})")
+            formula = (
+                f"N(1/l+E[D])(e^(l s)-1) (frame-level repeat; textbook resume T(1+l E[D]) = "
+                f"{WORK * (1 + RATE * ed):.5g})"
+            )
         else:
             theory = repeat_mean(WORK, RATE, ed)
             naive = repeat_mean(WORK, RATE, outage_mean)
             formula = "(1/l+E[D])(e^(l T)-1) (textbook restart, exact here)"
         expected = ctx.expected(name, theory)
         x, bad = completion_times(ctx.completion(strategy, downtime))
-        d_text = ("E[D]=(O+1e-6)e^(l O)" if downtime == "constant" else "E[D]=0.05 E[K], K from the M/M/inf grid chain")
-        note = (f"{formula}, {d_text}={ed:.5g} s; with E[D]=outage mean (no disconnects during "
-                f"reconnection, no polling grid) it would be {naive:.5g}; Student t 99.9 % interval "
-                f"(CLT; false alarm ~0.1 %)")
+        d_text = (
+            "E[D]=(O+1e-6)e^(l O)"
+            if downtime == "constant"
+            else "E[D]=0.05 E[K], K from the M/M/inf grid chain"
+        )
+        note = (
+            f"{formula}, {d_text}={ed:.5g} s; with E[D]=outage mean (no disconnects during "
+            f"reconnection, no polling grid) it would be {naive:.5g}; Student t 99.9 % interval "
+            f"(CLT; false alarm ~0.1 %)"
+        )
         if bad:
-            return failed_row(name, expected, f"{bad} streams did not complete (censored or failed): "
-                                               f"the special case does not hold; {note}")
+            return failed_row(
+                name,
+                expected,
+                f"{bad} streams did not complete (censored or failed): "
+                f"the special case does not hold; {note}",
+            )
         est, lo, hi = stats.mean_interval(x, CONFIDENCE)
         return interval_row(name, expected, est, lo, hi, f"{note}; n={len(x)}")
 
@@ -83,12 +96,20 @@ def case_no_interruption(ctx: Context) -> dict:
     s = res.streams
     untouched = s.disconnects == 0
     k, n = int(untouched.sum()), len(s)
-    exact_t = bool(np.allclose(s.completion_time[untouched], WORK, rtol=0.0, atol=1e-9))  # float sums of s
+    exact_t = bool(
+        np.allclose(s.completion_time[untouched], WORK, rtol=0.0, atol=1e-9)
+    )  # float sums of s
     expected = ctx.expected(name, math.exp(-RATE * WORK))
     lo, hi = stats.clopper_pearson_interval(k, n, CONFIDENCE)
-    row = interval_row(name, expected, k / n, lo, hi,
-                        f"e^(-l T) = (e^(-l s))^N; Clopper-Pearson 99.9 % (false alarm <= 0.1 %); "
-                        f"uninterrupted streams end at exactly T: {exact_t}; n={n}")
+    row = interval_row(
+        name,
+        expected,
+        k / n,
+        lo,
+        hi,
+        f"e^(-l T) = (e^(-l s))^N; Clopper-Pearson 99.9 % (false alarm <= 0.1 %); "
+        f"uninterrupted streams end at exactly T: {exact_t}; n={n}",
+    )
     row["agree"] = row["agree"] and exact_t
     return row
 
@@ -98,10 +119,17 @@ def case_interruption_counts(ctx: Context) -> dict:
     counts = ctx.completion("resume", "constant").streams.disconnects.to_numpy()
     p = math.exp(-RATE * FRAME_TIME)
     kmax = 40
-    probs = np.append(sps.nbinom.pmf(np.arange(kmax), FRAMES, p), sps.nbinom.sf(kmax - 1, FRAMES, p))
-    return chi_square_row(name, counts, probs, 0,
-                           f"each frame a preemptive-repeat job of s={FRAME_TIME:g} s (mean N(e^(l s)-1)="
-                           f"{FRAMES * math.expm1(RATE * FRAME_TIME):.5g}; Poisson(l T={RATE * WORK:g}) in the limit)")
+    probs = np.append(
+        sps.nbinom.pmf(np.arange(kmax), FRAMES, p), sps.nbinom.sf(kmax - 1, FRAMES, p)
+    )
+    return chi_square_row(
+        name,
+        counts,
+        probs,
+        0,
+        f"each frame a preemptive-repeat job of s={FRAME_TIME:g} s (mean N(e^(l s)-1)="
+        f"{FRAMES * math.expm1(RATE * FRAME_TIME):.5g}; Poisson(l T={RATE * WORK:g}) in the limit)",
+    )
 
 
 def case_completion_distribution(ctx: Context) -> dict:
@@ -114,9 +142,14 @@ def case_completion_distribution(ctx: Context) -> dict:
     m = np.floor((x - WORK) / c + 1e-9).astype(np.int64)
     mmax = 40
     pmf = attempts_sum_pmf(FRAMES, math.exp(-RATE * FRAME_TIME), math.exp(-RATE * OUTAGE), mmax)
-    return chi_square_row(name, m, np.append(pmf[:-1], 0.0), 0,
-                           "X = T + M c + W, W < s per interruption, so floor((X-T)/c) = M = total grid waits: "
-                           "NegBin(N, e^(-l s)) mixture of sums of Geometric(e^(-l O)) (the model's P(X = T + nD))")
+    return chi_square_row(
+        name,
+        m,
+        np.append(pmf[:-1], 0.0),
+        0,
+        "X = T + M c + W, W < s per interruption, so floor((X-T)/c) = M = total grid waits: "
+        "NegBin(N, e^(-l s)) mixture of sums of Geometric(e^(-l O)) (the model's P(X = T + nD))",
+    )
 
 
 def case_constant_downtime(ctx: Context) -> dict:
@@ -126,11 +159,18 @@ def case_constant_downtime(ctx: Context) -> dict:
     c = OUTAGE + GUARD
     off = float(np.max(np.abs(d.reconnect_time.to_numpy(dtype=float) - k * c))) if len(d) else 0.0
     kmax = 30
-    probs = np.append(constant_wait_pmf(RATE, OUTAGE, kmax - 1), (1 - math.exp(-RATE * OUTAGE)) ** (kmax - 1))
-    row = chi_square_row(name, k, probs, 1,
-                          f"Daly variant: a disconnect during reconnection costs another c; E[K]=e^(l O)="
-                          f"{math.exp(RATE * OUTAGE):.5g} (1 if none could strike); reconnect_time = K c "
-                          f"to within {off:.2g} s")
+    probs = np.append(
+        constant_wait_pmf(RATE, OUTAGE, kmax - 1), (1 - math.exp(-RATE * OUTAGE)) ** (kmax - 1)
+    )
+    row = chi_square_row(
+        name,
+        k,
+        probs,
+        1,
+        f"Daly variant: a disconnect during reconnection costs another c; E[K]=e^(l O)="
+        f"{math.exp(RATE * OUTAGE):.5g} (1 if none could strike); reconnect_time = K c "
+        f"to within {off:.2g} s",
+    )
     row["agree"] = row["agree"] and off < 1e-6
     return row
 
@@ -143,9 +183,15 @@ def case_exponential_downtime(ctx: Context) -> dict:
     kmax = 400
     probs = np.append(pmf[: kmax - 1], max(0.0, 1 - pmf[: kmax - 1].sum()))
     naive = 1 / -math.expm1(-POLL / MEAN_OUTAGE)
-    return chi_square_row(name, k, probs, 1,
-                           f"E[K]={mean:.5g} (Geometric(1-e^(-c/m)) without disconnects during reconnection: "
-                           f"{naive:.5g})", min_expected=5.0)
+    return chi_square_row(
+        name,
+        k,
+        probs,
+        1,
+        f"E[K]={mean:.5g} (Geometric(1-e^(-c/m)) without disconnects during reconnection: "
+        f"{naive:.5g})",
+        min_expected=5.0,
+    )
 
 
 def case_restart_counts(ctx: Context) -> dict:
@@ -163,8 +209,12 @@ def case_restart_lost_work(ctx: Context) -> dict:
     previous = d.groupby("stream").connected_at.shift(1).fillna(0.0)  # the try began when connected
     lost = (d.time - previous).to_numpy(dtype=float)
     norm = -math.expm1(-RATE * WORK)
-    return ks_row(name, lost, lambda x: -np.expm1(-RATE * np.asarray(x)) / norm,
-                   "break time minus the (re)connection: the up-period of a failed try, Exp(l) given < T")
+    return ks_row(
+        name,
+        lost,
+        lambda x: -np.expm1(-RATE * np.asarray(x)) / norm,
+        "break time minus the (re)connection: the up-period of a failed try, Exp(l) given < T",
+    )
 
 
 def case_backoff_give_up(ctx: Context) -> dict:
@@ -173,14 +223,22 @@ def case_backoff_give_up(ctx: Context) -> dict:
     t = backoff_syn_times(backoff_scenario(1.0))
     expected = ctx.expected(name, math.exp(-t[-1] / BACKOFF_MEAN_OUTAGE))
     if other:
-        return failed_row(name, expected, f"{other} replications neither recovered nor gave up (network_timeout)")
+        return failed_row(
+            name, expected, f"{other} replications neither recovered nor gave up (network_timeout)"
+        )
     k, n = int(gave_up.sum()), len(gave_up)
     lo, hi = stats.clopper_pearson_interval(k, n, CONFIDENCE)
     naive = math.exp(-(t[-1] + 2.0) / BACKOFF_MEAN_OUTAGE)
-    return interval_row(name, expected, k / n, lo, hi,
-                         f"t_k = {', '.join(f'{v:.4g}' for v in t)} s after the break (last SYN whose handshake "
-                         f"fits the 3.02 s connect timeout); counting the 3 s SYN would give {naive:.4g}; "
-                         f"Clopper-Pearson 99.9 % (false alarm <= 0.1 %); n={n}")
+    return interval_row(
+        name,
+        expected,
+        k / n,
+        lo,
+        hi,
+        f"t_k = {', '.join(f'{v:.4g}' for v in t)} s after the break (last SYN whose handshake "
+        f"fits the 3.02 s connect timeout); counting the 3 s SYN would give {naive:.4g}; "
+        f"Clopper-Pearson 99.9 % (false alarm <= 0.1 %); n={n}",
+    )
 
 
 def case_backoff_attempts(ctx: Context) -> dict:
@@ -188,12 +246,17 @@ def case_backoff_attempts(ctx: Context) -> dict:
     outages, attempts, gave_up, other = ctx.backoff()
     t = [0.0] + backoff_syn_times(backoff_scenario(1.0))
     if other:
-        return failed_row(name, math.nan, f"{other} replications neither recovered nor gave up (network_timeout)")
+        return failed_row(
+            name, math.nan, f"{other} replications neither recovered nor gave up (network_timeout)"
+        )
     m = BACKOFF_MEAN_OUTAGE
-    probs = [math.exp(-t[k - 1] / m) - math.exp(-t[k] / m) for k in range(1, len(t))] + [math.exp(-t[-1] / m)]
+    probs = [math.exp(-t[k - 1] / m) - math.exp(-t[k] / m) for k in range(1, len(t))] + [
+        math.exp(-t[-1] / m)
+    ]
     values = np.where(gave_up, len(t), attempts)  # give-up coded as K + 1
-    return chi_square_row(name, values, np.array(probs), 1,
-                           "P(K=k) = e^(-t_(k-1)/m) - e^(-t_k/m), give-up coded K+1")
+    return chi_square_row(
+        name, values, np.array(probs), 1, "P(K=k) = e^(-t_(k-1)/m) - e^(-t_k/m), give-up coded K+1"
+    )
 
 
 GE = {"model": "gilbert_elliott", "p": 0.05, "r": 0.3, "loss_good": 0.01, "loss_bad": 0.5}
@@ -207,11 +270,17 @@ def case_ge_loss_rate(ctx: Context) -> dict:
     lost = [f.sum() for f in fails]
     sent = [f.sum() + len(f) for f in fails]
     est, lo, hi = ratio_interval(lost, sent)
-    row = interval_row(name, expected, est, lo, hi,
-                        f"pi_G(1-k)+pi_B(1-h), pi_B=p/(p+r) (netem gemodel p={GE['p']}, r={GE['r']}, 1-k={GE['loss_good']}, "
-                        f"1-h={GE['loss_bad']}); lost/sent transmissions decoded from arrivals(); ratio estimator over "
-                        f"{len(fails)} independent replications, delta-method t 99.9 % (false alarm ~0.1 %); "
-                        f"{bad} undecodable delays")
+    row = interval_row(
+        name,
+        expected,
+        est,
+        lo,
+        hi,
+        f"pi_G(1-k)+pi_B(1-h), pi_B=p/(p+r) (netem gemodel p={GE['p']}, r={GE['r']}, "
+        f"1-k={GE['loss_good']}, 1-h={GE['loss_bad']}); lost/sent transmissions decoded from "
+        f"arrivals(); ratio estimator over {len(fails)} independent replications, delta-method t "
+        f"99.9 % (false alarm ~0.1 %); {bad} undecodable delays",
+    )
     row["agree"] = row["agree"] and bad == 0
     return row
 
@@ -229,11 +298,18 @@ def case_ge_burst(ctx: Context) -> dict:
     expected = ctx.expected(name, burst)
     runs = [_burst_lengths(f > 0) for f in fails]  # frames whose first transmission was lost
     est, lo, hi = ratio_interval([r.sum() for r in runs], [len(r) for r in runs])
-    row = interval_row(name, expected, est, lo, hi,
-                        f"the chain steps once per frame's first transmission (README), so a burst is a run of "
-                        f"consecutive frames whose first transmission was lost: mean P(lost)/P(kept then lost), "
-                        f"P(both lost) = sum pi_s l_s P(s,s') l_s'; bad-state mean run 1/r={1 / GE['r']:.3g}; "
-                        f"ratio estimator over {len(fails)} replications, delta-method t 99.9 % (false alarm ~0.1 %)")
+    row = interval_row(
+        name,
+        expected,
+        est,
+        lo,
+        hi,
+        "the chain steps once per frame's first transmission (README), so a burst is a run of "
+        "consecutive frames whose first transmission was lost: mean P(lost)/P(kept then lost), "
+        f"P(both lost) = sum pi_s l_s P(s,s') l_s'; bad-state mean run 1/r={1 / GE['r']:.3g}; "
+        f"ratio estimator over {len(fails)} replications, delta-method t 99.9 % (false alarm ~0.1 "
+        "%)",
+    )
     row["agree"] = row["agree"] and bad == 0
     return row
 
@@ -244,13 +320,21 @@ def case_rto_delay(ctx: Context) -> dict:
     n = ctx.size("rto")
     _, (delay,), bad = ctx.link_failures("rto", {"model": "bernoulli", "p": p}, 1, n)
     if bad:
-        return failed_row(name, R * p / (1 - 2 * p), f"{bad} delays are no sum of R, 2R, 4R, ... (or infinite)")
+        return failed_row(
+            name, R * p / (1 - 2 * p), f"{bad} delays are no sum of R, 2R, 4R, ... (or infinite)"
+        )
     expected = ctx.expected(name, R * p / (1 - 2 * p))
     est, lo, hi = stats.mean_interval(delay, CONFIDENCE)
-    row = interval_row(name, expected, est, lo, hi,
-                        f"Bernoulli p={p}, R=max(SRTT+4 RTTVAR, rto_min)=1 s doubling (uncapped; 30 retries: "
-                        f"truncation < 1e-12); finite variance since 4p<1; Student t 99.9 % (CLT, false alarm ~0.1 %); "
-                        f"n={n}")
+    row = interval_row(
+        name,
+        expected,
+        est,
+        lo,
+        hi,
+        f"Bernoulli p={p}, R=max(SRTT+4 RTTVAR, rto_min)=1 s doubling (uncapped; 30 retries: "
+        "truncation < 1e-12); finite variance since 4p<1; Student t 99.9 % (CLT, false alarm "
+        f"~0.1 %); n={n}",
+    )
     return row
 
 
@@ -260,15 +344,21 @@ def case_fast_retransmit_delay(ctx: Context) -> dict:
     sums, counts = ctx.fast_retransmit()
     expected = ctx.expected(name, fast_retransmit_mean(g, p, rtt))
     est, lo, hi = ratio_interval(sums, counts)
-    return interval_row(name, expected, est, lo, hi,
-                        f"SACK/RACK (link.fast_recovery): frames g={g} s apart, Bernoulli "
-                        f"p={p}, RTT={rtt} s; a lost attempt is resent one RTT after the next "
-                        f"frame that gets through left: F ~ Geometric attempts, N ~ Geometric "
-                        f"frames each, g E[F] E[N] + RTT (textbook RTO model: R/(1-2p) = "
-                        f"{1.0 / (1 - 2 * p):.4g} s); mean delay of a lost frame, ratio estimator "
-                        f"over {len(sums)} independent replications of {SIZES['fast_frames']} "
-                        f"frames, delta-method t 99.9 % (false alarm ~0.1 %); {sum(counts)} lost "
-                        f"frames")
+    return interval_row(
+        name,
+        expected,
+        est,
+        lo,
+        hi,
+        f"SACK/RACK (link.fast_recovery): frames g={g} s apart, Bernoulli "
+        f"p={p}, RTT={rtt} s; a lost attempt is resent one RTT after the next "
+        f"frame that gets through left: F ~ Geometric attempts, N ~ Geometric "
+        f"frames each, g E[F] E[N] + RTT (textbook RTO model: R/(1-2p) = "
+        f"{1.0 / (1 - 2 * p):.4g} s); mean delay of a lost frame, ratio estimator "
+        f"over {len(sums)} independent replications of {SIZES['fast_frames']} "
+        f"frames, delta-method t 99.9 % (false alarm ~0.1 %); {sum(counts)} lost "
+        f"frames",
+    )
 
 
 def _coverage_case(method: str):
@@ -286,10 +376,16 @@ def _coverage_case(method: str):
         hits = int(covers[np.minimum(draws, 60)].sum())
         lo, hi = stats.clopper_pearson_interval(hits, reps, CONFIDENCE)
         guarantee = method == "wilson" or exact >= conf
-        row = interval_row(name, expected, hits / reps, lo, hi,
-                            f"exact coverage sum_x Binom(x; n, p)[p in CI(x)] = {exact:.5f} vs nominal 0.95"
-                            + ("" if method == "wilson" else " (Clopper-Pearson guarantees >= 0.95)")
-                            + f"; {reps} simulated samples, Clopper-Pearson 99.9 % (false alarm <= 0.1 %)")
+        row = interval_row(
+            name,
+            expected,
+            hits / reps,
+            lo,
+            hi,
+            f"exact coverage sum_x Binom(x; n, p)[p in CI(x)] = {exact:.5f} vs nominal 0.95"
+            + ("" if method == "wilson" else " (Clopper-Pearson guarantees >= 0.95)")
+            + f"; {reps} simulated samples, Clopper-Pearson 99.9 % (false alarm <= 0.1 %)",
+        )
         row["agree"] = row["agree"] and guarantee
         return row
 
@@ -329,12 +425,18 @@ def _sprt_case(hypothesis: str):
         rng = np.random.default_rng([SEEDS["sprt"], 0 if hypothesis == "h0" else 1])
         counts = _simulate_sprt(s, p, runs, rng)
         lo, hi = stats.clopper_pearson_interval(counts[wrong], runs, CONFIDENCE)
-        row = interval_row(name, expected, counts[wrong] / runs, lo, hi,
-                            f"SPRT(p0={s.p0}, p1={s.p1}, alpha={s.alpha}, beta={s.beta}); exact rate by propagating "
-                            f"undecided (failures, trials) states through SPRT.update (undecided mass "
-                            f"{exact['undecided']:.1g}, ASN {exact['asn']:.4g}); Wald's bound {bound:.4g} "
-                            f"{'holds' if exact[wrong] <= bound else 'VIOLATED'}; {runs} simulated tests, "
-                            f"Clopper-Pearson 99.9 % (false alarm <= 0.1 %)")
+        row = interval_row(
+            name,
+            expected,
+            counts[wrong] / runs,
+            lo,
+            hi,
+            f"SPRT(p0={s.p0}, p1={s.p1}, alpha={s.alpha}, beta={s.beta}); exact rate by "
+            "propagating undecided (failures, trials) states through SPRT.update (undecided mass "
+            f"{exact['undecided']:.1g}, ASN {exact['asn']:.4g}); Wald's bound {bound:.4g} "
+            f"{'holds' if exact[wrong] <= bound else 'VIOLATED'}; {runs} simulated tests, "
+            "Clopper-Pearson 99.9 % (false alarm <= 0.1 %)",
+        )
         row["agree"] = row["agree"] and exact[wrong] <= bound
         return row
 
@@ -350,14 +452,25 @@ class Case:
 CASES: list[Case] = [
     Case(*_mean_case("resume", "constant")),
     Case("completion resume, constant outage: P(no interruption)", case_no_interruption),
-    Case("completion resume, constant outage: interruptions ~ NegBin(N, e^(-l s))", case_interruption_counts),
+    Case(
+        "completion resume, constant outage: interruptions ~ NegBin(N, e^(-l s))",
+        case_interruption_counts,
+    ),
     Case("completion resume, constant outage: law of (X - T)/c", case_completion_distribution),
     Case("downtime, constant outage: attempts - 1 ~ Geometric(e^(-l O))", case_constant_downtime),
     Case(*_mean_case("resume", "exponential")),
-    Case("downtime, exponential outage: attempts - 1 ~ M/M/inf grid first passage", case_exponential_downtime),
+    Case(
+        "downtime, exponential outage: attempts - 1 ~ M/M/inf grid first passage",
+        case_exponential_downtime,
+    ),
     Case(*_mean_case("restart", "constant")),
-    Case("completion restart, constant outage: restarts ~ Geometric0(e^(-l T))", case_restart_counts),
-    Case("completion restart, constant outage: work lost per restart ~ Exp(l) | < T", case_restart_lost_work),
+    Case(
+        "completion restart, constant outage: restarts ~ Geometric0(e^(-l T))", case_restart_counts
+    ),
+    Case(
+        "completion restart, constant outage: work lost per restart ~ Exp(l) | < T",
+        case_restart_lost_work,
+    ),
     Case(*_mean_case("restart", "exponential")),
     Case("backoff: P(give up after K attempts) = e^(-t_K/m)", case_backoff_give_up),
     Case("backoff: attempts until connected (or gave up)", case_backoff_attempts),

@@ -1,4 +1,5 @@
 """The simulations the cases share (each run once), their seeds and sizes (quick, full)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,14 +17,31 @@ from model.validation.scenarios import (
     link_scenario,
 )
 
-SEEDS = {("resume", "constant"): 11, ("restart", "constant"): 12, ("resume", "exponential"): 13,
-         ("restart", "exponential"): 14, "backoff": 21, "ge": 31, "rto": 32, "fast": 33,
-         "wilson": 41, "clopper-pearson": 42, "sprt": 43}
+SEEDS = {
+    ("resume", "constant"): 11,
+    ("restart", "constant"): 12,
+    ("resume", "exponential"): 13,
+    ("restart", "exponential"): 14,
+    "backoff": 21,
+    "ge": 31,
+    "rto": 32,
+    "fast": 33,
+    "wilson": 41,
+    "clopper-pearson": 42,
+    "sprt": 43,
+}
 # replications: (quick, full)
-SIZES = {"completion": (2000, 20000), "backoff": (2000, 20000), "ge_reps": (40, 200),
-         "ge_frames": 5000, "rto": (200_000, 2_000_000),
-         "fast_reps": (50, 500), "fast_frames": 2000, "coverage": (100_000, 1_000_000),
-         "sprt": (2000, 20000)}
+SIZES = {
+    "completion": (2000, 20000),
+    "backoff": (2000, 20000),
+    "ge_reps": (40, 200),
+    "ge_frames": 5000,
+    "rto": (200_000, 2_000_000),
+    "fast_reps": (50, 500),
+    "fast_frames": 2000,
+    "coverage": (100_000, 1_000_000),
+    "sprt": (2000, 20000),
+}
 
 
 class Context:
@@ -39,22 +57,30 @@ class Context:
         return s if isinstance(s, int) else s[0 if self.quick else 1]
 
     def expected(self, case: str, value: float) -> float:
-        """The derived value, unless a test substitutes another (to prove wrong values are caught)."""
+        """The derived value, unless a test substitutes another (to prove wrong values are
+        caught)."""
         return float(self.overrides.get(case, value))
 
     def completion(self, strategy: str, downtime: str) -> Results:
         key = ("completion", strategy, downtime)
         if key not in self._cache:
             cfg = completion_scenario(strategy, downtime)
-            self._cache[key] = runner.run(cfg, self.size("completion"), SEEDS[(strategy, downtime)],
-                                          workers=self.workers, progress=False)
+            self._cache[key] = runner.run(
+                cfg,
+                self.size("completion"),
+                SEEDS[(strategy, downtime)],
+                workers=self.workers,
+                progress=False,
+            )
         return self._cache[key]
 
     def backoff(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(outages, attempts, gave_up) of the backoff replications."""
         if "backoff" not in self._cache:
             n = self.size("backoff")
-            outages = np.random.default_rng([SEEDS["backoff"], 0]).exponential(BACKOFF_MEAN_OUTAGE, n)
+            outages = np.random.default_rng([SEEDS["backoff"], 0]).exponential(
+                BACKOFF_MEAN_OUTAGE, n
+            )
             attempts, gave_up = np.empty(n, dtype=np.int64), np.empty(n, dtype=bool)
             other = 0  # neither recovered nor network_timeout: the special case does not hold
             for i, o in enumerate(outages):
@@ -71,28 +97,33 @@ class Context:
         return self._cache["backoff"]
 
     def link_failures(self, key: str, loss: dict, reps: int, frames: int):
-        """Per replication, each frame's failed transmissions (decoded from its `arrivals` delay) and
-        the delay itself; plus the count of delays that matched no retransmission offset."""
+        """Per replication, each frame's failed transmissions (decoded from its `arrivals` delay)
+        and the delay itself; plus the count of delays that matched no retransmission offset."""
         cache_key = ("link", key, reps, frames)
         if cache_key not in self._cache:
             cfg = link_scenario(loss)
             R, cap = 1.0, cfg.link.rto_max  # R = max(2 * 0.02 + 4 * 0, rto_min = 1) s
-            offsets = np.concatenate([[0.0], np.cumsum(np.minimum(R * 2.0 ** np.arange(cfg.link.tcp_retries), cap))])
+            offsets = np.concatenate(
+                [[0.0], np.cumsum(np.minimum(R * 2.0 ** np.arange(cfg.link.tcp_retries), cap))]
+            )
             out, delays, mismatched = [], [], 0
             for rep in range(reps):
                 rng = np.random.default_rng([SEEDS[key], rep])
                 physics = LinkPhysics(cfg, Weather(cfg, rng), rng)
-                physics.arrivals(np.arange(200) * 1e-3)  # warm-up: the loss chain reaches stationarity
+                physics.arrivals(
+                    np.arange(200) * 1e-3
+                )  # warm-up: the loss chain reaches stationarity
                 depart = 1.0 + np.arange(frames) * 1e-3
                 extra = physics.arrivals(depart) - depart - cfg.link.propagation
                 f = np.searchsorted(offsets, extra - 1e-6)
                 ok = np.isfinite(extra) & (f < len(offsets))
-                mismatched += int((~ok).sum()) + int((np.abs(offsets[f[ok]] - extra[ok]) > 1e-6).sum())
+                mismatched += int((~ok).sum()) + int(
+                    (np.abs(offsets[f[ok]] - extra[ok]) > 1e-6).sum()
+                )
                 out.append(np.where(ok, f, len(offsets)))
                 delays.append(extra)
             self._cache[cache_key] = (out, delays, mismatched)
         return self._cache[cache_key]
-
 
     def fast_retransmit(self) -> tuple[list, list]:
         """Per replication: the summed delay of the frames whose first transmission was lost (but

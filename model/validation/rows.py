@@ -2,6 +2,7 @@
 
 Every test is set at the false-alarm rate ALPHA = 0.1 % (package docstring).
 """
+
 from __future__ import annotations
 
 import math
@@ -9,19 +10,33 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-ALPHA = 0.001            # false-alarm rate of every test
+ALPHA = 0.001  # false-alarm rate of every test
 CONFIDENCE = 1 - ALPHA
 
 
 def interval_row(case, expected, estimate, lower, upper, note) -> dict:
     agree = bool(np.isfinite(expected) and lower <= expected <= upper)
-    return dict(case=case, expected=float(expected), estimate=float(estimate), lower=float(lower),
-                upper=float(upper), agree=agree, note=note)
+    return dict(
+        case=case,
+        expected=float(expected),
+        estimate=float(estimate),
+        lower=float(lower),
+        upper=float(upper),
+        agree=agree,
+        note=note,
+    )
 
 
 def failed_row(case, expected, note) -> dict:
-    return dict(case=case, expected=float(expected), estimate=math.nan, lower=math.nan, upper=math.nan,
-                agree=False, note=note)
+    return dict(
+        case=case,
+        expected=float(expected),
+        estimate=math.nan,
+        lower=math.nan,
+        upper=math.nan,
+        agree=False,
+        note=note,
+    )
 
 
 def chi_square_row(case, values, probs, first, note, min_expected=5.0) -> dict:
@@ -49,18 +64,34 @@ def chi_square_row(case, values, probs, first, note, min_expected=5.0) -> dict:
     df = len(bins_e) - 1
     top = first + len(probs) - 1  # the tail entry stands for values >= top
     mean_th = float(np.sum((first + np.arange(len(probs))) * probs))
-    detail = (f"chi-square over {len(bins_e)} bins (expected >= {min_expected:g} each), reject above the "
-              f"0.1 % critical value (false alarm 0.1 %, asymptotic); mean of min(value, {top}): sample "
-              f"{np.minimum(values, top).mean():.5g}, theory {mean_th:.5g}; n={n}")
+    detail = (
+        f"chi-square over {len(bins_e)} bins (expected >= {min_expected:g} each), reject above the "
+        f"0.1 % critical value (false alarm 0.1 %, asymptotic); mean of min(value, {top}): sample "
+        f"{np.minimum(values, top).mean():.5g}, theory {mean_th:.5g}; n={n}"
+    )
     if below or df < 1:
         why = f"{below} value(s) below the support {first}" if below else "too few data for a test"
-        return dict(case=case, expected=float(max(df, 0)), estimate=math.inf, lower=0.0, upper=math.nan,
-                    agree=False, note=f"{note}; {why}; {detail}")
+        return dict(
+            case=case,
+            expected=float(max(df, 0)),
+            estimate=math.inf,
+            lower=0.0,
+            upper=math.nan,
+            agree=False,
+            note=f"{note}; {why}; {detail}",
+        )
     bo, be = np.array(bins_o), np.array(bins_e)
     stat = float(np.sum((bo - be) ** 2 / be))
     crit = float(sps.chi2.isf(ALPHA, df))
-    return dict(case=case, expected=float(df), estimate=stat, lower=0.0, upper=crit, agree=bool(stat <= crit),
-                note=f"{note}; {detail}; p={sps.chi2.sf(stat, df):.3g}")
+    return dict(
+        case=case,
+        expected=float(df),
+        estimate=stat,
+        lower=0.0,
+        upper=crit,
+        agree=bool(stat <= crit),
+        note=f"{note}; {detail}; p={sps.chi2.sf(stat, df):.3g}",
+    )
 
 
 def ks_row(case, sample, cdf, note) -> dict:
@@ -69,15 +100,21 @@ def ks_row(case, sample, cdf, note) -> dict:
     res = sps.kstest(sample, cdf, method="exact" if n <= 5000 else "asymp")
     null = sps.kstwo(n)
     crit = float(null.isf(ALPHA))
-    return dict(case=case, expected=float(null.mean()), estimate=float(res.statistic), lower=0.0, upper=crit,
-                agree=bool(res.statistic <= crit),
-                note=f"{note}; Kolmogorov-Smirnov vs the exact null law of D_n (continuous F), reject "
-                     f"above its 0.1 % point (false alarm 0.1 %); n={n}, p={res.pvalue:.3g}")
-
+    return dict(
+        case=case,
+        expected=float(null.mean()),
+        estimate=float(res.statistic),
+        lower=0.0,
+        upper=crit,
+        agree=bool(res.statistic <= crit),
+        note=f"{note}; Kolmogorov-Smirnov vs the exact null law of D_n (continuous F), reject "
+        f"above its 0.1 % point (false alarm 0.1 %); n={n}, p={res.pvalue:.3g}",
+    )
 
 
 def ratio_interval(num, den):
-    """Ratio estimator sum(num)/sum(den) over replications with its delta-method t interval at CONFIDENCE."""
+    """Ratio estimator sum(num)/sum(den) over replications with its delta-method t interval at
+    CONFIDENCE."""
     num, den = np.asarray(num, float), np.asarray(den, float)
     n = len(num)
     r = num.sum() / den.sum()

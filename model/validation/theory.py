@@ -1,6 +1,7 @@
 """Closed forms of the special cases (package docstring): renewal means, waiting-time laws, the
 backoff schedule, Gilbert-Elliott loss, the exact error rates of an SPRT.
 """
+
 from __future__ import annotations
 
 import math
