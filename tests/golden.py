@@ -9,8 +9,8 @@ columns that changed. After an intended change of the model's results, regenerat
 
     python -m tests.golden --update
 
-The same cases with every frame on its own RTO timer (`link.fast_recovery=false`, the model before
-fast recovery) must keep the tables they had then: `golden_digests_textbook.json`, checked with
+The same cases with every frame on its own RTO timer (`link.fast_recovery=false`, the textbook
+link model) keep their own tables too: `golden_digests_textbook.json`, checked with
 
     python -m tests.golden --set link.fast_recovery=false \
         --digests tests/data/golden_digests_textbook.json

@@ -16,7 +16,7 @@ def test_every_catalogue_scenario_has_a_golden_case():
 @pytest.mark.parametrize("textbook", [False, True], ids=["fast-recovery", "textbook-rto"])
 @pytest.mark.parametrize("case", golden.CASES)
 def test_tables_are_bit_identical_to_the_golden_digests(case, textbook):
-    if textbook:  # every frame on its own RTO timer: the tables from before fast recovery
+    if textbook:  # every frame on its own RTO timer: the textbook link model
         want = golden.stored(golden.TEXTBOOK)[case]
         got = golden.case_digests(case, golden.TEXTBOOK_SET)
     else:
