@@ -154,12 +154,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH=VALUE",
         help="override a setting in every scenario, e.g. content.frames=200 (repeatable)",
     )
-    report.add_argument(
-        "--workers",
-        type=whole_number(1),
-        default=None,
-        help="worker processes (default: all cores)",
-    )
+    _workers(report)
     report.add_argument(
         "--out",
         type=_pdf_path,
@@ -259,15 +254,19 @@ def _seed_and_set(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
-    _seed_and_set(p)
+def _workers(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
         type=whole_number(1),
         default=None,
         help="worker processes (default: all cores)",
     )
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
+    _seed_and_set(p)
+    _workers(p)
     p.add_argument(
         "--out",
         type=_output_path,
