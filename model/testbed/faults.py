@@ -147,28 +147,22 @@ def loss_rules(table: str, port: int, rate: float, drop: str, sent: str) -> list
 def reset_rules(table: str, port: int, client_port: int, rejected: str) -> list[str]:
     """Reject the connection's packets with a TCP reset, RSTs exempted and let through. `insert`
     puts each rule first, so the RST accepts (inserted last) come before every drop."""
-    rules = []
-    for src, dst in ((port, client_port), (client_port, port)):
-        rules.append(
-            _rule(
-                table,
-                "insert",
-                "input",
-                f"tcp sport {src} tcp dport {dst} tcp flags & rst == 0",
-                f'counter name "{rejected}" reject with tcp reset',
-            )
+    directions = ((port, client_port), (client_port, port))
+    verdicts = (
+        ("0", f'counter name "{rejected}" reject with tcp reset'),
+        ("rst", "accept"),
+    )
+    return [
+        _rule(
+            table,
+            "insert",
+            "input",
+            f"tcp sport {src} tcp dport {dst} tcp flags & rst == {rst}",
+            verdict,
         )
-    for src, dst in ((port, client_port), (client_port, port)):
-        rules.append(
-            _rule(
-                table,
-                "insert",
-                "input",
-                f"tcp sport {src} tcp dport {dst} tcp flags & rst == rst",
-                "accept",
-            )
-        )
-    return rules
+        for rst, verdict in verdicts
+        for src, dst in directions
+    ]
 
 
 # ---------------------------------------------------------------- applying them
