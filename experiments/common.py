@@ -36,7 +36,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from model import Results, Scenario, apply_overrides, get_scenario, runner, stats
-from model.cli import whole_number
+from model.cli.options import whole_number
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports" / "experiments"

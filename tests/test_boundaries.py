@@ -52,7 +52,7 @@ ANALYSIS_GLOBS = (
     "stats.py",
     "sequential.py",
     "runner.py",
-    "cli.py",
+    "cli/**/*.py",
     "validation*.py",
     "validation/**/*.py",
 )

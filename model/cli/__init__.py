@@ -1,0 +1,49 @@
+"""The `midstream` command line: one module per group of commands, each with `add_commands(verbs)`.
+
+Bad input gets one line naming what is wrong and what is allowed, exit code 2, no traceback, and
+nothing written. Heavy libraries load inside the commands that use them, not here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from model.cli import calibrate, catalogue, report, simulate
+from model.cli.options import whole_number
+
+__all__ = ["main", "parser", "whole_number"]
+
+COMMAND_GROUPS = (catalogue, simulate, report, calibrate)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="midstream", description="Reliability of streaming responses cut mid-stream."
+    )
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for group in COMMAND_GROUPS:
+        group.add_commands(verbs)
+    return p
+
+
+def main(argv: list[str] | None = None, *, testbed=None) -> int:
+    """`testbed`: the real stack `calibrate` uses (a module name or an object with `run_testbed`
+    and `check_available`; default `model.testbed`), a seam for tests and other stacks."""
+    args = parser().parse_args(argv)
+    args.testbed = testbed
+    from model.config import ConfigError
+    from model.runner import WorkdirMismatch
+
+    try:
+        return args.func(args)
+    except (ConfigError, WorkdirMismatch) as e:
+        print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("midstream: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
