@@ -23,8 +23,10 @@ Assumptions (README "Model assumptions"):
 - Latency = propagation + jitter, per frame; TCP delivers in order, so a frame arrives no earlier
   than the frame before it (head-of-line blocking).
 - Client->server messages (acks, pings, requests) see Bernoulli loss at the condition's long-run
-  loss rate and are delivered in order too; they are small and take no bandwidth, and a lost one
-  waits for the RTO (the client sends too rarely for a later segment to be SACKed).
+  loss rate and are delivered in order too; they are small and take no bandwidth. The client
+  sends too rarely for a later segment to be SACKed, so a lost one is a lone segment in flight:
+  with `fast_recovery` Linux's tail loss probe resends it one RTO later and re-arms the timer
+  (attempts R, 2R, 4R, ...: `probed_offsets`, measured on loopback), else R, 3R, 7R, ....
 - Each frame sent down a connection (a replay on a later connection included) is corrupted with
   probability `corruption_rate`, independently, in a way TCP's checksum misses (a faulty middlebox,
   a memory error): it arrives on time with damaged bytes, which the frame checksum exposes to the
@@ -33,6 +35,7 @@ Assumptions (README "Model assumptions"):
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from dataclasses import dataclass
@@ -58,15 +61,27 @@ def retransmission_offsets(link_cfg, first_rto: float) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(gaps), [np.inf]])
 
 
+def probed_offsets(link_cfg, first_rto: float) -> np.ndarray:
+    """`retransmission_offsets` of a segment alone in flight under Linux's tail loss probe: the
+    probe leaves one RTO after it (PTO = 2 SRTT + rto_min, capped by the RTO) and re-arms the RTO
+    timer, which then backs off as usual: R, 2R, 4R, ... (measured on loopback: 0.206, 0.414,
+    0.830, 1.66 s)."""
+    gaps = np.minimum(first_rto * 2.0 ** np.arange(link_cfg.tcp_retries), link_cfg.rto_max)
+    return np.concatenate([[0.0, first_rto], first_rto + np.cumsum(gaps), [np.inf]])
+
+
 @functools.lru_cache(maxsize=64)
-def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list]:
-    """Per condition: its settings, retransmission offsets, mean RTT and long-run loss rate (the
-    same for every stream of a scenario, so computed once)."""
+def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list, list]:
+    """Per condition: its settings, retransmission offsets (of frames, and of the client's lone
+    messages), mean RTT and long-run loss rate (the same for every stream of a scenario, so
+    computed once)."""
     conditions = [network_cfg.condition(name) for name in CONDITIONS]
     offsets = [retransmission_offsets(link_cfg, rto(link_cfg, c)) for c in conditions]
+    lone = probed_offsets if link_cfg.fast_recovery else retransmission_offsets
+    message_offsets = [lone(link_cfg, rto(link_cfg, c)) for c in conditions]
     rtt = [2 * (link_cfg.propagation + c.jitter.mean()) for c in conditions]
     loss_rates = [c.loss.rate() if c.loss.model != LossModel.NONE else 0.0 for c in conditions]
-    return conditions, offsets, rtt, loss_rates
+    return conditions, offsets, message_offsets, rtt, loss_rates
 
 
 @dataclass(frozen=True)
@@ -97,8 +112,8 @@ class LinkPhysics:
         self.corruption_rng = (
             corruption_rng if corruption_rng is not None else rng
         )  # own stream: on/off keeps other draws
-        self.conditions, self.offsets, self.rtt, self.loss_rates = condition_tables(
-            cfg.link, cfg.network
+        self.conditions, self.offsets, self.message_offsets, self.rtt, self.loss_rates = (
+            condition_tables(cfg.link, cfg.network)
         )
         self.half_rtt = np.array(self.rtt) / 2  # an ACK's mean trip back, by condition
         self.ge_bad = False  # Gilbert-Elliott chain state, carried between batches
@@ -193,18 +208,21 @@ class LinkPhysics:
         pattern = np.resize(np.array([state, not state]), len(lengths))
         return np.repeat(pattern, lengths)[:slots]
 
-    def transmit(self, t: float, downstream: bool = False) -> float:
+    def transmit(self, t: float, downstream: bool = False, lone: bool = True) -> float:
         """Arrival time of one transmission sent at t: the scalar form of `arrivals`. The fast
         engine uses it for small messages (acks, pings, requests, pongs: Bernoulli loss at the
         long-run rate); the per-frame engine for every frame too (`downstream`)."""
-        sent, jitter, _, _ = self.transmission(t, downstream)
+        sent, jitter, _, _ = self.transmission(t, downstream, lone)
         return sent + self.cfg.link.propagation + jitter
 
-    def transmission(self, t: float, downstream: bool = False) -> tuple[float, float, int, int]:
+    def transmission(
+        self, t: float, downstream: bool = False, lone: bool = True
+    ) -> tuple[float, float, int, int]:
         """One transmission sent at t, on its own RTO timer: (send time of the attempt that gets
         through, jitter, attempts lost at random, condition index)."""
         c = self.weather.condition_of(t)
-        loss, offsets = self.conditions[c].loss, self.offsets[c]
+        loss = self.conditions[c].loss
+        offsets = self.message_offsets[c] if lone and not downstream else self.offsets[c]
         if downstream and loss.model == LossModel.GILBERT_ELLIOTT:
             failures = self._gilbert_elliott_step(loss)
         else:
@@ -257,7 +275,8 @@ class Connection:
         self.cut = math.inf
         self.busy_until = opened  # when the last committed frame finished serialising
         self.last_arrival = opened
-        self.last_up_arrival = opened
+        self.up_sent: list[float] = []  # client messages sent by `upstream`, and their arrivals
+        self.up_arrival: list[float] = []
         # the frames sent, one column each (`corrupt`: the bytes no longer match the checksum); the
         # public arrays are views of the first `frames` rows of storage that doubles when full, so a
         # connection carrying n frames costs O(n) however many sends it takes
@@ -381,12 +400,25 @@ class Connection:
 
     def upstream(self, t: float) -> float:
         """Arrival at the server of a small client message sent at t (inf once the connection is
-        cut)."""
+        cut), in order behind the messages sent before it."""
         if t >= self.cut:
             return math.inf
-        arrival = max(self.physics.transmit(t), self.last_up_arrival)
-        self.last_up_arrival = arrival
+        arrival = self.message_arrival(t)
+        self.up_sent.append(t)
+        self.up_arrival.append(arrival)  # a running maximum: messages arrive in order
         return arrival
+
+    def message_arrival(self, t: float) -> float:
+        """Arrival of a client message sent at t behind those `upstream` sent before it (without
+        recording it: the heartbeat's ping, looked at when its pong is due). Behind a message
+        still being retransmitted it is no lone segment: its tail loss probe leaves at once
+        (2 SRTT) and the re-armed timer backs off as usual (R, 3R, ... after it)."""
+        if t >= self.cut:
+            return math.inf
+        k = bisect.bisect_right(self.up_sent, t)
+        ahead = self.up_arrival[k - 1] if k else self.opened
+        lone = ahead <= t + self.physics.rtt_at(t)
+        return max(self.physics.transmit(t, lone=lone), ahead)
 
     def downstream_control(self, t: float) -> float:
         """Arrival at the client of a small server message sent at t, queued behind the frames

@@ -13,13 +13,20 @@ Assumptions (README "Model assumptions"):
   when a segment sent after t is SACKed and RACK's reordering window has passed: at
   max(SACK arrival, t + RTT_j + RTT/4) with RTT_j that segment's own round trip and RTT/4 the
   window (min_RTT/4; the mean RTT stands in for the minimum). It is resent at once (congestion
-  control is not modelled) and is lost again per the loss model or an outage, then repaired the
-  same way. Only first transmissions of later frames count as SACKed segments; an ACK sent during
-  an outage is lost (the next delivered frame's ACK repeats its SACK block); other ACK loss is
-  ignored.
+  control is not modelled) and is lost again per the loss model or an outage. A lost resend is
+  repaired by the timer (R after it, then 3R, ...), not by a later SACK: in fast recovery an
+  application-limited sender sends no new data until the resend is acknowledged (Linux's PRR with
+  the one delivery that revealed the loss), so nothing later can be SACKed. Only first
+  transmissions of later frames count as SACKed segments; an ACK sent during an outage is lost
+  (the next delivered frame's ACK repeats its SACK block); other ACK loss is ignored.
 - The RTO still fires if no such SACK comes before it (a tail loss, or an outage longer than the
-  RTO): timer R after the loss or after a fast retransmission, doubling on each timeout up to
-  `rto_max`; only timeouts count towards `tcp_retries`. After a timeout the sender is in loss
+  RTO): timer R after a fast retransmission, doubling on each timeout up to `rto_max`; only
+  timeouts count towards `tcp_retries`. A loss in the open state first meets Linux's tail loss
+  probe, one RTO after it (PTO = 2 SRTT + rto_min capped by the RTO: R on any path whose RTO is
+  rto_min), which re-arms the timer: attempts R, 2R, 4R, ... after the loss. The probe is no
+  timeout: new data keeps leaving until the RTO, and its SACK still repairs the loss (measured on
+  loopback with a black-hole: probe 0.23 s after the first lost frame, RTO 0.42 s, then 0.90, 1.79,
+  3.58 s; README "Fidelity"). After a timeout the sender is in loss
   recovery (cwnd 1, no new data), so that frame is resent by its timer alone until it gets through.
 - One timer per connection. When a retransmission sent by a timeout gets through, every younger
   frame still outstanding leaves right behind it (Linux marks them all lost on the RTO and resends
@@ -27,11 +34,12 @@ Assumptions (README "Model assumptions"):
   rounds (one RTT per doubling beyond an MSS of data) and F-RTO's probe round are ignored:
   negligible on loopback, a few RTTs for large frames on a long path. A younger frame's own timer
   is kept where it fires sooner: in-order delivery holds it behind the head anyway.
-- Tail loss probes (TLP) are not modelled: with nothing sent after a loss, the RTO applies.
 - Small downstream control messages (pongs, resume answers) are repaired like frames, from the
   frames sent after them and from a go-back; they are no SACK source themselves. Upstream messages
-  (acks, pings, requests) keep the RTO path: the client sends so rarely that there is seldom a
-  later segment to SACK.
+  (acks, pings, requests) have no later segment to SACK them (the client sends rarely): each is
+  a lone segment, probed one RTO after it and then timed out at 2R, 4R, ... (`link.probed_offsets`).
+- The ACK of a timeout retransmission is never lost (Linux would time out once more; a 3-loss event
+  per frame at 5 % loss, left out).
 - Every transmission takes the RTO and RTT of the condition in force when it first left.
 
 Commit order. Frames are committed in departure order and a commit only adds frames leaving after
@@ -85,6 +93,8 @@ class LossRecovery:
     def __init__(self, physics):
         self.physics, self.weather = physics, physics.weather
         self.offsets = [o.tolist() for o in physics.offsets]  # retransmission offsets by condition
+        # a loss in the open state: the tail loss probe, then the RTO (R, 2R, 4R, ...)
+        self.probed = [o.tolist() for o in physics.message_offsets]
         self.pending: list[Lost] = []
         self.heads: list[tuple[int, float]] = []  # (row, retransmission time) of settled heads
         # frames whose first transmission got through and was SACKed: departure, SACK heard
@@ -166,9 +176,11 @@ class LossRecovery:
         `final_by` are final and become its new starting point. `heads`: (row, time) of the
         timeout retransmissions that get through."""
         t, attempts, timer_start, timeouts, fast = lost.state
-        offsets, rtt = self.offsets[lost.cond], self.physics.rtt[lost.cond]
+        rtt = self.physics.rtt[lost.cond]
         leads = [sent for row, sent in heads if row < lost.row]  # frames it may go back behind
         while True:
+            open_state = timer_start == lost.depart  # no timeout or fast retransmit yet
+            offsets = (self.probed if open_state else self.offsets)[lost.cond]
             at, trigger = timer_start + offsets[timeouts + 1], TIMEOUT
             if fast:
                 sack = self._first_sack_after(t, at, rtt)
@@ -186,10 +198,10 @@ class LossRecovery:
                 lost.sent, lost.trigger, lost.decided_by = at, trigger, at
                 return
             t = at
-            if trigger == TIMEOUT:
-                timeouts, fast = timeouts + 1, False
-            else:
-                timer_start, timeouts, fast = at, 0, True
+            if trigger == TIMEOUT:  # the tail loss probe leaves the sender open to SACKs
+                timeouts, fast = timeouts + 1, open_state and timeouts == 0
+            else:  # in fast recovery no new data leaves, so nothing SACKs a lost retransmission
+                timer_start, timeouts, fast = at, 0, trigger == GO_BACK
             if t <= final_by:
                 lost.state = (t, attempts, timer_start, timeouts, fast)
 

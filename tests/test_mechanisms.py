@@ -185,16 +185,17 @@ def test_loss_driven_stall_can_trip_the_heartbeat_without_any_outage():
 
 
 def test_closing_handshake_ends_when_the_server_close_gets_through():
-    # ping at 4.08 (inside the black-hole [4, 4.3)); its retransmission at 4.28 is lost too, the
-    # next at 4.68 reaches the server, whose close follows its data (in flight again from 4.6)
+    # ping at 4.08 (inside the black-hole [4, 4.5)); its tail loss probe at 4.28 and RTO at 4.48
+    # are lost too, the next at 4.88 reaches the server, whose close follows its data (the data's
+    # probe at 4.2 and RTO at 4.4 were lost, its next timeout at 4.8 gets through)
     cfg = calm(
-        disconnects__schedule="4:half_open:0.3",
+        disconnects__schedule="4:half_open:0.5",
         client__ping_interval=1,
         client__ping_timeout=0.5,
         link__rto_min=0.2,
     )
     _, _, (d,) = run(cfg)
-    assert d["detected_by"] == "heartbeat" and 4.68 < d["detected_at"] < 4.58 + 0.5
+    assert d["detected_by"] == "heartbeat" and 4.88 < d["detected_at"] < 4.58 + 0.5
     late = calm(
         disconnects__schedule="4:half_open:30",
         client__ping_interval=1,

@@ -24,10 +24,18 @@ class Heartbeat:
 
     def __init__(self, cfg, physics, weather):
         self.cfg, self.physics, self.weather = cfg, physics, weather
+        self.ping = (None, math.nan, math.inf)  # (connection, sent, arrival) of the latest ping
+
+    def ping_arrival(self, conn, ping_sent: float) -> float:
+        """When a ping sent at `ping_sent` reaches the server (in order behind the client's other
+        messages); drawn once per ping."""
+        if self.ping[:2] != (conn, ping_sent):
+            self.ping = (conn, ping_sent, conn.message_arrival(ping_sent))
+        return self.ping[2]
 
     def pong_arrival(self, conn, ping_sent: float) -> float:
         """When the pong to a ping sent at `ping_sent` reaches the client (queued behind data)."""
-        ping_arrival = self.physics.transmit(ping_sent) if ping_sent < conn.cut else math.inf
+        ping_arrival = self.ping_arrival(conn, ping_sent)
         if not math.isfinite(ping_arrival):
             return math.inf
         return conn.downstream_control(ping_arrival + self.cfg.server.processing)
@@ -38,7 +46,7 @@ class Heartbeat:
         deadline = now + self.cfg.client.close_timeout
         if now >= conn.cut:  # already torn down: nothing to wait for
             return now
-        ping_arrival = self.physics.transmit(ping_sent)
+        ping_arrival = self.ping_arrival(conn, ping_sent)
         # a close frame sent while the ping is unacknowledged follows it as soon as the ping's own
         # retransmission is acknowledged (go-back after the timeout), not on a timer of its own
         close_arrival = ping_arrival if ping_arrival > now else self.physics.transmit(now)

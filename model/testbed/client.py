@@ -76,6 +76,7 @@ class StreamClient:
         ] = []  # (time, frames held, token valid) of each
         self.disconnects: list[DisconnectRecord] = []
         self.streaming: list[list[float]] = []  # [from, to] while reading a connection
+        self.gave_up = math.inf  # when the heartbeat gave up on the connection being read
         self.attempt_errors: dict[str, int] = {}
         self.outcome, self.error = "censored", ""
         self.ended_at = self.completed_at = math.nan
@@ -171,7 +172,10 @@ class StreamClient:
             return self.detect(closed)
         finally:
             acks.cancel()
-            self.streaming[-1].append(self.now())
+            # a heartbeat that gave up leaves the client failing the connection, deaf to it (as
+            # the model's client): an outage from then on no longer hits a connection it reads
+            self.streaming[-1].append(min(self.now(), self.gave_up))
+            self.gave_up = math.inf
 
     def take(self, seq: int, digest: int) -> None:
         t = self.now()
@@ -215,6 +219,7 @@ class StreamClient:
             and not closed.rcvd_then_sent
         ):
             ping = ws.ping_times[-1] - self.t0 if ws.ping_times else now
+            self.gave_up = ping + self.cfg.client.ping_timeout
             return self.blame(("close", "reset", "half_open"), now, "heartbeat", ping)
         if rcvd is not None:
             return self.blame(("close",), now, "close_frame", now)

@@ -94,13 +94,16 @@ acceptance region, and the case agrees iff the statistic falls in it.
    through reaches the server: that frame left at t + N g (first attempt), arrived RTT/2 later and
    its SACK took RTT/2 more, so the resend leaves at d + N g + RTT for the first loss (RACK's
    window RTT/4 never binds: a later frame leaves at least g - RTT >= RTT/4 after any attempt).
-   A lost resend (at d + (N_1 + ... + N_k) g + RTT) is repaired by the first frame leaving after
-   it: since RTT < g, that is the next frame on the grid, so the next resend leaves N_{k+1} g
-   later. With F lost attempts (P(F = f) = p^(f-1)(1-p), f >= 1, given the first was lost) and
-   N_k ~ Geometric(1-p) on {1, 2, ...} independent of F (other frames' first transmissions), the
-   delay of a lost frame is g (N_1 + ... + N_F) + RTT, and by Wald's identity
-   E = g E[F] E[N] + RTT = g/(1-p)^2 + RTT (the RTO never fires first unless N g + RTT >= R, i.e.
-   N >= 10: probability p^9 = 1e-9). Lost frames share the later frames they wait for, so the
+   A lost resend is not repaired by a later SACK: in fast recovery an application-limited sender
+   sends no new data until the resend is acknowledged (Linux's PRR, one delivery reported), so
+   the timer repairs it, R, 3R, 7R, ... after the resend, each attempt lost with probability p:
+   D = R(2^J - 1) with P(J = j) = p^j (1-p), E[D] = R p/(1-2p). With N ~ Geometric(1-p) on
+   {1, 2, ...} (other frames' first transmissions), the delay of a lost frame is N g + RTT + D and
+   E = g/(1-p) + RTT + R p/(1-2p) (the timer never fires first unless N g + RTT >= R, i.e. N >=
+   10: probability p^9 = 1e-9; a younger frame whose resend is lost too may go back behind an
+   older frame's timeout retransmission, which shortens its wait: about p^2 of the lost frames
+   see a neighbour within R, a bias well inside the interval). Lost frames share the later frames
+   they wait for, so the
    mean is taken over independent replications (ratio estimator); the last 40 frames of each,
    which may wait for their RTO, are left out.
 

@@ -339,10 +339,10 @@ def case_rto_delay(ctx: Context) -> dict:
 
 
 def case_fast_retransmit_delay(ctx: Context) -> dict:
-    name = "link: fast retransmit delay g/(1-p)^2 + RTT"
-    p, g, rtt = FAST_LOSS, FAST_GAP, 2 * 0.02
+    name = "link: fast retransmit delay g/(1-p) + RTT + Rp/(1-2p)"
+    p, g, rtt, rto = FAST_LOSS, FAST_GAP, 2 * 0.02, 1.0
     sums, counts = ctx.fast_retransmit()
-    expected = ctx.expected(name, fast_retransmit_mean(g, p, rtt))
+    expected = ctx.expected(name, fast_retransmit_mean(g, p, rtt, rto))
     est, lo, hi = ratio_interval(sums, counts)
     return interval_row(
         name,
@@ -351,9 +351,9 @@ def case_fast_retransmit_delay(ctx: Context) -> dict:
         lo,
         hi,
         f"SACK/RACK (link.fast_recovery): frames g={g} s apart, Bernoulli "
-        f"p={p}, RTT={rtt} s; a lost attempt is resent one RTT after the next "
-        f"frame that gets through left: F ~ Geometric attempts, N ~ Geometric "
-        f"frames each, g E[F] E[N] + RTT (textbook RTO model: R/(1-2p) = "
+        f"p={p}, RTT={rtt} s, R={rto} s; a lost frame is resent one RTT after the next "
+        f"frame that gets through left (N ~ Geometric frames), a lost resend by the "
+        f"timer R, 3R, ... after it: g E[N] + RTT + Rp/(1-2p) (textbook RTO model: R/(1-2p) = "
         f"{1.0 / (1 - 2 * p):.4g} s); mean delay of a lost frame, ratio estimator "
         f"over {len(sums)} independent replications of {SIZES['fast_frames']} "
         f"frames, delta-method t 99.9 % (false alarm ~0.1 %); {sum(counts)} lost "
@@ -477,7 +477,7 @@ CASES: list[Case] = [
     Case("link: Gilbert-Elliott loss rate", case_ge_loss_rate),
     Case("link: Gilbert-Elliott mean loss-burst length", case_ge_burst),
     Case("link: RTO retransmission delay R p/(1-2p)", case_rto_delay),
-    Case("link: fast retransmit delay g/(1-p)^2 + RTT", case_fast_retransmit_delay),
+    Case("link: fast retransmit delay g/(1-p) + RTT + Rp/(1-2p)", case_fast_retransmit_delay),
     Case(*_coverage_case("wilson")),
     Case(*_coverage_case("clopper-pearson")),
     Case(*_sprt_case("h0")),

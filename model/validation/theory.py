@@ -130,7 +130,9 @@ def gilbert_elliott_loss(p, r, lg, lb):
     return rate, rate / (rate - both)
 
 
-def fast_retransmit_mean(gap: float, loss: float, rtt: float) -> float:
+def fast_retransmit_mean(gap: float, loss: float, rtt: float, rto: float) -> float:
     """E[delay of a frame whose first transmission was lost] under SACK/RACK fast retransmit
-    (package docstring, section 3): g E[F] E[N] + RTT = g/(1-p)^2 + RTT."""
-    return gap / (1 - loss) ** 2 + rtt
+    (package docstring, section 3): resent one RTT after the first later frame that gets through
+    left, g E[N] + RTT with N ~ Geometric(1-p) frames; a lost resend waits for the timer (R, 3R,
+    ... after it: nothing new leaves in fast recovery to SACK it), R p/(1-2p) more on average."""
+    return gap / (1 - loss) + rtt + rto * loss / (1 - 2 * loss)
