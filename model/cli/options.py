@@ -50,15 +50,14 @@ def calibration_dir(text: str) -> Path:
     return path
 
 
-def seed_and_set(p: argparse.ArgumentParser) -> None:
+def seed_and_set(
+    p: argparse.ArgumentParser,
+    set_help: str = "override a setting by dotted path, e.g. client.backoff.jitter=equal "
+    "(repeatable)",
+) -> None:
     p.add_argument("--seed", type=whole_number(0), default=0, help="root seed (default 0)")
     p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a setting by dotted path, e.g. client.backoff.jitter=equal (repeatable)",
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help=set_help
     )
 
 

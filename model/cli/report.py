@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.cli.options import calibration_dir, pdf_path, whole_number, workers
+from model.cli.options import calibration_dir, pdf_path, seed_and_set, whole_number, workers
 
 
 def add_commands(verbs) -> None:
@@ -38,14 +38,8 @@ def add_commands(verbs) -> None:
         help="session budget per scenario (default: 20000 single-stream sessions, 12000 streams' "
         "worth of multi-stream ones but at least 299 sessions)",
     )
-    report.add_argument("--seed", type=whole_number(0), default=0, help="root seed (default 0)")
-    report.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a setting in every scenario, e.g. content.frames=200 (repeatable)",
+    seed_and_set(
+        report, "override a setting in every scenario, e.g. content.frames=200 (repeatable)"
     )
     workers(report)
     report.add_argument(
