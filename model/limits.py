@@ -8,11 +8,13 @@ command line's `--no-work-limit` skips it.
 
 The estimate is a worst case, counted per stream as if it lived until the horizon (a censored
 stream does): its frames, its ack and ping ticks, the disconnects and condition changes of its
-weather. A stream of the standard scenario counts about 1,700 such events and really costs about
-2.5 ms; one event of the estimate costs from 0.2 us (a frame, simulated in arrays) to 20-40 us (an
-ack or ping tick, a condition change of a censored stream; measured on a shared 2-core machine),
-so a session at the limit of 10^6 events takes under a minute. Memory is about 250 bytes per frame
-of a session held at once (measured: 220 B) and a few hundred per disconnect.
+weather, and for the json kind its document (built, hashed and parsed byte by byte: one event per
+32 bytes, 32 bytes of memory per byte). A stream of the standard scenario counts about 1,700 such
+events and really costs about 2.5 ms; one event of the estimate costs from 0.2 us (a frame,
+simulated in arrays) to 20-40 us (an ack or ping tick, a condition change of a censored stream;
+measured on a shared 2-core machine), so a session at the limit of 10^6 events takes under a
+minute. Memory is about 250 bytes per frame of a session held at once (measured: 220 B) and a few
+hundred per disconnect.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ MAX_SESSION_BYTES = 4 * 2**30  # one session's arrays in one worker
 MAX_RUN_EVENTS = 2e10  # a day or two of one core if every event were a worst case
 BYTES_PER_FRAME = 250
 BYTES_PER_DISCONNECT = 400
+JSON_BYTES_PER_EVENT = 32  # the json kind builds, hashes and parses its document: ~1 us per byte
+MEMORY_PER_JSON_BYTE = 32  # measured: 28 B of memory per byte of document
 OVERRIDE = "--no-work-limit"
 
 
@@ -47,7 +51,13 @@ def stream_events(cfg: Scenario) -> dict[str, tuple[str, float]]:
         "pings": ("client.ping_interval", _per(h, cfg.client.ping_interval)),
         "disconnects": ("disconnects.rate_scale", h * rate + len(d.scheduled())),
         "condition changes": ("network.*.mean_sojourn", _per(h, shortest)),
+        "json bytes / 32": ("content.chunk_bytes", _json_bytes(cfg) / JSON_BYTES_PER_EVENT),
     }
+
+
+def _json_bytes(cfg: Scenario) -> float:
+    """Bytes of the JSON document a json stream builds in memory (other kinds keep only sizes)."""
+    return cfg.content.frames * cfg.content.chunk_bytes if cfg.content.kind == "json" else 0.0
 
 
 def session_size(cfg: Scenario) -> tuple[float, float]:
@@ -55,7 +65,11 @@ def session_size(cfg: Scenario) -> tuple[float, float]:
     events = stream_events(cfg)
     n = cfg.session.streams
     per_stream = sum(count for _, count in events.values())
-    memory = cfg.content.frames * BYTES_PER_FRAME + events["disconnects"][1] * BYTES_PER_DISCONNECT
+    memory = (
+        cfg.content.frames * BYTES_PER_FRAME
+        + events["disconnects"][1] * BYTES_PER_DISCONNECT
+        + _json_bytes(cfg) * MEMORY_PER_JSON_BYTE
+    )
     return n * per_stream, n * memory
 
 
