@@ -124,10 +124,11 @@ def cmd_sweep(args) -> int:
         completion=("outcome", lambda o: (o == "completed").mean()),
         p99_buffer_bytes=("buffer_peak_bytes", lambda b: b.quantile(0.99)),
     )
+    # never recovered = inf; an observed value (not an interpolation, which is NaN between two infs)
     rec = res.disconnects.groupby(keys, sort=False).recovery_time.agg(
         disconnects="size",
-        p50_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.5),
-        p99_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.99),
+        p50_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.5, interpolation="higher"),
+        p99_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.99, interpolation="higher"),
     )
     if args.out:  # before printing: a closed stdout (`| head`) must not lose the tables
         write(
