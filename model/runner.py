@@ -246,7 +246,7 @@ def run(
     results: dict[Chunk, Results] = {}
     if store:
         store.claim(cfg, seed, streams, chunk_size, first_stream)
-        results = {c: store.load(c) for c in chunks if store.has(c)}
+        results = {c: r for c in chunks if store.has(c) and (r := store.load(c)) is not None}
     todo = [c for c in chunks if c not in results]
     try:
         with tqdm(
@@ -372,8 +372,15 @@ class _Workdir:
     def has(self, c: Chunk) -> bool:
         return all(f.exists() for f in self._files(c))
 
-    def load(self, c: Chunk) -> Results:
-        return Results(*(pd.read_parquet(f) for f in self._files(c)))
+    def load(self, c: Chunk) -> Results | None:
+        """The saved chunk, or None (its files deleted, to be recomputed) if they cannot be read
+        (truncated by a crash of the machine, say)."""
+        try:
+            return Results(*(pd.read_parquet(f) for f in self._files(c)))
+        except (OSError, ValueError, pa.ArrowException):
+            for f in self._files(c):
+                f.unlink(missing_ok=True)
+            return None
 
     def save(self, c: Chunk, res: Results) -> None:
         s, d = self._files(c)

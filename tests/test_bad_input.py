@@ -294,3 +294,14 @@ def test_a_dead_worker_is_one_line_naming_the_chunk_and_seed(tmp_path):
 
 def test_setting_reads_a_dotted_path():
     assert setting(Scenario(), "client.backoff.max_attempts") == 10
+
+
+def test_a_truncated_checkpoint_is_recomputed_not_a_traceback(tmp_path):
+    from model.runner import run
+
+    cfg = apply_overrides(SCENARIOS["text-interruption"], ["content.frames=20"])
+    first = run(cfg, 6, 1, workers=1, chunk_size=3, workdir=tmp_path, progress=False)
+    part = sorted(tmp_path.glob("chunk-*.streams.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:100])  # truncated
+    again = run(cfg, 6, 1, workers=1, chunk_size=3, workdir=tmp_path, progress=False)
+    pd.testing.assert_frame_equal(first.streams, again.streams)
