@@ -732,13 +732,16 @@ class UnknownPath(ConfigError):
 
 def apply_overrides(cfg: Scenario, assignments: list[str] | dict) -> Scenario:
     """Apply `path=value` strings (or a {path: value} dict) together: the result does not depend on
-    their order (a path given twice takes its last value). Unknown paths name the nearest valid
-    ones."""
+    their order, and a path given twice with different values is refused. Unknown paths name the
+    nearest valid ones."""
     items = (
         assignments.items() if isinstance(assignments, dict) else [_split(a) for a in assignments]
     )
     tree: dict = {}
+    given: dict = {}
     for path, value in items:
+        if given.setdefault(path, value) != value:
+            raise ConfigError(path, value, f"also set to {given[path]!r}; give it once")
         try:
             _nest(cfg, path, value, tree)
         except UnknownPath:

@@ -142,6 +142,10 @@ def test_huge_or_odd_counts_are_refused(argv, fragment, capsys):
         ([*RUN, "--until-decided"], "--streams=3: not with --until-decided"),
         ([*RUN, "--budget", "5"], "--budget=5: only with --until-decided or --demonstrate"),
         (["report", "--streams", "5", "--budget", "5"], "--budget=5: not with --streams"),
+        (
+            [*RUN, "--set", "content.frames=10", "--set", "content.frames=20"],
+            "content.frames='20': also set to '10'",
+        ),
     ],
 )
 def test_a_flag_the_run_would_ignore_is_refused(argv, fragment, capsys):
