@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from model import limits
-from model.cli import main
+from model.cli import main, options
 from model.config import ConfigError, Scenario, apply_overrides, settable_paths, setting
 from model.outputs import atomic_write, written_together
 from model.runner import Chunk, ProcessExecutor
@@ -128,11 +128,13 @@ def test_a_run_too_big_to_finish_is_refused_naming_its_cause(capsys, monkeypatch
         (["run", "text-interruption", "--streams", "99999999999999999999"], "from 1 to 10,000,000"),
         (["run", "text-interruption", "--seed", "٣"], "--seed: '٣': expected a whole number"),
         (["run", "text-interruption", "--workers", "0"], "--workers: 0"),
+        (["run", "text-interruption", "--streams", "1_000"], "--streams: '1_000'"),
         (["run", "stress", "--streams", "200000"], "streams=20000000: at most 10,000,000"),
     ],
 )
 def test_huge_or_odd_counts_are_refused(argv, fragment, capsys):
     refused(argv, capsys, fragment)
+    assert options.MAX_SESSIONS == limits.MAX_STREAMS  # one limit, kept in two light modules
 
 
 @pytest.mark.parametrize(

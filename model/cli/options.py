@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 OUTPUT_SUFFIXES = (".parquet", ".csv")
@@ -21,10 +22,7 @@ def whole_number(lo: int, hi: int | None = None):
     within = f">= {lo}" if hi is None else f"from {lo} to {hi:,}"
 
     def parse(text: str) -> int:
-        try:
-            value = int(text) if text.strip().isascii() else None
-        except ValueError:
-            value = None
+        value = int(text) if re.fullmatch(r"\s*[+-]?[0-9]+\s*", text) else None
         if value is None:
             raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number {within}")
         if value < lo or (hi is not None and value > hi):
