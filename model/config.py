@@ -562,22 +562,32 @@ class Slo:
     buffer_bytes: float = spec(
         50e6, "B", "replay-buffer memory on the server (peak)", lo=0.0, lo_open=True
     )
+    # Rate targets are in (0, 1]: a target of 0 holds whatever happens (no verdict to judge).
     completion_rate: float = spec(
         0.9995,
         "prob",
         "streams that complete (censored ones count as not completed)",
         lo=0.0,
+        lo_open=True,
         hi=1.0,
     )
     integrity_rate: float = spec(
-        1.0, "prob", "completed streams delivered intact, with no duplicate", lo=0.0, hi=1.0
+        1.0,
+        "prob",
+        "completed streams delivered intact, with no duplicate",
+        lo=0.0,
+        lo_open=True,
+        hi=1.0,
     )
-    recovery_rate: float = spec(0.999, "prob", "disconnects that end recovered", lo=0.0, hi=1.0)
+    recovery_rate: float = spec(
+        0.999, "prob", "disconnects that end recovered", lo=0.0, lo_open=True, hi=1.0
+    )
     timeout_handling_rate: float = spec(
         1.0,
         "prob",
         "failed streams ending in a typed error with their buffer released",
         lo=0.0,
+        lo_open=True,
         hi=1.0,
     )
 

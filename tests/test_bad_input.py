@@ -69,6 +69,7 @@ def test_infinity_is_taken_where_it_has_a_meaning():
         ("network.poor.jitter.shape=1e9", "a number in (0.0, 20.0]"),
         ("client.backoff.max_attempts=99999999999999999999", "a number in [1, 1000000]"),
         ("server.buffer_bytes=1e300", "server.buffer_bytes"),
+        ("slo.completion_rate=0", "slo.completion_rate=0.0: a number in (0.0, 1.0]"),  # fuzz
     ],
 )
 def test_absurd_magnitudes_are_bounded(assignment, fragment, capsys):
