@@ -8,13 +8,14 @@ command line's `--no-work-limit` skips it.
 
 The estimate is a worst case, counted per stream as if it lived until the horizon (a censored
 stream does): its frames, its ack and ping ticks, the disconnects and condition changes of its
-weather, and for the json kind its document (built, hashed and parsed byte by byte: one event per
-32 bytes, 32 bytes of memory per byte). A stream of the standard scenario counts about 1,700 such
-events and really costs about 2.5 ms; one event of the estimate costs from 0.2 us (a frame,
-simulated in arrays) to 20-40 us (an ack or ping tick, a condition change of a censored stream;
-measured on a shared 2-core machine), so a session at the limit of 10^6 events takes under a
-minute. Memory is about 250 bytes per frame of a session held at once (measured: 220 B) and a few
-hundred per disconnect.
+weather, the reconnects after those disconnects and after corrupted frames (100 events each: a
+reconnect measured 4.7 ms), and for the json kind its document (built, hashed and parsed byte by
+byte: one event per 32 bytes, 32 bytes of memory per byte). A stream of the standard scenario
+counts about 4,700 such events and really costs about 2.5 ms; one event of the estimate costs
+from 0.2 us (a frame, simulated in arrays) to 20-40 us (an ack or ping tick, a condition change
+of a censored stream; measured on a shared 2-core machine), so a session at the limit of 10^6
+events takes under a minute. Memory is about 250 bytes per frame of a session held at once
+(measured: 220 B) and a few hundred per disconnect.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ MAX_SESSION_BYTES = 4 * 2**30  # one session's arrays in one worker
 MAX_RUN_EVENTS = 2e10  # a day or two of one core if every event were a worst case
 BYTES_PER_FRAME = 250
 BYTES_PER_DISCONNECT = 400
+RECONNECT_EVENTS = 100  # a disconnect the client lives through: measured 4.7 ms of reconnecting
 JSON_BYTES_PER_EVENT = 32  # the json kind builds, hashes and parses its document: ~1 us per byte
 MEMORY_PER_JSON_BYTE = 32  # measured: 28 B of memory per byte of document
 OVERRIDE = "--no-work-limit"
@@ -50,9 +52,29 @@ def stream_events(cfg: Scenario) -> dict[str, tuple[str, float]]:
         "ack ticks": ("client.ack_interval", _per(h, cfg.client.ack_interval)),
         "pings": ("client.ping_interval", _per(h, cfg.client.ping_interval)),
         "disconnects": ("disconnects.rate_scale", h * rate + len(d.scheduled())),
+        "reconnect events": (
+            "disconnects.rate_scale",
+            RECONNECT_EVENTS * (h * rate + len(d.scheduled())),
+        ),
+        "corruption reconnect events": (
+            "link.corruption_rate",
+            RECONNECT_EVENTS * _corruption_disconnects(cfg),
+        ),
         "condition changes": ("network.*.mean_sojourn", _per(h, shortest)),
         "json bytes / 32": ("content.chunk_bytes", _json_bytes(cfg) / JSON_BYTES_PER_EVENT),
     }
+
+
+def _corruption_disconnects(cfg: Scenario) -> float:
+    """Disconnects from corrupted frames: each frame sent is corrupted with probability c, so
+    about frames * c / (1 - c) of them before every frame got through, but no more than one per
+    reconnect cycle (the handshake's round trips) until the horizon."""
+    c = cfg.link.corruption_rate
+    if c == 0:
+        return 0.0
+    by_frames = cfg.content.frames * c / (1 - c)
+    cycle = 2 * cfg.link.propagation * cfg.client.handshake_rtts
+    return min(by_frames, cfg.horizon / cycle) if cycle > 0 else by_frames
 
 
 def _json_bytes(cfg: Scenario) -> float:

@@ -109,11 +109,13 @@ def test_a_run_too_big_to_finish_is_refused_naming_its_cause(capsys, monkeypatch
     refused(
         [*RUN, "--set", "client.ack_interval=0.001", "--set", "horizon=1e6"],
         capsys,
-        "client.ack_interval=0.001: the run would take 1e+09 events per session",
+        "client.ack_interval=0.001: the run would take 1.01e+09 events per session",
         "--no-work-limit",
     )
     refused([*RUN, "--set", "session.streams=10000"], capsys, "session.streams=10000")
     refused([*RUN, "--set", "network.poor.mean_sojourn=1e-5"], capsys, "condition changes")
+    corrupt = ["--set", "link.corruption_rate=0.9999", "--set", "link.propagation=0"]
+    refused([*RUN, *corrupt], capsys, "link.corruption_rate=0.9999", "corruption reconnect")
     # every catalogue scenario fits at the sizes the CLI and the report give it
     for cfg in SCENARIOS.values():
         limits.check_run(cfg, 64_000 if cfg.session.streams == 1 else 600)

@@ -84,7 +84,7 @@ BASE = get_scenario("text-interruption")
 VARY = [(p, [v for v in _edges(d, m) if _valid(p, v)]) for p, d, m in _leaves(BASE)]
 VARY = [(p, edges) for p, edges in VARY if edges]
 EDGES = [f"{p}={v}" for p, edges in VARY for v in edges]
-GOOD_SCENARIOS = ["text-interruption", "concurrent-interruptions", "large-response"]
+GOOD_SCENARIOS = ["text-interruption", "rapid-reconnection", "json-interruption"]
 PARTS = ("scenario", "seed", "workers", "override", "size", "vary", "out")
 
 
