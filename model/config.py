@@ -19,7 +19,15 @@ from enum import StrEnum
 from typing import Any
 
 from model.distributions import Dist
-from model.fields import ConfigError, allowed_text, field_type, spec, validate
+from model.fields import (
+    UNIT_LIMITS,
+    ConfigError,
+    allowed_text,
+    field_type,
+    parse_number,
+    spec,
+    validate,
+)
 
 
 # Fixed choices. Settings hold the plain strings; code compares them with these members.
@@ -61,6 +69,8 @@ def values(choices: type[StrEnum]) -> tuple[str, ...]:
 
 
 CONDITIONS = ("stable", "unstable", "poor")
+MIN_PERIOD = 0.001  # s: the fastest protocol timer (acks, pings)
+MAX_FRAME_BYTES = 1_000_000_000  # B: the largest frame payload or envelope
 DISCONNECT_KINDS = values(DisconnectKind)
 INF = math.inf
 
@@ -127,7 +137,12 @@ class Condition:
         0.0, "1/s", "rate of disconnect events (Poisson) in this condition", lo=0.0
     )
     mean_sojourn: float = spec(
-        INF, "s", "mean time spent in this condition before changing", lo=0.0, lo_open=True
+        INF,
+        "s",
+        "mean time spent in this condition before changing",
+        lo=0.0,
+        lo_open=True,
+        inf="forever",
     )
     to_stable: float = spec(
         1.0, "weight", "relative chance of moving to `stable` on leaving", lo=0.0
@@ -184,13 +199,20 @@ class Link:
     """WebSocket over TCP: reliable, in order while up; loss shows up as delay (RFC 6298 RTO, and
     with `fast_recovery` Linux's SACK/RACK fast retransmit and go-back-N: `model/recovery.py`)."""
 
-    propagation: float = spec(0.02, "s", "one-way propagation delay", lo=0.0)
+    propagation: float = spec(
+        0.02,
+        "s",
+        "one-way propagation delay (a geostationary satellite hop: 0.27 s)",
+        lo=0.0,
+        hi=10.0,
+    )
     bandwidth: float = spec(
         1.25e6,
         "B/s",
         "server->client bandwidth (10 Mbit/s); serialisation + FIFO queueing",
         lo=0.0,
         lo_open=True,
+        inf="no serialisation delay",
     )
     rto_min: float = spec(
         0.2,
@@ -271,19 +293,21 @@ class Disconnects:
 
     def scheduled(self) -> list[tuple[float, str, float]]:
         """The parsed schedule as (time, kind, outage) sorted by time."""
-        events = []
+        events, most = [], UNIT_LIMITS["s"][0]
         for item in filter(None, (s.strip() for s in self.schedule.split(";"))):
             parts = item.split(":")
             try:
-                t, kind, outage = float(parts[0]), parts[1], float(parts[2])
-                if len(parts) != 3 or kind not in DISCONNECT_KINDS or t < 0 or outage < 0:
+                t, kind, outage = parse_number(parts[0]), parts[1].strip(), parse_number(parts[2])
+                if len(parts) != 3 or kind not in DISCONNECT_KINDS:
+                    raise ValueError
+                if not (0 <= t <= most and 0 <= outage <= most):
                     raise ValueError
             except (ValueError, IndexError):
                 raise ConfigError(
                     "schedule",
                     item,
-                    "entries 'time:kind:outage', time and outage >= 0 s, "
-                    "kind one of " + ", ".join(DISCONNECT_KINDS),
+                    "entries 'time:kind:outage', time and outage plain numbers in "
+                    f"[0, {most:g}] s, kind one of " + ", ".join(DISCONNECT_KINDS),
                 ) from None
             events.append((t, kind, outage))
         return sorted(events)
@@ -311,14 +335,17 @@ class Backoff:
     )
     base: float = spec(0.5, "s", "base delay", lo=0.0)
     factor: float = spec(2.0, "x", "growth per attempt (exponential)", lo=1.0)
-    cap: float = spec(10.0, "s", "maximum delay", lo=0.0)
-    max_attempts: int = spec(10, "count", "attempts before giving up with network_timeout", lo=1)
+    cap: float = spec(10.0, "s", "maximum delay", lo=0.0, inf="no cap")
+    max_attempts: int = spec(
+        10, "count", "attempts before giving up with network_timeout", lo=1, hi=1_000_000
+    )
     deadline: float = spec(
         60.0,
         "s",
         "give up if the next attempt would start later than this after detection",
         lo=0.0,
         lo_open=True,
+        inf="no deadline",
     )
 
     def __post_init__(self):
@@ -329,11 +356,17 @@ class Backoff:
 class Client:
     """The receiving client: acks, heartbeat, reconnect and resume."""
 
+    # Protocol timers tick at most every millisecond (MIN_PERIOD): real clients ack and ping every
+    # 0.1 to 30 s, and each tick is simulated, so a 1 ns period would mean 10^9 events a second.
     ack_interval: float = spec(
-        1.0, "s", "period of cumulative acks (SignalR: about 1 s)", lo=0.0, lo_open=True
+        1.0, "s", "period of cumulative acks (SignalR: about 1 s)", lo=MIN_PERIOD, inf="no acks"
     )
     ping_interval: float = spec(
-        20.0, "s", "heartbeat ping period (python websockets: 20 s)", lo=0.0, lo_open=True
+        20.0,
+        "s",
+        "heartbeat ping period (python websockets: 20 s)",
+        lo=MIN_PERIOD,
+        inf="no heartbeat",
     )
     ping_timeout: float = spec(
         20.0,
@@ -400,7 +433,11 @@ class Server:
         choices=values(WhenFull),
     )
     retention: float = spec(
-        120.0, "s", "keep a disconnected stream's buffer this long (Socket.IO: 120 s)", lo=0.0
+        120.0,
+        "s",
+        "keep a disconnected stream's buffer this long (Socket.IO: 120 s)",
+        lo=0.0,
+        inf="never freed",
     )
     replay_from: str = spec(
         "client",
@@ -431,11 +468,21 @@ class Content:
 
     kind: str = spec("text", "-", "content kind", choices=("text", "json", "multipart", "large"))
     frames: int = spec(1000, "count", "frames in the response", lo=1, hi=10_000_000)
+    # Per-frame sizes stop at MAX_FRAME_BYTES (1 GB, far above any WebSocket server's message
+    # limit) so a response of 10^7 frames still counts its bytes exactly in 64-bit integers.
     chunk_bytes: float = spec(
-        16.0, "B", "text, json, multipart: mean payload per frame (a few tokens of text)", lo=1.0
+        16.0,
+        "B",
+        "text, json, multipart: mean payload per frame (a few tokens of text)",
+        lo=1.0,
+        hi=MAX_FRAME_BYTES,
     )
     envelope_bytes: int = spec(
-        32, "B", "per-frame protocol overhead (sequence number, type, checksum)", lo=0
+        32,
+        "B",
+        "per-frame protocol overhead (sequence number, type, checksum)",
+        lo=0,
+        hi=MAX_FRAME_BYTES,
     )
     components: int = spec(
         4,
@@ -445,7 +492,11 @@ class Content:
         hi=10_000,
     )
     frame_bytes: int = spec(
-        16_384, "B", "large: payload of every frame (16 KiB x 128 frames = 2 MiB)", lo=1
+        16_384,
+        "B",
+        "large: payload of every frame (16 KiB x 128 frames = 2 MiB)",
+        lo=1,
+        hi=MAX_FRAME_BYTES,
     )
 
     def __post_init__(self):
@@ -511,22 +562,32 @@ class Slo:
     buffer_bytes: float = spec(
         50e6, "B", "replay-buffer memory on the server (peak)", lo=0.0, lo_open=True
     )
+    # Rate targets are in (0, 1]: a target of 0 holds whatever happens (no verdict to judge).
     completion_rate: float = spec(
         0.9995,
         "prob",
         "streams that complete (censored ones count as not completed)",
         lo=0.0,
+        lo_open=True,
         hi=1.0,
     )
     integrity_rate: float = spec(
-        1.0, "prob", "completed streams delivered intact, with no duplicate", lo=0.0, hi=1.0
+        1.0,
+        "prob",
+        "completed streams delivered intact, with no duplicate",
+        lo=0.0,
+        lo_open=True,
+        hi=1.0,
     )
-    recovery_rate: float = spec(0.999, "prob", "disconnects that end recovered", lo=0.0, hi=1.0)
+    recovery_rate: float = spec(
+        0.999, "prob", "disconnects that end recovered", lo=0.0, lo_open=True, hi=1.0
+    )
     timeout_handling_rate: float = spec(
         1.0,
         "prob",
         "failed streams ending in a typed error with their buffer released",
         lo=0.0,
+        lo_open=True,
         hi=1.0,
     )
 
@@ -594,6 +655,13 @@ def settable_paths(cfg, prefix: str = "") -> Iterator[Setting]:
             )
 
 
+def setting(cfg, path: str):
+    """The value at dotted `path` of `cfg`."""
+    for name in path.split("."):
+        cfg = getattr(cfg, name)
+    return cfg
+
+
 def _parse(text: str, kind: type, path: str, meta: dict):
     if kind is bool:
         low = text.strip().lower()
@@ -604,10 +672,10 @@ def _parse(text: str, kind: type, path: str, meta: dict):
         raise ConfigError(path, text, "true or false")
     if kind in (int, float):
         try:
-            value = float(text)
+            value = parse_number(text, inf_ok=bool(meta.get("inf")))
         except ValueError:
             raise ConfigError(path, text, allowed_text(meta)) from None
-        if kind is int:
+        if kind is int and value != INF:
             if not value.is_integer():
                 raise ConfigError(path, text, "a whole number, " + allowed_text(meta))
             return int(value)
@@ -615,33 +683,55 @@ def _parse(text: str, kind: type, path: str, meta: dict):
     return text
 
 
+def _settable(cfg, name: str) -> bool:
+    """A field that `--set` may change: a section or a declared setting (not `name` or
+    `description`, which identify a catalogue scenario in provenance)."""
+    f = next((f for f in dataclasses.fields(cfg) if f.name == name), None)
+    return f is not None and (bool(f.metadata) or dataclasses.is_dataclass(getattr(cfg, name)))
+
+
+def _replace_tree(cfg, changes: dict):
+    """A copy of `cfg` with `changes` ({field: value or nested dict}) applied, each section
+    rebuilt once with all its changes, so checks across fields (rto_min <= rto_max) see the final
+    values whatever the order of the overrides."""
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    new = {}
+    for head, value in changes.items():
+        if isinstance(value, dict):
+            try:
+                new[head] = _replace_tree(getattr(cfg, head), value)
+            except ConfigError as e:
+                raise e.under(head) from None
+        elif isinstance(value, str):
+            new[head] = _parse(
+                value, field_type(type(cfg), fields[head]), head, fields[head].metadata
+            )
+        else:
+            new[head] = value
+    return dataclasses.replace(cfg, **new)  # validates; errors name fields of cfg
+
+
+def _nest(cfg, path: str, value, tree: dict) -> None:
+    """Put `value` at dotted `path` in the change tree, checking the path against `cfg`."""
+    *sections, leaf = path.split(".")
+    node = cfg
+    for name in sections:
+        if not _settable(node, name) or not dataclasses.is_dataclass(getattr(node, name)):
+            raise UnknownPath(path)
+        node, tree = getattr(node, name), tree.setdefault(name, {})
+        if not isinstance(tree, dict):
+            raise UnknownPath(path)
+    if not _settable(node, leaf) or dataclasses.is_dataclass(getattr(node, leaf)):
+        raise UnknownPath(path)
+    tree[leaf] = value
+
+
 def override(cfg, path: str, value):
     """A copy of `cfg` with the leaf at dotted `path` set to `value` (text is parsed by field
     type)."""
-    head, _, rest = path.partition(".")
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    f = fields.get(head)
-    child = getattr(cfg, head, None) if f else None
-    if (
-        f is None
-        or (rest and not dataclasses.is_dataclass(child))
-        or (not rest and dataclasses.is_dataclass(child))
-    ):
-        raise UnknownPath(path)
-    if rest:
-        try:
-            new = override(child, rest, value)
-        except UnknownPath as e:
-            raise UnknownPath(f"{head}.{e.path}") from None
-        except ConfigError as e:
-            raise e.under(head) from None
-    else:
-        new = (
-            _parse(value, field_type(type(cfg), f), head, f.metadata)
-            if isinstance(value, str)
-            else value
-        )
-    return dataclasses.replace(cfg, **{head: new})  # validates; errors name fields of cfg
+    tree: dict = {}
+    _nest(cfg, path, value, tree)
+    return _replace_tree(cfg, tree)
 
 
 class UnknownPath(ConfigError):
@@ -651,16 +741,25 @@ class UnknownPath(ConfigError):
 
 
 def apply_overrides(cfg: Scenario, assignments: list[str] | dict) -> Scenario:
-    """Apply `path=value` strings (or a {path: value} dict); unknown paths name the nearest valid
-    ones."""
+    """Apply `path=value` strings (or a {path: value} dict) together: the result does not depend on
+    their order, and a path given twice with different values is refused. Unknown paths name the
+    nearest valid ones."""
     items = (
         assignments.items() if isinstance(assignments, dict) else [_split(a) for a in assignments]
     )
-    valid = [s.path for s in settable_paths(cfg)]
+    tree: dict = {}
+    given: dict = {}
     for path, value in items:
+        if given.setdefault(path, value) != value:
+            raise ConfigError(path, value, f"also set to {given[path]!r}; give it once")
         try:
-            cfg = override(cfg, path, value)
+            _nest(cfg, path, value, tree)
         except UnknownPath:
+            if path in ("name", "description"):
+                raise ConfigError(
+                    path, value, "not a setting: it comes from the catalogue and names the run"
+                ) from None
+            valid = [s.path for s in settable_paths(cfg)]
             near = difflib.get_close_matches(path, valid, n=3, cutoff=0.5)
             hint = (
                 "did you mean " + ", ".join(near) + "?"
@@ -668,7 +767,7 @@ def apply_overrides(cfg: Scenario, assignments: list[str] | dict) -> Scenario:
                 else "see `midstream describe SCENARIO`"
             )
             raise ConfigError(path, value, f"unknown setting; {hint}") from None
-    return cfg
+    return _replace_tree(cfg, tree)
 
 
 def _split(assignment: str) -> tuple[str, str]:

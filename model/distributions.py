@@ -31,8 +31,15 @@ class Dist:
 
     kind: str = spec("constant", "-", "distribution family", choices=KINDS)
     scale: float = spec(0.0, "s", "scale parameter (see the family)", lo=0.0)
+    # shape <= 20: a log-sd of 20 already spans a factor 10^8 per standard deviation, and
+    # exp(shape^2 / 2) in the lognormal mean must stay a float.
     shape: float = spec(
-        1.0, "-", "shape parameter: lognormal log-sd, Pareto tail index", lo=0.0, lo_open=True
+        1.0,
+        "-",
+        "shape parameter: lognormal log-sd, Pareto tail index",
+        lo=0.0,
+        lo_open=True,
+        hi=20.0,
     )
 
     def __post_init__(self):

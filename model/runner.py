@@ -10,6 +10,8 @@ Tables are written with `write_table`, next to the `provenance` that made them.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import functools
 import itertools
@@ -18,9 +20,11 @@ import math
 import operator
 import os
 import platform
+import signal
 import subprocess
 import sys
-import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -35,12 +39,15 @@ from tqdm import tqdm
 
 from model import __version__
 from model.config import Scenario, apply_overrides
+from model.outputs import atomic_write, process_alive, written_together
 from model.simulation import Results, simulate
 
 __all__ = [
     "run",
     "sweep",
     "write_table",
+    "write_tables",
+    "table_files",
     "provenance",
     "RunError",
     "WorkdirMismatch",
@@ -112,29 +119,63 @@ class SerialExecutor:
 
 
 class ProcessExecutor:
-    """Chunks in a pool of worker processes; results come back as they finish."""
+    """Chunks in a pool of worker processes; results come back as they finish. Workers die with
+    this process (`_die_with_parent`), and on an error or Ctrl-C the pool is torn down at once
+    rather than after the chunks in flight."""
 
     def __init__(self, workers: int):
         self.workers = workers
 
     def map_chunks(self, fn, chunks):
-        with ProcessPoolExecutor(self.workers) as pool:
-            pending = {pool.submit(fn, c): c for c in chunks}
-            try:
-                for fut in as_completed(pending):
-                    chunk = pending.pop(
-                        fut
-                    )  # drop our reference so finished results are not kept twice
-                    try:
-                        result = fut.result()
-                    except Exception as e:
-                        raise ChunkFailed(chunk) from e
-                    yield chunk, result
-            finally:
-                for (
-                    fut
-                ) in pending:  # on failure or early exit, do not start chunks nobody will read
-                    fut.cancel()
+        chunks = list(chunks)
+        pool = ProcessPoolExecutor(
+            max(1, min(self.workers, len(chunks))),  # no idle workers
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        )
+        pending = {pool.submit(fn, c): c for c in chunks}
+        try:
+            for fut in as_completed(pending):
+                chunk = pending.pop(fut)  # drop our reference so results are not kept twice
+                try:
+                    result = fut.result()
+                except Exception as e:
+                    raise ChunkFailed(chunk) from e
+                yield chunk, result
+        except BaseException:
+            _terminate(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: exit when the parent does, even if it was SIGKILLed (Linux: the kernel
+    sends SIGKILL on the parent's death; elsewhere a thread watches the parent id); leave Ctrl-C
+    to the parent, which stops the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if not process_alive(parent):  # died before the kernel was told
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _watch_parent(ppid: int) -> None:
+    while os.getppid() == ppid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool's workers now (Python 3.14 has `terminate_workers`)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            proc.terminate()
 
 
 def _executor(executor: str | ChunkExecutor, workers: int) -> ChunkExecutor:
@@ -205,7 +246,7 @@ def run(
     results: dict[Chunk, Results] = {}
     if store:
         store.claim(cfg, seed, streams, chunk_size, first_stream)
-        results = {c: store.load(c) for c in chunks if store.has(c)}
+        results = {c: r for c in chunks if store.has(c) and (r := store.load(c)) is not None}
     todo = [c for c in chunks if c not in results]
     try:
         with tqdm(
@@ -253,7 +294,13 @@ def _run_error(cfg: Scenario, seed: int, chunk: Chunk, cause: BaseException) -> 
                 f"scenario {cfg.name!r}, root seed {seed}: stream {i} failed: "
                 f"{type(cause).__name__}: {cause}"
             )
-    # A dead worker, or not reproducible here: name the chunk instead.
+    if isinstance(cause, BrokenProcessPool):
+        return RunError(
+            f"scenario {cfg.name!r}, root seed {seed}: a worker process died while simulating "
+            f"the chunk of streams {chunk.first}..{chunk.last} (killed from outside, or out of "
+            "memory)"
+        )
+    # Not reproducible here: name the chunk instead.
     return RunError(
         f"scenario {cfg.name!r}, root seed {seed}: the chunk of streams "
         f"{chunk.first}..{chunk.last} failed in a worker (not reproduced stream by stream in this "
@@ -325,8 +372,15 @@ class _Workdir:
     def has(self, c: Chunk) -> bool:
         return all(f.exists() for f in self._files(c))
 
-    def load(self, c: Chunk) -> Results:
-        return Results(*(pd.read_parquet(f) for f in self._files(c)))
+    def load(self, c: Chunk) -> Results | None:
+        """The saved chunk, or None (its files deleted, to be recomputed) if they cannot be read
+        (truncated by a crash of the machine, say)."""
+        try:
+            return Results(*(pd.read_parquet(f) for f in self._files(c)))
+        except (OSError, ValueError, pa.ArrowException):
+            for f in self._files(c):
+                f.unlink(missing_ok=True)
+            return None
 
     def save(self, c: Chunk, res: Results) -> None:
         s, d = self._files(c)
@@ -337,16 +391,8 @@ class _Workdir:
 
 def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
     """Write via a temporary file in the same directory, then rename: readers never see half a
-    file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    file (`model.outputs`)."""
+    atomic_write(path, write)
 
 
 # ---------------------------------------------------------------- output and provenance
@@ -401,23 +447,41 @@ def provenance(cfg: Scenario, overrides: list[str] | dict, seed: int, streams: i
 def write_table(df: pd.DataFrame, path: str | os.PathLike, provenance: dict) -> None:
     """Write `df` as .parquet (provenance in the schema metadata) or .csv, plus a `path.json`
     sidecar."""
-    path = Path(path)
-    ext = path.suffix.lower()
-    if ext not in TABLE_FORMATS:
-        raise ValueError(
-            f"{path}: cannot write a table with extension {ext or '(none)'!r}; "
-            f"use one of {', '.join(TABLE_FORMATS)}"
-        )
+    write_tables({path: df}, provenance)
+
+
+def table_files(path: str | os.PathLike) -> list[Path]:
+    """The files `write_table` writes for `path`: the table and its JSON sidecar."""
+    return [Path(path), Path(f"{path}.json")]
+
+
+def write_tables(tables: dict[str | os.PathLike, pd.DataFrame], provenance: dict) -> None:
+    """Write every table and its sidecar (as `write_table`) to temporary files, then rename them
+    all into place together: a kill or a failure leaves none of them half written."""
     text = json.dumps(_json_safe(provenance), indent=2, allow_nan=False, default=str)
-    if ext == ".parquet":
+    for path in map(Path, tables):
+        if path.suffix.lower() not in TABLE_FORMATS:
+            raise ValueError(
+                f"{path}: cannot write a table with extension {path.suffix or '(none)'!r}; "
+                f"use one of {', '.join(TABLE_FORMATS)}"
+            )
+    files = [f for path in tables for f in table_files(path)]
+    with written_together(files) as temps:
+        for path, df in tables.items():
+            table, sidecar = table_files(path)
+            _write_one(df, table, temps[table], text)
+            temps[sidecar].write_text(text + "\n")
+
+
+def _write_one(df: pd.DataFrame, path: Path, tmp: Path, provenance_text: str) -> None:
+    if path.suffix.lower() == ".parquet":
         table = pa.Table.from_pandas(df, preserve_index=False)
         table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), METADATA_KEY: text.encode()}
+            {**(table.schema.metadata or {}), METADATA_KEY: provenance_text.encode()}
         )
-        _atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+        pq.write_table(table, tmp)
     else:
-        _atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
-    _atomic_write(Path(f"{path}.json"), lambda tmp: Path(tmp).write_text(text + "\n"))
+        df.to_csv(tmp, index=False)
 
 
 # ---------------------------------------------------------------- sweeps

@@ -26,7 +26,7 @@ def test_describe_lists_every_path_with_unit_and_range():
     out = midstream("describe", "text-interruption")
     assert out.returncode == 0
     assert "network.unstable.jitter.scale" in out.stdout and "slo.recovery_time" in out.stdout
-    assert "[a number in (0.0, inf)]" in out.stdout
+    assert "[a number in (0.0, 1000000.0]]" in out.stdout
 
 
 def test_run_prints_estimates_and_verdicts_and_writes_tables_with_provenance(tmp_path):
@@ -67,13 +67,13 @@ def test_run_demonstrate_stops_at_its_budget():
         (["run", "text-interruption", "--set", "link.bandwith=3"], "did you mean link.bandwidth"),
         (
             ["run", "text-interruption", "--set", "client.ack_interval=0"],
-            "client.ack_interval=0.0: a number in (0.0, inf)",
+            "client.ack_interval=0.0: a number in [0.001, 1000000.0] or inf (no acks)",
         ),
         (
             ["run", "text-interruption", "--streams", "0"],
-            "--streams: 0: must be a whole number >= 1",
+            "--streams: 0: must be a whole number from 1 to 10,000,000",
         ),
-        (["run", "text-interruption", "--streams", "-5"], "must be a whole number >= 1"),
+        (["run", "text-interruption", "--streams", "-5"], "must be a whole number from 1"),
         (["run", "text-interruption", "--out", "runs.xlsx"], "must end in .parquet or .csv"),
         (
             ["sweep", "text-interruption", "--vary", "client.strategy=resume,teleport"],
@@ -90,7 +90,7 @@ def test_bad_input_gets_one_clear_message_and_exit_2(args, message, tmp_path):
     out = midstream(*args, cwd=tmp_path)
     assert out.returncode == 2
     assert message in out.stderr
-    assert "Traceback" not in out.stderr
+    assert out.stderr.count("\n") == 1  # one line, no usage block, no traceback
     assert not list(tmp_path.iterdir())  # nothing written
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 
 from model.cli import calibrate, catalogue, report, simulate
-from model.cli.options import whole_number
+from model.cli.options import Parser, whole_number
 
 __all__ = ["main", "parser", "whole_number"]
 
@@ -19,9 +19,7 @@ COMMAND_GROUPS = (catalogue, simulate, report, calibrate)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="midstream", description="Reliability of streaming responses cut mid-stream."
-    )
+    p = Parser(prog="midstream", description="Reliability of streaming responses cut mid-stream.")
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     for group in COMMAND_GROUPS:
         group.add_commands(verbs)
@@ -34,13 +32,16 @@ def main(argv: list[str] | None = None, *, testbed=None) -> int:
     args = parser().parse_args(argv)
     args.testbed = testbed
     from model.config import ConfigError
-    from model.runner import WorkdirMismatch
+    from model.runner import RunError, WorkdirMismatch
 
     try:
         return args.func(args)
     except (ConfigError, WorkdirMismatch) as e:
         print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
         return 2
+    except RunError as e:  # a stream or a worker failed: the model's fault, not the input's
+        print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("midstream: interrupted; nothing was written", file=sys.stderr)
         return 130

@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 OUTPUT_SUFFIXES = (".parquet", ".csv")
+MAX_SEED = 2**63 - 1  # seeds go into 64-bit integer columns and JSON
+MAX_SESSIONS = 10_000_000  # = model.limits.MAX_STREAMS: the stream table is held in memory
 
 
-def whole_number(lo: int):
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the usage is one `--help` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def whole_number(lo: int, hi: int | None = None):
+    within = f">= {lo}" if hi is None else f"from {lo} to {hi:,}"
+
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= {lo}") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"{value}: must be a whole number >= {lo}")
+        value = int(text) if re.fullmatch(r"\s*[+-]?[0-9]+\s*", text) else None
+        if value is None:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number {within}")
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{value}: must be a whole number {within}")
         return value
 
     return parse
+
+
+def table_outputs(out: Path) -> list[Path]:
+    """Every file `--out OUT` writes: OUT, NAME.disconnects.EXT and their JSON sidecars."""
+    disconnects = out.with_name(f"{out.stem}.disconnects{out.suffix}")
+    return [out, Path(f"{out}.json"), disconnects, Path(f"{disconnects}.json")]
+
+
+def _writable(paths: list[Path], text: str) -> None:
+    from model.fields import ConfigError
+    from model.outputs import check_writable
+
+    try:
+        check_writable(paths)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e.allowed}") from None
 
 
 def output_path(text: str) -> Path:
@@ -27,10 +54,11 @@ def output_path(text: str) -> Path:
         raise argparse.ArgumentTypeError(
             f"{text!r}: the file name must end in {' or '.join(OUTPUT_SUFFIXES)}"
         )
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(
             f"{text!r}: the folder {str(path.parent)!r} does not exist"
         )
+    _writable(table_outputs(path), text)
     return path
 
 
@@ -38,6 +66,7 @@ def pdf_path(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() != ".pdf":
         raise argparse.ArgumentTypeError(f"{text!r}: the file name must end in .pdf")
+    _writable([path, Path(f"{path}.json")], text)
     return path
 
 
@@ -55,7 +84,9 @@ def seed_and_set(
     set_help: str = "override a setting by dotted path, e.g. client.backoff.jitter=equal "
     "(repeatable)",
 ) -> None:
-    p.add_argument("--seed", type=whole_number(0), default=0, help="root seed (default 0)")
+    p.add_argument(
+        "--seed", type=whole_number(0, MAX_SEED), default=0, help="root seed (default 0)"
+    )
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE", help=set_help
     )
@@ -66,8 +97,24 @@ def workers(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=whole_number(1),
         default=None,
-        help="worker processes (default: all cores)",
+        help="worker processes (default: all cores; never more than the chunks of work)",
     )
+
+
+def work_limit(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-work-limit",
+        action="store_true",
+        help="run even when the estimated work is beyond the limits (README, Limits)",
+    )
+
+
+def check_work(cfg, sessions: int, args) -> None:
+    """Refuse a run too large to finish (model.limits) unless --no-work-limit."""
+    if not args.no_work_limit:
+        from model.limits import check_run
+
+        check_run(cfg, sessions)
 
 
 def common(p: argparse.ArgumentParser) -> None:
@@ -75,6 +122,7 @@ def common(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="scenario name (see `midstream scenarios`)")
     seed_and_set(p)
     workers(p)
+    work_limit(p)
     p.add_argument(
         "--out",
         type=output_path,

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.cli.options import calibration_dir, pdf_path, seed_and_set, whole_number, workers
+from model.cli.options import (
+    MAX_SESSIONS,
+    calibration_dir,
+    check_work,
+    pdf_path,
+    seed_and_set,
+    whole_number,
+    work_limit,
+    workers,
+)
 
 
 def add_commands(verbs) -> None:
@@ -20,7 +29,7 @@ def add_commands(verbs) -> None:
     how_many = report.add_mutually_exclusive_group()
     how_many.add_argument(
         "--streams",
-        type=whole_number(1),
+        type=whole_number(1, MAX_SESSIONS),
         default=None,
         help="a fixed number of sessions per scenario, as in `run --streams` (default: each "
         "scenario runs as `run --demonstrate`)",
@@ -33,7 +42,7 @@ def add_commands(verbs) -> None:
     )
     report.add_argument(
         "--budget",
-        type=whole_number(1),
+        type=whole_number(1, MAX_SESSIONS),
         default=None,
         help="session budget per scenario (default: 20000 single-stream sessions, 12000 streams' "
         "worth of multi-stream ones but at least 299 sessions)",
@@ -42,6 +51,7 @@ def add_commands(verbs) -> None:
         report, "override a setting in every scenario, e.g. content.frames=200 (repeatable)"
     )
     workers(report)
+    work_limit(report)
     report.add_argument(
         "--out",
         type=pdf_path,
@@ -67,8 +77,18 @@ def add_commands(verbs) -> None:
 
 
 def cmd_report(args) -> int:
+    from model.config import ConfigError, apply_overrides
     from model.report import build_report  # matplotlib and reportlab load only for this verb
+    from model.report.running import default_budget
+    from model.scenarios import SCENARIOS, get_scenario
 
+    if args.streams is not None and args.budget is not None:
+        raise ConfigError(
+            "--budget", args.budget, "not with --streams, which fixes the sessions per scenario"
+        )
+    for name in args.scenarios or SCENARIOS:
+        cfg = apply_overrides(get_scenario(name), args.overrides)
+        check_work(cfg, args.streams or args.budget or default_budget(cfg), args)
     path = build_report(
         args.scenarios or None,
         streams=args.streams,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
-from model.cli.options import common, whole_number
+from model.cli.options import MAX_SESSIONS, check_work, common, table_outputs, whole_number
 
 
 def add_commands(verbs) -> None:
@@ -15,7 +16,10 @@ def add_commands(verbs) -> None:
     )
     common(run)
     run.add_argument(
-        "--streams", type=whole_number(1), default=2000, help="number of streams (default 2000)"
+        "--streams",
+        type=whole_number(1, MAX_SESSIONS),
+        default=None,
+        help="number of streams (sessions) of a fixed-size run (default 2000)",
     )
     how_many = run.add_mutually_exclusive_group()
     how_many.add_argument(
@@ -32,8 +36,8 @@ def add_commands(verbs) -> None:
     )
     run.add_argument(
         "--budget",
-        type=whole_number(1),
-        default=64_000,
+        type=whole_number(1, MAX_SESSIONS),
+        default=None,
         help="session budget for --until-decided and --demonstrate (default 64000)",
     )
     run.set_defaults(func=cmd_run)
@@ -46,7 +50,7 @@ def add_commands(verbs) -> None:
     common(sweep)
     sweep.add_argument(
         "--streams",
-        type=whole_number(1),
+        type=whole_number(1, MAX_SESSIONS),
         default=1000,
         help="streams per grid point (default 1000)",
     )
@@ -65,21 +69,40 @@ def cmd_run(args) -> int:
     from model import runner
     from model.config import apply_overrides
     from model.scenarios import get_scenario
-    from model.sequential import RunSize, run_sized
+    from model.sequential import run_sized
 
     cfg = apply_overrides(get_scenario(args.scenario), args.overrides)
-    size = (
-        RunSize("until-decided", args.budget)
-        if args.until_decided
-        else RunSize("demonstrate", args.budget)
-        if args.demonstrate
-        else RunSize("fixed", args.streams)
-    )
+    size = run_size(args)
+    check_work(cfg, size.count, args)
     res, table = run_sized(cfg, size, args.seed, workers=args.workers, progress=not args.quiet)
+    if args.out:  # before printing: a closed stdout (`| head`) must not lose the tables
+        write(res, args.out, runner.provenance(cfg, args.overrides, args.seed, len(res.streams)))
     print_summary(cfg, res, table, args.seed)
     if args.out:
-        write(res, args.out, runner.provenance(cfg, args.overrides, args.seed, len(res.streams)))
+        print(f"\nwrote {args.out} and {table_outputs(args.out)[2]}")
     return 0
+
+
+def run_size(args):
+    """The run's size from --streams, --until-decided, --demonstrate and --budget; a flag that
+    the chosen size would ignore is refused."""
+    from model.config import ConfigError
+    from model.sequential import RunSize
+
+    mode = "until-decided" if args.until_decided else "demonstrate" if args.demonstrate else None
+    if mode and args.streams is not None:
+        raise ConfigError(
+            "--streams", args.streams, f"not with --{mode}, which sizes the run within --budget"
+        )
+    if not mode and args.budget is not None:
+        raise ConfigError(
+            "--budget",
+            args.budget,
+            "only with --until-decided or --demonstrate (a fixed run simulates --streams)",
+        )
+    if mode:
+        return RunSize(mode, 64_000 if args.budget is None else args.budget)
+    return RunSize("fixed", 2000 if args.streams is None else args.streams)
 
 
 def cmd_sweep(args) -> int:
@@ -88,10 +111,10 @@ def cmd_sweep(args) -> int:
     from model.scenarios import get_scenario
 
     cfg = apply_overrides(get_scenario(args.scenario), args.overrides)
-    grid = dict(parse_vary(v) for v in args.vary)
-    for path, values in grid.items():  # check every value before spending any time
-        for value in values:
-            apply_overrides(cfg, {path: value})
+    grid = parse_grid(cfg, args.vary, args.overrides)
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    for point in points:  # every point is valid and small enough before any time is spent
+        check_work(apply_overrides(cfg, point), args.streams * len(points), args)
     res = runner.sweep(
         cfg, grid, args.streams, args.seed, workers=args.workers, progress=not args.quiet
     )
@@ -101,18 +124,21 @@ def cmd_sweep(args) -> int:
         completion=("outcome", lambda o: (o == "completed").mean()),
         p99_buffer_bytes=("buffer_peak_bytes", lambda b: b.quantile(0.99)),
     )
+    # never recovered = inf; an observed value (not an interpolation, which is NaN between two infs)
     rec = res.disconnects.groupby(keys, sort=False).recovery_time.agg(
         disconnects="size",
-        p50_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.5),
-        p99_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.99),
+        p50_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.5, interpolation="higher"),
+        p99_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.99, interpolation="higher"),
     )
-    print(summary.join(rec).to_string(float_format=lambda x: f"{x:.4g}"))
-    if args.out:
+    if args.out:  # before printing: a closed stdout (`| head`) must not lose the tables
         write(
             res,
             args.out,
             {**runner.provenance(cfg, args.overrides, args.seed, args.streams), "grid": grid},
         )
+    print(summary.join(rec).to_string(float_format=lambda x: f"{x:.4g}"))
+    if args.out:
+        print(f"\nwrote {args.out} and {table_outputs(args.out)[2]}")
     return 0
 
 
@@ -120,9 +146,32 @@ def parse_vary(text: str) -> tuple[str, list[str]]:
     from model.config import ConfigError
 
     path, eq, values = text.partition("=")
-    if not eq or not path.strip() or not values.strip():
+    parts = [v.strip() for v in values.split(",") if v.strip()]
+    if not eq or not path.strip() or not parts:
         raise ConfigError("--vary", text, "expected dotted.path=value1,value2,...")
-    return path.strip(), [v.strip() for v in values.split(",") if v.strip()]
+    return path.strip(), parts
+
+
+def parse_grid(cfg, texts: list[str], overrides: list[str]) -> dict[str, list[str]]:
+    """{path: values} from the --vary options, each value checked; a path varied twice or also
+    fixed by --set, and two values that are the same setting (10 and 10.0), are refused: they
+    would merge rows or silently drop a point."""
+    from model.config import ConfigError, apply_overrides, setting
+
+    fixed = {o.partition("=")[0].strip() for o in overrides}
+    grid: dict[str, list[str]] = {}
+    for text in texts:
+        path, values = parse_vary(text)
+        if path in grid or path in fixed:
+            where = "another --vary" if path in grid else "--set"
+            raise ConfigError("--vary", text, f"{path} is also given by {where}; give it once")
+        seen: dict = {}
+        for value in values:
+            same = seen.setdefault(setting(apply_overrides(cfg, {path: value}), path), value)
+            if same != value:
+                raise ConfigError("--vary", text, f"{same} and {value} are the same value")
+        grid[path] = values
+    return grid
 
 
 def print_summary(cfg, res, table, seed: int) -> None:
@@ -159,9 +208,7 @@ def print_summary(cfg, res, table, seed: int) -> None:
 
 
 def write(res, out: Path, prov: dict) -> None:
+    """The stream and disconnect tables with their sidecars, all renamed into place together."""
     from model import runner
 
-    disconnects = out.with_name(f"{out.stem}.disconnects{out.suffix}")
-    runner.write_table(res.streams, out, prov)
-    runner.write_table(res.disconnects, disconnects, prov)
-    print(f"\nwrote {out} and {disconnects}")
+    runner.write_tables({out: res.streams, table_outputs(out)[2]: res.disconnects}, prov)

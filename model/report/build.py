@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from model import __version__, figures, runner, stats
 from model.config import apply_overrides
+from model.outputs import check_writable, written_together
 from model.report.narrative import _pct
 from model.report.running import ScenarioRun, _overrides_list, run_scenario, validation_rows
 from model.report.sections import _render
@@ -186,6 +187,7 @@ def build_report(
     from model.calibrate import load_calibration
 
     calibration = load_calibration(fidelity) if fidelity is not None else None  # fail early
+    check_writable([out, Path(f"{out}.json")])  # before any simulation
     out.parent.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
 
@@ -249,9 +251,11 @@ def build_report(
     }
     say(f"report: writing {out}")
     meta["wall_seconds"] = time.perf_counter() - started
-    pages = _render(out, runs, sweep_info, validation, meta, calibration)
-    lap("render")
-    _write_sidecar(out, runs, meta, pages, sweep_info)
+    sidecar = Path(f"{out}.json")
+    with written_together([out, sidecar]) as temps:  # both or neither, never half a PDF
+        pages = _render(temps[out], runs, sweep_info, validation, meta, calibration)
+        lap("render")
+        _write_sidecar(temps[sidecar], runs, meta, pages, sweep_info)
     say(f"report: {out} ({pages} pages, {time.perf_counter() - started:.0f} s)")
     return out
 
@@ -260,7 +264,7 @@ def _jsonable(df: pd.DataFrame) -> list[dict]:
     return json.loads(df.to_json(orient="records"))
 
 
-def _write_sidecar(out: Path, runs: list[ScenarioRun], meta: dict, pages: int, sweep_info) -> None:
+def _write_sidecar(path: Path, runs: list[ScenarioRun], meta: dict, pages: int, sweep_info) -> None:
     data = {
         **{k: v for k, v in meta.items()},
         "version": __version__,
@@ -287,4 +291,4 @@ def _write_sidecar(out: Path, runs: list[ScenarioRun], meta: dict, pages: int, s
             "command": sweep_info["command"],
         },
     }
-    Path(f"{out}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
