@@ -34,11 +34,10 @@ def main(argv: list[str] | None = None, *, testbed=None) -> int:
     args = parser().parse_args(argv)
     args.testbed = testbed
     from model.config import ConfigError
-    from model.runner import WorkdirMismatch
 
     try:
         return args.func(args)
-    except (ConfigError, WorkdirMismatch) as e:
+    except ConfigError as e:
         print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
