@@ -62,13 +62,13 @@ def is_dask_client(obj) -> bool:
     return cls.__name__ == "Client" and cls.__module__.startswith("distributed")
 
 
-def _require_dask(flag: str) -> None:
+def _require_dask(address: str) -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
         raise ConfigError(
-            flag,
-            "",
+            "--scheduler",
+            address,
             "needs Dask, which is not installed: pip install 'midstream[dask]' "
             "(or pip install 'dask[distributed]')",
         ) from None
@@ -79,7 +79,7 @@ def connect(address: str, say=print) -> Iterator[object]:
     """A `distributed.Client` for `address`: 'local:N' starts a LocalCluster of N single-threaded
     worker processes on this machine (closed on exit); anything else is a scheduler address
     (tcp://host:8786). `say` gets one line with the dashboard address."""
-    _require_dask("--scheduler")
+    _require_dask(address)
     from distributed import Client, LocalCluster
 
     if address.startswith(LOCAL_PREFIX):

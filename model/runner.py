@@ -188,7 +188,9 @@ def run(
     after a crash or a kill). With `gather=False` (needs `workdir`) no rows come back to this
     process: the result is the dataset, and the return value None.
     """
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers is None:  # all cores here, or every worker thread of a Dask cluster
+        cluster = is_dask_client(executor) and executor.scheduler_info(n_workers=-1)["workers"]
+        workers = sum(w["nthreads"] for w in cluster.values()) if cluster else os.cpu_count() or 1
     streams, seed, workers = (
         _whole(streams=streams, lo=1),
         _whole(seed=seed, lo=0),

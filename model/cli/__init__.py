@@ -10,12 +10,12 @@ import argparse
 import os
 import sys
 
-from model.cli import calibrate, catalogue, report, simulate
+from model.cli import calibrate, catalogue, report, simulate, verdicts
 from model.cli.options import whole_number
 
 __all__ = ["main", "parser", "whole_number"]
 
-COMMAND_GROUPS = (catalogue, simulate, report, calibrate)
+COMMAND_GROUPS = (catalogue, simulate, verdicts, report, calibrate)
 
 
 def parser() -> argparse.ArgumentParser:

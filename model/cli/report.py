@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from model.cli.options import calibration_dir, pdf_path, whole_number, workers
+from model.cli.options import (
+    calibration_dir,
+    checkpoint,
+    executor,
+    pdf_path,
+    placement,
+    whole_number,
+    workers,
+)
 
 
 def add_commands(verbs) -> None:
@@ -61,6 +70,7 @@ def add_commands(verbs) -> None:
         "--no-validation", action="store_true", help="do not run model.validation for the appendix"
     )
     report.add_argument("--quiet", action="store_true", help="no progress bar")
+    placement(report)
     report.add_argument(
         "--fidelity",
         type=calibration_dir,
@@ -75,19 +85,25 @@ def add_commands(verbs) -> None:
 def cmd_report(args) -> int:
     from model.report import build_report  # matplotlib and reportlab load only for this verb
 
-    path = build_report(
-        args.scenarios or None,
-        streams=args.streams,
-        until_decided=args.until_decided,
-        budget=args.budget,
-        seed=args.seed,
-        out_path=args.out,
-        workers=args.workers,
-        progress=not args.quiet,
-        overrides=args.overrides,
-        sweep=not args.no_sweep,
-        validate=not args.no_validation,
-        fidelity=args.fidelity,
-    )
+    workdir, temporary = checkpoint(args, args.out)
+    with executor(args) as where:
+        path = build_report(
+            args.scenarios or None,
+            streams=args.streams,
+            until_decided=args.until_decided,
+            budget=args.budget,
+            seed=args.seed,
+            out_path=args.out,
+            workers=args.workers,
+            progress=not args.quiet,
+            overrides=args.overrides,
+            sweep=not args.no_sweep,
+            validate=not args.no_validation,
+            fidelity=args.fidelity,
+            executor=where,
+            workdir=workdir,
+        )
+    if temporary:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"wrote {path} and {path}.json")
     return 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import shutil
 from pathlib import Path
 
-from model.cli.options import common, whole_number
+from model.cli.options import checkpoint, common, executor, whole_number
 
 
 def add_commands(verbs) -> None:
@@ -62,7 +64,7 @@ def add_commands(verbs) -> None:
 
 
 def cmd_run(args) -> int:
-    from model import runner
+    from model import runner, slo
     from model.config import apply_overrides
     from model.scenarios import get_scenario
     from model.sequential import RunSize, run_sized
@@ -75,10 +77,33 @@ def cmd_run(args) -> int:
         if args.demonstrate
         else RunSize("fixed", args.streams)
     )
-    res, table = run_sized(cfg, size, args.seed, workers=args.workers, progress=not args.quiet)
-    print_summary(cfg, res, table, args.seed)
-    if args.out:
+    workdir, temporary = checkpoint(args, args.out)
+    progress = not args.quiet
+    with executor(args) as where:
+        if workdir is not None and args.out == workdir and size.mode == "fixed":
+            # a dataset out of a fixed run: no row comes back to this process
+            runner.run(
+                cfg, size.count, args.seed, args.workers, progress=progress, executor=where,
+                workdir=workdir, gather=False,
+            )  # fmt: skip
+            ev = finish_dataset(workdir, cfg, args.overrides, args.seed, size.count)
+            print_summary(cfg, ev, slo.verdicts(ev, cfg.slo), args.seed)
+            print(f"\nwrote the dataset {workdir}")
+            return 0
+        res, table = run_sized(
+            cfg, size, args.seed, workers=args.workers, progress=progress, executor=where,
+            workdir=workdir,
+        )  # fmt: skip
+    print_summary(cfg, slo.evidence(res), table, args.seed)
+    sessions = int(res.streams.session.nunique())
+    if workdir is not None and not temporary:
+        finish_dataset(workdir, cfg, args.overrides, args.seed, sessions, evidence=False)
+    if args.out and args.out != workdir:
         write(res, args.out, runner.provenance(cfg, args.overrides, args.seed, len(res.streams)))
+    elif args.out:
+        print(f"\nwrote the dataset {workdir}")
+    if temporary:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
@@ -92,9 +117,12 @@ def cmd_sweep(args) -> int:
     for path, values in grid.items():  # check every value before spending any time
         for value in values:
             apply_overrides(cfg, {path: value})
-    res = runner.sweep(
-        cfg, grid, args.streams, args.seed, workers=args.workers, progress=not args.quiet
-    )
+    workdir, temporary = checkpoint(args, args.out)
+    with executor(args) as where:
+        res = runner.sweep(
+            cfg, grid, args.streams, args.seed, workers=args.workers, progress=not args.quiet,
+            executor=where, workdir=workdir,
+        )  # fmt: skip
     keys = list(grid)
     summary = res.streams.groupby(keys, sort=False).agg(
         streams=("stream", "size"),
@@ -107,13 +135,43 @@ def cmd_sweep(args) -> int:
         p99_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.99),
     )
     print(summary.join(rec).to_string(float_format=lambda x: f"{x:.4g}"))
-    if args.out:
+    if workdir is not None and not temporary:
+        for values in itertools.product(*grid.values()):
+            point = dict(zip(grid, values))
+            finish_dataset(
+                workdir / runner.point_dir(point), apply_overrides(cfg, point),
+                [*args.overrides, *(f"{k}={v}" for k, v in point.items())], args.seed,
+                args.streams, evidence=False,
+            )  # fmt: skip
+    if args.out and args.out != workdir:
         write(
             res,
             args.out,
             {**runner.provenance(cfg, args.overrides, args.seed, args.streams), "grid": grid},
         )
+    elif args.out:
+        print(f"\nwrote one dataset per grid point under {workdir}")
+    if temporary:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def finish_dataset(path: Path, cfg, overrides, seed: int, sessions: int, evidence: bool = True):
+    """Seal a run's dataset (provenance, list of parts); its evidence, aggregated from disk."""
+    from model import runner
+    from model.aggregate import dataset_evidence
+    from model.config import ConfigError
+    from model.dataset import PartError, PartStore
+
+    PartStore.open(path, cfg, seed).finish(
+        sessions, runner.provenance(cfg, overrides, seed, sessions)
+    )
+    if not evidence:
+        return None
+    try:
+        return dataset_evidence(path)[0]
+    except PartError as e:  # changed on disk since it was written
+        raise ConfigError("--out", str(path), str(e)) from None
 
 
 def parse_vary(text: str) -> tuple[str, list[str]]:
@@ -125,19 +183,18 @@ def parse_vary(text: str) -> tuple[str, list[str]]:
     return path.strip(), [v.strip() for v in values.split(",") if v.strip()]
 
 
-def print_summary(cfg, res, table, seed: int) -> None:
+def print_summary(cfg, ev, table, seed: int) -> None:
+    """Outcomes, estimates and the verdict table of a run, from its `slo.Evidence`."""
     from model import slo
 
-    s, d = res.streams, res.disconnects
-    print(f"\n{cfg.name}: {len(s)} streams, seed {seed}, {len(d)} disconnects")
-    counts = s.outcome.value_counts().to_dict()
-    errors = s[s.outcome == "failed"].error.value_counts().to_dict()
+    disconnects = ev.rates["recovery_rate"][1]
+    print(f"\n{cfg.name}: {ev.streams} streams, seed {seed}, {disconnects} disconnects")
     print(
         "outcomes: "
-        + ", ".join(f"{k} {v}" for k, v in counts.items())
-        + (" (" + ", ".join(f"{k} {v}" for k, v in errors.items()) + ")" if errors else "")
+        + ", ".join(f"{k} {v}" for k, v in ev.outcomes.items())
+        + (" (" + ", ".join(f"{k} {v}" for k, v in ev.errors.items()) + ")" if ev.errors else "")
     )
-    est = slo.estimates(res, cfg.slo.confidence)
+    est = slo.estimates(ev, cfg.slo.confidence)
     shown = est[
         (est.method != "wilson") & est.statistic.isin(["rate", "p50", "p99", "mean (finite)"])
     ]
