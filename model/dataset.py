@@ -227,7 +227,7 @@ class PartStore:
 
     # ------------------------------------------------------------ the finished dataset
 
-    def finish(self, sessions: int, provenance: dict) -> None:
+    def seal(self, sessions: int, provenance: dict) -> None:
         """Seal the dataset as the tables of sessions [0, sessions): parts beyond are removed;
         provenance goes into each table's `_common_metadata` and, with the list of parts, into
         dataset.json."""

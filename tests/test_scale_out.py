@@ -125,7 +125,7 @@ def test_bad_parts_are_recomputed_with_one_line_each(tmp_path, reference, capsys
 def test_dataset_verdicts_equal_in_memory_ones(tmp_path, name):
     cfg = apply_overrides(get_scenario(name), ["content.frames=200", "disconnects.rate_scale=5"])
     res = run(cfg, 60, SEED, workers=2, chunk_size=13, progress=False, workdir=tmp_path)
-    PartStore.open(tmp_path, cfg, SEED).finish(60, provenance(cfg, [], SEED, 60))
+    PartStore.open(tmp_path, cfg, SEED).seal(60, provenance(cfg, [], SEED, 60))
     ev, prov = aggregate.dataset_evidence(tmp_path)
     assert prov["seed"] == SEED and prov["scenario"] == name
     assert ev.sessions < ev.streams or name == "text-interruption"

@@ -163,7 +163,7 @@ def finish_dataset(path: Path, cfg, overrides, seed: int, sessions: int, evidenc
     from model.config import ConfigError
     from model.dataset import PartError, PartStore
 
-    PartStore.open(path, cfg, seed).finish(
+    PartStore.open(path, cfg, seed).seal(
         sessions, runner.provenance(cfg, overrides, seed, sessions)
     )
     if not evidence:
