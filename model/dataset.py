@@ -74,12 +74,15 @@ def overrides_of(cfg: Scenario) -> list[str]:
 
 
 def checksum(table: pa.Table) -> str:
-    """SHA-256 of the rows and column types (metadata left out: it holds the checksum)."""
-    table = table.replace_schema_metadata(None)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return hashlib.sha256(sink.getvalue()).hexdigest()
+    """SHA-256 of the column names, types and values (metadata left out: it holds the checksum).
+    Values are hashed row by row from pandas, so the checksum does not depend on how Arrow lays the
+    table out in memory (chunks, validity bitmaps), which differs between writing and reading."""
+    h = hashlib.sha256()
+    for field in table.schema:
+        h.update(f"{field.name}:{field.type};".encode())
+    rows = pd.util.hash_pandas_object(_frame(table), index=False)
+    h.update(rows.to_numpy().tobytes())
+    return h.hexdigest()
 
 
 def is_dataset(path: str | os.PathLike) -> bool:
@@ -99,8 +102,8 @@ class PartStore:
         path = Path(path)
         for table in TABLES:
             (path / table).mkdir(parents=True, exist_ok=True)
-            for stray in (path / table).glob(".part-*.tmp"):  # left by a killed writer
-                stray.unlink(missing_ok=True)
+        for stray in [*path.glob(".*.tmp"), *path.glob("*/.*.tmp")]:  # left by a killed writer
+            stray.unlink(missing_ok=True)
         identity = {
             "scenario": cfg.name,
             "config_hash": config_hash(cfg),
@@ -236,9 +239,12 @@ class PartStore:
             if c.last >= sessions:
                 self.remove(c)
         parts = [c for c in parts if c.last < sessions]
-        covered = sum(c.size for c in parts)
-        if covered != sessions or (parts and (parts[0].first != 0)):
-            raise PartError(f"{self.path}: parts cover {covered} of {sessions} sessions")
+        ends = [-1] + [c.last for c in parts]
+        if ends[-1] != sessions - 1 or any(c.first != end + 1 for c, end in zip(parts, ends)):
+            raise PartError(
+                f"{self.path}: the parts do not tile sessions 0..{sessions - 1} "
+                f"({len(parts)} parts; rerun the command to recompute what is missing)"
+            )
         text = json.dumps(_json_safe(provenance), allow_nan=False, default=str)
         for table in TABLES:
             schema = pq.read_schema(self.file(table, parts[0])).remove_metadata()

@@ -13,6 +13,7 @@ is asked for, and says how to install it when it is missing.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 
 from model.config import ConfigError
@@ -36,11 +37,11 @@ class DaskExecutor:
         chunks = list(chunks)
         if not chunks:
             return
-        # pure=False: a rerun of the same chunk must not be served from another client's result;
-        # the key names the chunk on the dashboard.
+        # a key of its own per call (never a result the cluster holds for another run); it names
+        # the chunk on the dashboard
+        run = uuid.uuid4().hex
         futures = {
-            self.client.submit(fn, c, pure=False, key=f"chunk-{c.first}-{c.last}-{id(self)}"): c
-            for c in chunks
+            self.client.submit(fn, c, key=f"chunk-{c.first}-{c.last}-{run}"): c for c in chunks
         }
         try:
             for fut in as_completed(futures):

@@ -189,8 +189,8 @@ def run(
     process: the result is the dataset, and the return value None.
     """
     if workers is None:  # all cores here, or every worker thread of a Dask cluster
-        cluster = is_dask_client(executor) and executor.scheduler_info(n_workers=-1)["workers"]
-        workers = sum(w["nthreads"] for w in cluster.values()) if cluster else os.cpu_count() or 1
+        threads = sum(executor.nthreads().values()) if is_dask_client(executor) else 0
+        workers = threads or os.cpu_count() or 1
     streams, seed, workers = (
         _whole(streams=streams, lo=1),
         _whole(seed=seed, lo=0),

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from model import aggregate, slo
+from model import aggregate, slo, stats
 from model.cli import main
 from model.config import apply_overrides
 from model.dataset import PartStore
@@ -140,6 +140,14 @@ def test_radix_keys_sort_as_the_floats():
     keys = aggregate._keys(x)
     assert np.array_equal(x[np.argsort(keys, kind="stable")], np.sort(x))
     assert all(aggregate._value(int(k)) == v for k, v in zip(keys, x))
+
+
+def test_rank_of_the_estimate_is_numpys_inverted_cdf():
+    """`stats.estimate_rank` is what lets a dataset select the estimate instead of sorting."""
+    for n in (1, 2, 3, 7, 99, 100, 101, 299, 1000, 12345):
+        x = np.arange(n, dtype=float)
+        for q in (0.001, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 1 / 3):
+            assert x[stats.estimate_rank(n, q)] == np.quantile(x, q, method="inverted_cdf")
 
 
 def test_report_runs_give_the_same_verdicts_on_dask(threads_client, tmp_path):

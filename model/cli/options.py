@@ -110,12 +110,20 @@ def executor(args):
 def checkpoint(args, out: Path | None) -> tuple[Path | None, bool]:
     """(workdir, whether to remove it once the output is written): --workdir; else a dataset
     --out is its own; else OUT.parts beside a file --out; else none."""
+    if out is not None and not out.suffix:
+        if args.workdir is not None and args.workdir != out:
+            from model.config import ConfigError
+
+            raise ConfigError(
+                "--workdir",
+                str(args.workdir),
+                "leave it out: a dataset --out is its own checkpoint",
+            )
+        return out, False
     if args.workdir is not None:
         return args.workdir, False
     if out is None:
         return None, False
-    if not out.suffix:
-        return out, False
     return out.with_name(f"{out.name}.parts"), True
 
 

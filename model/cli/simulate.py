@@ -163,14 +163,12 @@ def finish_dataset(path: Path, cfg, overrides, seed: int, sessions: int, evidenc
     from model.config import ConfigError
     from model.dataset import PartError, PartStore
 
-    PartStore.open(path, cfg, seed).seal(
-        sessions, runner.provenance(cfg, overrides, seed, sessions)
-    )
-    if not evidence:
-        return None
-    try:
-        return dataset_evidence(path)[0]
-    except PartError as e:  # changed on disk since it was written
+    try:  # fails only if the dataset changed on disk while the run wrote it
+        PartStore.open(path, cfg, seed).seal(
+            sessions, runner.provenance(cfg, overrides, seed, sessions)
+        )
+        return dataset_evidence(path)[0] if evidence else None
+    except PartError as e:
         raise ConfigError("--out", str(path), str(e)) from None
 
 

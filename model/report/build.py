@@ -142,6 +142,13 @@ def _sweep(
     }
 
 
+def _workers_text(workers, executor) -> str | int:
+    if isinstance(executor, str):
+        return workers or "all cores"
+    threads = sum(executor.nthreads().values())  # a Dask client
+    return f"Dask cluster at {executor.scheduler.address}, {threads} worker threads"
+
+
 def _where(executor, workdir, name: str) -> dict:
     return {"executor": executor, "workdir": None if workdir is None else Path(workdir) / name}
 
@@ -258,7 +265,7 @@ def build_report(
         "mode_text": mode_text,
         "git_commit": first.get("git_commit"),
         "python": first.get("python", ""),
-        "workers": workers or "all cores",
+        "workers": _workers_text(workers, executor),
         "wall_seconds": 0.0,
         "stage_seconds": stages,
         "fidelity": fidelity and str(fidelity),
