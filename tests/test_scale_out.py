@@ -224,3 +224,16 @@ def test_scheduler_without_dask_is_one_clear_line(monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "--scheduler='local:2'" in err[0] and "pip install" in err[0]
+
+
+def test_sweep_out_dir_is_one_dataset_per_point(tmp_path, capsys):
+    out = tmp_path / "grid"
+    args = ["sweep", "text-interruption", "--streams", "12", "--seed", str(SEED), "--workers", "1"]
+    args += ["--set", "content.frames=200", "--vary", "client.strategy=resume,restart"]
+    run_cli([*args, "--quiet", "--out", str(out)], capsys)
+    points = sorted(p.name for p in out.iterdir())
+    assert points == ["client.strategy=restart", "client.strategy=resume"]
+    restart = run_cli(["verdicts", str(out / points[0])], capsys)
+    assert "client.strategy=restart" in restart.splitlines()[0] and "12 streams" in restart
+    assert main([*args, "--out", str(out), "--workdir", str(tmp_path / "w")]) == 2
+    assert "a dataset --out is its own checkpoint" in capsys.readouterr().err

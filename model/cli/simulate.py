@@ -87,14 +87,14 @@ def cmd_run(args) -> int:
                 workdir=workdir, gather=False,
             )  # fmt: skip
             ev = finish_dataset(workdir, cfg, args.overrides, args.seed, size.count)
-            print_summary(cfg, ev, slo.verdicts(ev, cfg.slo), args.seed)
+            print_summary(cfg.name, cfg.slo, ev, slo.verdicts(ev, cfg.slo), args.seed)
             print(f"\nwrote the dataset {workdir}")
             return 0
         res, table = run_sized(
             cfg, size, args.seed, workers=args.workers, progress=progress, executor=where,
             workdir=workdir,
         )  # fmt: skip
-    print_summary(cfg, slo.evidence(res), table, args.seed)
+    print_summary(cfg.name, cfg.slo, slo.evidence(res), table, args.seed)
     sessions = int(res.streams.session.nunique())
     if workdir is not None and not temporary:
         finish_dataset(workdir, cfg, args.overrides, args.seed, sessions, evidence=False)
@@ -181,22 +181,23 @@ def parse_vary(text: str) -> tuple[str, list[str]]:
     return path.strip(), [v.strip() for v in values.split(",") if v.strip()]
 
 
-def print_summary(cfg, ev, table, seed: int) -> None:
-    """Outcomes, estimates and the verdict table of a run, from its `slo.Evidence`."""
+def print_summary(name: str, targets, ev, table, seed: int) -> None:
+    """Outcomes, estimates and the verdict table of a run of scenario `name` judged against the
+    SLO `targets` (a `config.Slo`), from its `slo.Evidence`."""
     from model import slo
 
     disconnects = ev.rates["recovery_rate"][1]
-    print(f"\n{cfg.name}: {ev.streams} streams, seed {seed}, {disconnects} disconnects")
+    print(f"\n{name}: {ev.streams} streams, seed {seed}, {disconnects} disconnects")
     print(
         "outcomes: "
         + ", ".join(f"{k} {v}" for k, v in ev.outcomes.items())
         + (" (" + ", ".join(f"{k} {v}" for k, v in ev.errors.items()) + ")" if ev.errors else "")
     )
-    est = slo.estimates(ev, cfg.slo.confidence)
+    est = slo.estimates(ev, targets.confidence)
     shown = est[
         (est.method != "wilson") & est.statistic.isin(["rate", "p50", "p99", "mean (finite)"])
     ]
-    print(f"\nestimates ({cfg.slo.confidence:.0%} two-sided intervals):")
+    print(f"\nestimates ({targets.confidence:.0%} two-sided intervals):")
     print(shown.to_string(index=False, float_format=lambda x: f"{x:.5g}"))
     conf = table["confidence"].iloc[0]
     print(

@@ -32,8 +32,7 @@ def cmd_verdicts(args) -> int:
         raise ConfigError("DIR", str(args.dataset), str(e)) from None
     # the SLO targets the run was judged against, as recorded (non-finite ones as strings)
     targets = Slo(**{k: float(v) for k, v in prov["config"]["slo"].items()})
-    cfg = type("Recorded", (), {"name": prov["scenario"], "slo": targets})
     overrides = " ".join(f"--set {o}" for o in prov["overrides"])
     print(f"dataset {args.dataset}: {prov['scenario']} {overrides}".rstrip())
-    print_summary(cfg, ev, slo.verdicts(ev, targets), prov["seed"])
+    print_summary(prov["scenario"], targets, ev, slo.verdicts(ev, targets), prov["seed"])
     return 0
