@@ -130,11 +130,12 @@ class PartStore:
 
     def claim(self, chunk_size: int) -> None:
         """Record this run and its chunk size (replacing another run's record: its parts will
-        fail verification and be recomputed)."""
-        have = self.manifest()
-        if have.get("identity") == self.identity and have.get("chunk_size") == chunk_size:
+        fail verification and be recomputed). A sealed dataset is unsealed until `seal` again:
+        its list of parts no longer holds while a run changes them."""
+        want = {"identity": self.identity, "chunk_size": chunk_size}
+        if self.manifest() == want:
             return
-        text = json.dumps({"identity": self.identity, "chunk_size": chunk_size}, indent=2)
+        text = json.dumps(want, indent=2)
         _atomic_write(self.path / MANIFEST, lambda tmp: Path(tmp).write_text(text + "\n"))
 
     # ------------------------------------------------------------ parts

@@ -41,7 +41,11 @@ def main(argv: list[str] | None = None, *, testbed=None) -> int:
         print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("midstream: interrupted; nothing was written", file=sys.stderr)
+        print(
+            "midstream: interrupted; no output was written (a rerun of the same command resumes "
+            "from the chunks saved beside --out or in --workdir)",
+            file=sys.stderr,
+        )
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
