@@ -17,7 +17,7 @@ Printed: streams/s of each, the throughput ratio dask/pool, streams/s per core, 
 whether the tables of the first S streams are identical on the three executors (digests of the
 rows). The machine is shared: timings are figures, not verdicts.
 
-    python benchmarks/scale_out.py [--streams 20000] [--workers 2] [--slice 2000] [--seed 1]
+    python benchmarks/scale_out.py [--streams 20000] [--workers 2] [--slice 10000] [--seed 1]
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--streams", type=int, default=20_000)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--slice", type=int, default=2_000, help="streams compared on all executors")
+    p.add_argument("--slice", type=int, default=10_000, help="streams compared on all executors")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--child", choices=["pool", "dask", "serial"], help=argparse.SUPPRESS)
     args = p.parse_args()

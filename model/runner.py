@@ -280,7 +280,7 @@ def concat_results(parts: list[Results]) -> Results:
     )
 
 
-# ---------------------------------------------------------------- checkpoints
+# ---------------------------------------------------------------- atomic writes
 
 
 def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
