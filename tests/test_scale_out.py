@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pandas.testing import assert_frame_equal
 
@@ -98,26 +100,32 @@ def test_killed_dask_worker_loses_and_duplicates_no_chunk(tmp_path, reference):
 
 
 def test_bad_parts_are_recomputed_with_one_line_each(tmp_path, reference, capsys):
-    run(CFG, N, SEED, executor="serial", chunk_size=20, progress=False, workdir=tmp_path)
-    parts = sorted((tmp_path / "streams").glob("part-*.parquet"))
-    first, second, third, fourth = parts
+    run(CFG, N, SEED, executor="serial", chunk_size=16, progress=False, workdir=tmp_path)
+    first, second, third, fourth, fifth = sorted((tmp_path / "streams").glob("part-*.parquet"))
     data = first.read_bytes()
     first.write_bytes(data[: len(data) // 2])  # truncated
-    shutil.copy(third, second)  # misplaced: chunk 40..59's streams under chunk 20..39's name
+    shutil.copy(third, second)  # misplaced: chunk 32..47's streams under chunk 16..31's name
     foreign = tmp_path.parent / f"{tmp_path.name}-foreign"
-    run(CFG, N, SEED + 1, executor="serial", chunk_size=20, progress=False, workdir=foreign)
+    run(CFG, N, SEED + 1, executor="serial", chunk_size=16, progress=False, workdir=foreign)
     shutil.copy(foreign / "disconnects" / fourth.name, tmp_path / "disconnects" / fourth.name)
+    table = pq.read_table(fifth)  # a value changed under intact metadata: only the checksum sees it
+    column = table.column("bytes_delivered").to_pylist()
+    column[3] += 1
+    table = table.set_column(table.schema.get_field_index("bytes_delivered"), "bytes_delivered",
+                             pa.array(column, type=pa.int64()))  # fmt: skip
+    pq.write_table(table, fifth)
     capsys.readouterr()
 
-    resumed = run(CFG, N, SEED, executor="serial", chunk_size=20, progress=False, workdir=tmp_path)
+    resumed = run(CFG, N, SEED, executor="serial", chunk_size=16, progress=False, workdir=tmp_path)
     assert_same(resumed, reference)
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 3, lines
-    assert "part 0..19 unreadable" in lines[0]
-    assert "part 20..39 misplaced: holds the streams of sessions 40..59" in lines[1]
-    assert "part 60..79 from another run (seed differ)" in lines[2]
+    assert len(lines) == 4, lines
+    assert "part 0..15 unreadable" in lines[0]
+    assert "part 16..31 misplaced: holds the streams of sessions 32..47" in lines[1]
+    assert "part 48..63 from another run (seed differ)" in lines[2]
+    assert "part 64..79 corrupt (rows or checksum differ from its metadata)" in lines[3]
     assert all(line.endswith("; recomputing it") for line in lines)
-    run(CFG, N, SEED, executor="serial", chunk_size=20, progress=False, workdir=tmp_path)
+    run(CFG, N, SEED, executor="serial", chunk_size=16, progress=False, workdir=tmp_path)
     assert capsys.readouterr().err == ""  # all parts verify now
 
 
