@@ -23,6 +23,7 @@ _PUBLIC = {  # module -> the public names it defines ("figures": the module itse
     "model.simulation": ("simulate", "Results"),
     "model.runner": ("run", "sweep", "provenance", "write_table"),
     "model.slo": ("estimates", "verdicts"),
+    "model.aggregate": ("dataset_evidence",),
     "model.stats": (
         "clopper_pearson_interval",
         "quantile_interval",

@@ -1,9 +1,11 @@
 """Run many streams of a scenario: chunked across workers, checkpointed, resumable, with provenance.
 
 `run(cfg, streams, seed)` splits stream indices [0, streams) into chunks, simulates them with a
-`ChunkExecutor` (in this process, or in a process pool) and concatenates the chunk tables in stream
-order. Stream i depends only on (seed, i), so the final tables are identical bit for bit whatever
-the worker count, chunk size, executor, or how often the run was interrupted and resumed.
+`ChunkExecutor` (in this process, in a process pool, or on a Dask cluster: `model.executors`) and
+concatenates the chunk tables in stream order; with a workdir each chunk's tables are parts of a
+Parquet dataset, the run's checkpoint (`model.dataset`). Stream i depends only on (seed, i), so
+the final tables are identical bit for bit whatever the worker count, chunk size, executor, or how
+often the run was interrupted and resumed.
 
 Tables are written with `write_table`, next to the `provenance` that made them.
 """
@@ -39,6 +41,7 @@ from tqdm import tqdm
 
 from model import __version__
 from model.config import Scenario, apply_overrides
+from model.executors import DaskExecutor, is_dask_client
 from model.outputs import atomic_write, process_alive, written_together
 from model.simulation import Results, simulate
 
@@ -50,7 +53,6 @@ __all__ = [
     "table_files",
     "provenance",
     "RunError",
-    "WorkdirMismatch",
     "Chunk",
     "ChunkExecutor",
     "ChunkFailed",
@@ -67,10 +69,6 @@ METADATA_KEY = b"midstream"
 class RunError(RuntimeError):
     """A stream raised during a run; the message names the scenario, the root seed and the
     stream."""
-
-
-class WorkdirMismatch(ValueError):
-    """The checkpoint directory holds chunks of a different run."""
 
 
 class Chunk(NamedTuple):
@@ -180,6 +178,8 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 
 def _executor(executor: str | ChunkExecutor, workers: int) -> ChunkExecutor:
     if not isinstance(executor, str):
+        if is_dask_client(executor):  # the library takes a distributed.Client as it is
+            return DaskExecutor(executor)
         return executor
     if executor == "serial" or (
         executor == "process" and workers == 1
@@ -219,14 +219,19 @@ def run(
     progress: bool = True,
     workdir: str | os.PathLike | None = None,
     first_stream: int = 0,
-) -> Results:
+    gather: bool = True,
+) -> Results | None:
     """Simulate streams [first_stream, first_stream + streams) of `cfg` under root `seed`, in chunks
-    across `workers` processes.
+    across `workers` processes, or on a Dask cluster when `executor` is a `distributed.Client`.
 
-    With `workdir`, every finished chunk is saved there and a rerun with the same arguments skips
-    the saved chunks (resume after a crash or a kill).
+    With `workdir`, each chunk's tables are written there by the worker that made them, as parts of
+    a Parquet dataset (`model.dataset`), and a rerun skips the parts that exist and verify (resume
+    after a crash or a kill). With `gather=False` (needs `workdir`) no rows come back to this
+    process: the result is the dataset, and the return value None.
     """
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers is None:  # all cores here, or every worker thread of a Dask cluster
+        threads = sum(executor.nthreads().values()) if is_dask_client(executor) else 0
+        workers = threads or os.cpu_count() or 1
     streams, seed, workers = (
         _whole(streams=streams, lo=1),
         _whole(seed=seed, lo=0),
@@ -234,19 +239,23 @@ def run(
     )
     if chunk_size is not None:
         chunk_size = _whole(chunk_size=chunk_size, lo=1)
-    store = _Workdir(Path(workdir)) if workdir is not None else None
-    if (
-        chunk_size is None
-    ):  # a resumed run keeps its chunking even on a machine with other core counts
-        chunk_size = (store and store.recorded_chunk_size()) or default_chunk_size(
-            streams, workers, cfg.session.streams
-        )
-    first_stream = _whole(first_stream=first_stream, lo=0)
-    chunks = plan_chunks(streams, chunk_size, first_stream)
-    results: dict[Chunk, Results] = {}
+    if not gather and workdir is None:
+        raise ValueError("gather=False: needs a workdir to hold the tables")
+    fn = functools.partial(simulate_chunk, cfg, seed)
+    results: dict[Chunk, Results | None] = {}
+    store = None
+    if workdir is not None:
+        from model.dataset import PartStore, compute_part
+
+        store = PartStore.open(workdir, cfg, seed)
+        fn = functools.partial(compute_part, store, cfg, seed, gather)
+        # a resumed run keeps its chunking even on a machine with other core counts
+        chunk_size = chunk_size or store.recorded_chunk_size()
+    chunk_size = chunk_size or default_chunk_size(streams, workers, cfg.session.streams)
+    chunks = plan_chunks(streams, chunk_size, _whole(first_stream=first_stream, lo=0))
     if store:
-        store.claim(cfg, seed, streams, chunk_size, first_stream)
-        results = {c: r for c in chunks if store.has(c) and (r := store.load(c)) is not None}
+        store.claim(chunk_size)
+        results = store.resume(chunks, gather, say=lambda line: tqdm.write(line, file=sys.stderr))
     todo = [c for c in chunks if c not in results]
     try:
         with tqdm(
@@ -258,16 +267,12 @@ def run(
             disable=not progress,
             dynamic_ncols=True,
         ) as bar:
-            for chunk, res in _executor(executor, workers).map_chunks(
-                functools.partial(simulate_chunk, cfg, seed), todo
-            ):
-                if store:
-                    store.save(chunk, res)
-                results[chunk] = res
+            for chunk, res in _executor(executor, workers).map_chunks(fn, todo):
+                results[chunk] = res if gather else None
                 bar.update(chunk.size)
     except ChunkFailed as failed:
         raise _run_error(cfg, seed, failed.chunk, failed.__cause__) from failed.__cause__
-    return concat_results([results[c] for c in chunks])
+    return concat_results([results[c] for c in chunks]) if gather else None
 
 
 def _whole(lo: int, **named) -> int:
@@ -286,7 +291,8 @@ def _run_error(cfg: Scenario, seed: int, chunk: Chunk, cause: BaseException) -> 
     """Name the failing stream: re-run the chunk here one stream at a time until one raises (not
     after a worker died: what killed it, e.g. running out of memory, could kill this process
     too)."""
-    for i in range(chunk.first, chunk.last + 1) if not isinstance(cause, BrokenProcessPool) else ():
+    died = isinstance(cause, BrokenProcessPool) or type(cause).__name__ == "KilledWorker"
+    for i in range(chunk.first, chunk.last + 1) if not died else ():
         try:
             simulate(cfg, 1, seed=seed, first_stream=i)
         except Exception:
@@ -321,72 +327,7 @@ def concat_results(parts: list[Results]) -> Results:
     )
 
 
-# ---------------------------------------------------------------- checkpoints
-
-
-class _Workdir:
-    """Finished chunks as Parquet files next to a run.json that says which run they belong to."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.manifest = path / "run.json"
-        path.mkdir(parents=True, exist_ok=True)
-
-    def recorded_chunk_size(self) -> int | None:
-        return (
-            json.loads(self.manifest.read_text())["chunk_size"] if self.manifest.exists() else None
-        )
-
-    def claim(
-        self, cfg: Scenario, seed: int, streams: int, chunk_size: int, first_stream: int = 0
-    ) -> None:
-        """Record this run, or check that the recorded one is the same; never mix two runs'
-        chunks."""
-        want = _json_safe(
-            {
-                "scenario": dataclasses.asdict(cfg),
-                "seed": seed,
-                "streams": streams,
-                "first_stream": first_stream,
-                "chunk_size": chunk_size,
-                "version": __version__,
-            }
-        )
-        if not self.manifest.exists():
-            _atomic_write(
-                self.manifest, lambda tmp: Path(tmp).write_text(json.dumps(want, indent=2))
-            )
-            return
-        have = json.loads(self.manifest.read_text())
-        if have != want:
-            differ = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
-            raise WorkdirMismatch(
-                f"{self.path} holds chunks of a different run ({', '.join(differ)} differ "
-                f"from {self.manifest}); rerun with the same arguments or use another workdir"
-            )
-
-    def _files(self, c: Chunk) -> tuple[Path, Path]:
-        stem = self.path / f"chunk-{c.first:09d}-{c.last:09d}"
-        return Path(f"{stem}.streams.parquet"), Path(f"{stem}.disconnects.parquet")
-
-    def has(self, c: Chunk) -> bool:
-        return all(f.exists() for f in self._files(c))
-
-    def load(self, c: Chunk) -> Results | None:
-        """The saved chunk, or None (its files deleted, to be recomputed) if they cannot be read
-        (truncated by a crash of the machine, say)."""
-        try:
-            return Results(*(pd.read_parquet(f) for f in self._files(c)))
-        except (OSError, ValueError, pa.ArrowException):
-            for f in self._files(c):
-                f.unlink(missing_ok=True)
-            return None
-
-    def save(self, c: Chunk, res: Results) -> None:
-        s, d = self._files(c)
-        # disconnects first: a chunk counts as done once its streams file exists
-        _atomic_write(d, lambda tmp: res.disconnects.to_parquet(tmp, index=False))
-        _atomic_write(s, lambda tmp: res.streams.to_parquet(tmp, index=False))
+# ---------------------------------------------------------------- atomic writes
 
 
 def _atomic_write(path: Path, write: Callable[[str], Any]) -> None:
@@ -494,15 +435,26 @@ def sweep(
     seed: int,
     workers: int | None = None,
     progress: bool = True,
+    executor: str | ChunkExecutor = "process",
+    workdir: str | os.PathLike | None = None,
 ) -> Results:
     """Run every point of the cartesian `grid` {dotted path: values} with the same seed (common
-    random numbers); both tables get one column per swept path holding the point's value."""
+    random numbers); both tables get one column per swept path holding the point's value. With
+    `workdir`, each point's chunks are saved (and resumed) under `workdir/point_dir(point)`."""
     if not grid or any(len(v) == 0 for v in grid.values()):
         raise ValueError(f"grid={grid!r}: needs at least one path, each with at least one value")
     parts = []
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid, values))
-        res = run(apply_overrides(cfg, point), streams, seed, workers=workers, progress=progress)
+        res = run(
+            apply_overrides(cfg, point),
+            streams,
+            seed,
+            workers=workers,
+            progress=progress,
+            executor=executor,
+            workdir=None if workdir is None else Path(workdir) / point_dir(point),
+        )
         for table in (res.streams, res.disconnects):
             for i, (path, value) in enumerate(point.items()):
                 table.insert(i, path, value)
@@ -510,3 +462,9 @@ def sweep(
     streams_ = pd.concat([p.streams for p in parts], ignore_index=True)
     discs = [p.disconnects for p in parts if len(p.disconnects)] or [parts[0].disconnects]
     return Results(streams_, pd.concat(discs, ignore_index=True))
+
+
+def point_dir(point: dict) -> str:
+    """A directory name for a grid point: PATH=VALUE pairs joined by commas, filesystem-safe."""
+    text = ",".join(f"{path}={value}" for path, value in point.items())
+    return "".join(ch if ch.isalnum() or ch in "._=,+-" else "_" for ch in text)

@@ -52,9 +52,15 @@ class RunSize:
 
 
 def run_sized(
-    cfg: Scenario, size: RunSize, seed: int, workers: int | None = None, progress: bool = True
+    cfg: Scenario,
+    size: RunSize,
+    seed: int,
+    workers: int | None = None,
+    progress: bool = True,
+    **where,
 ) -> tuple[Results, pd.DataFrame]:
-    """Simulate `cfg` at `size` and judge its SLOs: (tables, verdict table)."""
+    """Simulate `cfg` at `size` and judge its SLOs: (tables, verdict table). `where`: the
+    `executor` and `workdir` of `runner.run` (every batch of a run shares the workdir)."""
     if size.mode == "until-decided":
         return run_until_decided(
             cfg,
@@ -63,10 +69,11 @@ def run_sized(
             first_batch=min(FIRST_BATCH, size.count),
             workers=workers,
             progress=progress,
+            **where,
         )
     if size.mode == "demonstrate":
-        return run_demonstration(cfg, size.count, seed, workers=workers, progress=progress)
-    res = runner.run(cfg, size.count, seed, workers=workers, progress=progress)
+        return run_demonstration(cfg, size.count, seed, workers=workers, progress=progress, **where)
+    res = runner.run(cfg, size.count, seed, workers=workers, progress=progress, **where)
     return res, slo.verdicts(res, cfg.slo)
 
 
@@ -88,6 +95,7 @@ def run_until_decided(
     first_batch: int = FIRST_BATCH,
     workers: int | None = None,
     progress: bool = True,
+    **where,
 ) -> tuple[Results, pd.DataFrame]:
     """Streams and verdicts at the first look where every verdict is decided (or at the budget)."""
     looks = look_schedule(first_batch, budget)
@@ -97,7 +105,9 @@ def run_until_decided(
     parts, done = [], 0
     for n in looks:
         parts.append(
-            runner.run(cfg, n - done, seed, workers=workers, progress=progress, first_stream=done)
+            runner.run(
+                cfg, n - done, seed, workers=workers, progress=progress, first_stream=done, **where
+            )
         )
         done = n
         results = runner.concat_results(parts)
@@ -132,7 +142,12 @@ def demonstration_plan(cfg: Scenario) -> tuple[int, int]:
 
 
 def run_demonstration(
-    cfg: Scenario, budget: int, seed: int, workers: int | None = None, progress: bool = True
+    cfg: Scenario,
+    budget: int,
+    seed: int,
+    workers: int | None = None,
+    progress: bool = True,
+    **where,
 ) -> tuple[Results, pd.DataFrame]:
     """Simulate the completion demonstration size in sessions, then further batches until the
     disconnects reach the recovery demonstration size (each batch sized from the disconnect rate
@@ -143,14 +158,14 @@ def run_demonstration(
     link remains: a stream that recovers slowly lives longer and so meets more disconnects)."""
     need_sessions, need_disconnects = demonstration_plan(cfg)
     n = min(need_sessions, budget)
-    parts = [runner.run(cfg, n, seed, workers=workers, progress=progress)]
+    parts = [runner.run(cfg, n, seed, workers=workers, progress=progress, **where)]
     seen = len(parts[0].disconnects)
     while 0 < seen < need_disconnects and n < budget:
         # sized from the rate seen so far (10 % spare), at most doubling the total so the estimate
         # firms up
         more = min(budget - n, n, math.ceil(1.1 * (need_disconnects - seen) * n / seen))
         parts.append(
-            runner.run(cfg, more, seed, workers=workers, progress=progress, first_stream=n)
+            runner.run(cfg, more, seed, workers=workers, progress=progress, first_stream=n, **where)
         )
         n, seen = n + more, seen + len(parts[-1].disconnects)
     results = runner.concat_results(parts)

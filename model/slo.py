@@ -18,6 +18,9 @@ Conventions (stated in every report):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -62,11 +65,77 @@ def latency_samples(res: Results) -> dict[str, np.ndarray]:
     }
 
 
-def estimates(res: Results, confidence: float = 0.95) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Evidence:
+    """What the estimates and verdicts are computed from, and nothing more: counts, sample sizes,
+    moments, and a way to select order statistics of the latency samples. `evidence(res)` makes it
+    from tables in memory; `model.aggregate` from a dataset on disk by streaming aggregation, so
+    both give the same numbers through the same code."""
+
+    streams: int
+    sessions: int
+    clean_sessions: int  # sessions whose every stream completed
+    streams_per_session: int  # the most streams in one session
+    rates: dict[str, tuple[int, int]]  # (successes, trials), as `rate_counts`
+    sizes: dict[str, int]  # samples of each measure of `latency_samples`
+    finite: dict[str, tuple[int, float, float]]  # (n, mean, sd with ddof=1) of the finite ones
+    # {measure: [0-based ranks]} -> {(measure, rank): that order statistic of the measure}
+    select: Callable[[dict[str, list[int]]], dict[tuple[str, int], float]]
+    outcomes: dict[str, int]
+    errors: dict[str, int]  # error of the failed streams -> count
+
+
+def evidence(res: Results) -> Evidence:
+    """The evidence in tables held in memory."""
+    s = res.streams
+    samples = latency_samples(res)
+    ordered = {name: np.sort(x) for name, x in samples.items()}
+    finite = {name: x[np.isfinite(x)] for name, x in samples.items()}  # summed in table order
+    per_session = s.groupby("session").size()
+    return Evidence(
+        streams=len(s),
+        sessions=len(per_session),
+        clean_sessions=int((~(s.outcome != "completed").groupby(s.session).any()).sum()),
+        streams_per_session=int(per_session.max()) if len(s) else 0,
+        rates=rate_counts(res),
+        sizes={name: len(x) for name, x in ordered.items()},
+        finite={name: moments(x) for name, x in finite.items()},
+        select=lambda wanted: {
+            (m, k): float(ordered[m][k]) for m, ranks in wanted.items() for k in ranks
+        },
+        outcomes=s.outcome.value_counts().to_dict(),
+        errors=s[s.outcome == "failed"].error.value_counts().to_dict(),
+    )
+
+
+def moments(x: np.ndarray) -> tuple[int, float, float]:
+    """(n, mean, sd with ddof=1) of a sample (NaN where undefined)."""
+    n = len(x)
+    return n, float(x.mean()) if n else np.nan, float(x.std(ddof=1)) if n >= 2 else np.nan
+
+
+def _evidence(res: Results | Evidence) -> Evidence:
+    return res if isinstance(res, Evidence) else evidence(res)
+
+
+def _order_statistics(ev: Evidence, ranks: dict[tuple, tuple]) -> dict[tuple, tuple]:
+    """{key: (measure, ranks)} -> {key: the order statistics at those ranks (NaN for None)}."""
+    wanted: dict[str, list[int]] = {}
+    for measure, rs in ranks.values():
+        wanted.setdefault(measure, []).extend(k for k in rs if k is not None)
+    values = ev.select(wanted)
+    return {
+        key: tuple(np.nan if k is None else values[(m, k)] for k in rs)
+        for key, (m, rs) in ranks.items()
+    }
+
+
+def estimates(res: Results | Evidence, confidence: float = 0.95) -> pd.DataFrame:
     """Every measure with a two-sided interval: rates (Wilson and Clopper-Pearson), quantiles
     (order statistics) and means (Student t)."""
+    ev = _evidence(res)
     rows = []
-    for name, (k, n) in rate_counts(res).items():
+    for name, (k, n) in ev.rates.items():
         if n == 0:
             rows.append(
                 dict(
@@ -96,29 +165,38 @@ def estimates(res: Results, confidence: float = 0.95) -> pd.DataFrame:
                     method=method,
                 )
             )
-    for name, sample in latency_samples(res).items():
+    intervals = _order_statistics(
+        ev,
+        {
+            (name, q): (name, stats.quantile_interval_ranks(n, q, confidence))
+            for name, n in ev.sizes.items()
+            if n
+            for q in QUANTILES
+        },
+    )
+    for name, n in ev.sizes.items():
         for q in QUANTILES:
-            est, lo, hi = (
-                stats.quantile_interval(sample, q, confidence) if len(sample) else (np.nan,) * 3
-            )
+            est, lo, hi = intervals.get((name, q), (np.nan,) * 3)
             rows.append(
                 dict(
                     measure=name,
                     statistic=f"p{q * 100:g}",
-                    n=len(sample),
+                    n=n,
                     estimate=est,
                     lower=lo,
                     upper=hi,
                     method=stats.QUANTILE_METHOD,
                 )
             )
-        finite = sample[np.isfinite(sample)]
-        est, lo, hi = stats.mean_interval(finite, confidence) if len(finite) else (np.nan,) * 3
+        finite, mean, sd = ev.finite[name]
+        est, lo, hi = (
+            stats.mean_interval_of(finite, mean, sd, confidence) if finite else (np.nan,) * 3
+        )
         rows.append(
             dict(
                 measure=name,
                 statistic="mean (finite)",
-                n=len(finite),
+                n=finite,
                 estimate=est,
                 lower=lo,
                 upper=hi,
@@ -128,22 +206,31 @@ def estimates(res: Results, confidence: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
+def verdicts(res: Results | Evidence, slo: Slo) -> pd.DataFrame:
     """One row per SLO: PASS / FAIL / INCONCLUSIVE, with the bounds and how many more streams; N/A
     when the measure had nothing to judge (no give-ups for timeout handling, no disconnects for
     the latencies): more streams of the same scenario would rarely change that."""
+    ev = _evidence(res)
     rows = []
-    clustered = res.streams.session.nunique() < len(res.streams)  # sessions of several streams
-    for name, (k, n) in rate_counts(res).items():
+    clustered = ev.sessions < ev.streams  # sessions of several streams
+    for name, (k, n) in ev.rates.items():
         target = getattr(slo, name)
         if clustered and name == "completion_rate" and target < 1:
-            rows.append(_clustered_completion_row(res, target, slo.confidence))
+            rows.append(_clustered_completion_row(ev, target, slo.confidence))
         else:
             rows.append(_rate_row(name, k, n, target, slo.confidence))
-    for name, sample in latency_samples(res).items():
+    bounds = _order_statistics(
+        ev,
+        {
+            name: (name, stats.quantile_verdict_ranks(n, slo.quantile, slo.confidence))
+            for name, n in ev.sizes.items()
+            if n
+        },
+    )
+    for name, n in ev.sizes.items():
         target = getattr(slo, name)
         label = f"p{slo.quantile * 100:g} {name}"
-        if len(sample) == 0:
+        if n == 0:
             rows.append(
                 dict(
                     slo=label,
@@ -158,7 +245,7 @@ def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
                 )
             )
             continue
-        v = stats.quantile_verdict(sample, slo.quantile, target, slo.confidence)
+        v = stats.quantile_verdict_of(bounds[name], slo.quantile, target, slo.confidence)
         rows.append(
             dict(
                 slo=label,
@@ -167,7 +254,7 @@ def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
                 estimate=v.estimate,
                 lower=v.lower,
                 upper=v.upper,
-                n=len(sample),
+                n=n,
                 more_streams=v.more_streams,
                 method=v.method,
             )
@@ -183,25 +270,24 @@ def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
     return table
 
 
-def _clustered_completion_row(res: Results, target: float, confidence: float) -> dict:
+def _clustered_completion_row(ev: Evidence, target: float, confidence: float) -> dict:
     """Completion judged with the session, not the stream, as the independent trial (streams of a
     session share their weather). Conservative but valid whatever the correlation within a session:
     P(a stream completes) >= P(its whole session completes), and P(a stream fails) >=
     P(its session has a failure) / (streams per session). So PASS if the lower bound on clean
     sessions meets the target; FAIL if even the best case for streams misses it."""
-    s = res.streams
-    clean = s.groupby("session").outcome.agg(lambda o: bool((o == "completed").all()))
-    sessions, per_session = len(clean), s.groupby("session").size().max()
-    lo, _ = stats.clopper_pearson_interval(int(clean.sum()), sessions, 2 * confidence - 1)
-    fail_lo, _ = stats.clopper_pearson_interval(int((~clean).sum()), sessions, 2 * confidence - 1)
-    upper = 1 - fail_lo / per_session
+    sessions, clean = ev.sessions, ev.clean_sessions
+    lo, _ = stats.clopper_pearson_interval(clean, sessions, 2 * confidence - 1)
+    fail_lo, _ = stats.clopper_pearson_interval(sessions - clean, sessions, 2 * confidence - 1)
+    upper = 1 - fail_lo / ev.streams_per_session
     status = "PASS" if lo >= target else "FAIL" if upper < target else "INCONCLUSIVE"
+    completed, streams = ev.rates["completion_rate"]
     return dict(
         slo="completion_rate",
         target=f">= {target:g}",
-        n=len(s),
+        n=streams,
         status=status,
-        estimate=float((s.outcome == "completed").mean()),
+        estimate=completed / streams,
         lower=lo,
         upper=upper,
         more_streams=None,

@@ -207,16 +207,28 @@ def quantile_interval(sample, q: float, confidence: float = 0.95) -> tuple[float
     Source: e.g. H. A. David & H. N. Nagaraja (2003), Order Statistics, 3rd ed., sec. 7.1.
     """
     x = np.sort(_sample(sample))
+    return tuple(_at(x, k) for k in quantile_interval_ranks(x.size, q, confidence))
+
+
+def quantile_interval_ranks(n: int, q: float, confidence: float = 0.95) -> tuple:
+    """The 0-based ranks (estimate, lower, upper) of the order statistics `quantile_interval`
+    returns for a sample of n (None: unbounded), so that callers holding a sample too large to sort
+    (e.g. a dataset on disk) can select just these."""
+    n = _count("n", n, 1)
     q = _in_open("q", q)
     alpha = 1 - _in_open("confidence", confidence)
-    n = x.size
     lo, hi = _lower_position(n, q, alpha / 2), _upper_position(n, q, alpha / 2)
     if hi is None and lo is not None:
         lo = _lower_position(n, q, alpha)
     elif lo is None and hi is not None:
         hi = _upper_position(n, q, alpha)
-    estimate = float(np.quantile(x, q, method="inverted_cdf"))
-    return estimate, _at(x, lo), _at(x, hi)
+    return estimate_rank(n, q), lo, hi
+
+
+def estimate_rank(n: int, q: float) -> int:
+    """0-based rank of the q-quantile estimate of n values: numpy.quantile(..., "inverted_cdf"),
+    the smallest value whose empirical CDF reaches q."""
+    return max(math.ceil(n * q) - 1, 0)
 
 
 def mean_interval(sample, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -226,15 +238,18 @@ def mean_interval(sample, confidence: float = 0.95) -> tuple[float, float, float
     so the bounds are NaN. Source: "Student" (1908), Biometrika 6(1):1-25.
     """
     x = _sample(sample, finite=True)
+    sd = float(x.std(ddof=1)) if x.size >= 2 else math.nan
+    return mean_interval_of(x.size, float(x.mean()), sd, confidence)
+
+
+def mean_interval_of(n: int, mean: float, sd: float, confidence: float = 0.95) -> tuple:
+    """`mean_interval` from the sample's size, mean and standard deviation (ddof=1) alone, e.g.
+    accumulated over a dataset too large to hold."""
+    n = _count("n", n, 1)
     confidence = _in_open("confidence", confidence)
-    mean = float(x.mean())
-    if x.size < 2:
+    if n < 2:
         return mean, math.nan, math.nan
-    half = (
-        float(stats.t.isf((1 - confidence) / 2, x.size - 1))
-        * float(x.std(ddof=1))
-        / math.sqrt(x.size)
-    )
+    half = float(stats.t.isf((1 - confidence) / 2, n - 1)) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
 
 
@@ -415,19 +430,32 @@ def quantile_verdict(sample, q: float, target: float, confidence: float = 0.95) 
     the tail near the target, not only on an observed rate.
     """
     x = np.sort(_sample(sample))
+    ranks = quantile_verdict_ranks(x.size, q, confidence)
+    return quantile_verdict_of([_at(x, k) for k in ranks], q, target, confidence)
+
+
+def quantile_verdict_ranks(n: int, q: float, confidence: float = 0.95) -> tuple:
+    """The 0-based ranks (estimate, lower, upper) of the order statistics `quantile_verdict`
+    judges with, for a sample of n (None: that bound does not exist)."""
+    n = _count("n", n, 1)
+    q = _in_open("q", q)
+    tail = 1 - _one_sided_confidence(confidence)
+    return estimate_rank(n, q), _lower_position(n, q, tail), _upper_position(n, q, tail)
+
+
+def quantile_verdict_of(values, q: float, target: float, confidence: float = 0.95) -> Verdict:
+    """`quantile_verdict` from the order statistics at `quantile_verdict_ranks` (NaN for a rank
+    that is None), e.g. selected from a dataset too large to sort."""
+    estimate, lower, upper = (float(v) for v in values)
     q = _in_open("q", q)
     target = _real("target", target)
     confidence = _one_sided_confidence(confidence)
-    n, tail = x.size, 1 - confidence
-    lower = _at(x, _lower_position(n, q, tail))
-    upper = _at(x, _upper_position(n, q, tail))
     if upper < target:  # NaN compares false: no upper bound, no PASS
         status = "PASS"
     elif lower >= target:
         status = "FAIL"
     else:
         status = "INCONCLUSIVE"
-    estimate = float(np.quantile(x, q, method="inverted_cdf"))
     return Verdict(status, estimate, lower, upper, target, confidence, None, QUANTILE_METHOD)
 
 

@@ -22,7 +22,6 @@ from model.runner import (
     ChunkFailed,
     ProcessExecutor,
     RunError,
-    WorkdirMismatch,
     default_chunk_size,
     provenance,
     run,
@@ -94,7 +93,7 @@ def test_killed_run_resumes_to_the_uninterrupted_tables(tmp_path, reference):
     child = subprocess.Popen([sys.executable, "-c", script])
     try:
         deadline = time.monotonic() + 30
-        while not list(tmp_path.glob("chunk-*.streams.parquet")):
+        while not list(tmp_path.glob("streams/part-*.parquet")):
             assert child.poll() is None, "the child ended before writing a chunk"
             assert time.monotonic() < deadline, "no chunk written within 30 s"
             time.sleep(0.01)
@@ -103,47 +102,39 @@ def test_killed_run_resumes_to_the_uninterrupted_tables(tmp_path, reference):
         child.kill()
         child.wait()
     assert child.returncode == -signal.SIGKILL
-    saved = {
-        p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("chunk-*.parquet")
-    }
+    saved = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("*/part-*.parquet")}
     assert 0 < len(saved) < 2 * N // 10, "the run was not interrupted mid-way"
 
     resumed = run(CFG, N, SEED, chunk_size=10, executor="serial", progress=False, workdir=tmp_path)
     assert_same(resumed, reference)
-    after = {
-        p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("chunk-*.parquet")
-    }
+    after = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("*/part-*.parquet")}
     assert len(after) == 2 * N // 10
     assert all(after[name] == stamp for name, stamp in saved.items()), (
         "a finished chunk was recomputed"
     )
-    assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written left behind by the resumed run
+    assert not list(tmp_path.glob("*/.*.tmp"))  # nothing half-written left behind by the rerun
 
 
-def test_workdir_of_another_run_is_refused(tmp_path):
+def test_workdir_of_another_run_is_recomputed_not_used(tmp_path, capsys):
     run(CFG, 40, SEED, chunk_size=20, executor="serial", progress=False, workdir=tmp_path)
-    manifest = json.loads((tmp_path / "run.json").read_text())
-    assert (
-        manifest["seed"] == SEED
-        and manifest["chunk_size"] == 20
-        and manifest["scenario"]["content"]["frames"] == 200
+    manifest = json.loads((tmp_path / "dataset.json").read_text())
+    assert manifest["identity"]["seed"] == SEED and manifest["chunk_size"] == 20
+    other = run(
+        CFG, 40, SEED + 1, chunk_size=20, executor="serial", progress=False, workdir=tmp_path
     )
-    with pytest.raises(WorkdirMismatch, match="seed"):
-        run(CFG, 40, SEED + 1, chunk_size=20, executor="serial", progress=False, workdir=tmp_path)
-    with pytest.raises(WorkdirMismatch, match="scenario"):
-        run(
-            apply_overrides(CFG, ["client.strategy=restart"]),
-            40,
-            SEED,
-            chunk_size=20,
-            executor="serial",
-            progress=False,
-            workdir=tmp_path,
-        )
+    assert_same(other, simulate(CFG, 40, seed=SEED + 1))
+    assert capsys.readouterr().err.count("from another run (seed differ); recomputing it") == 2
+    restart = apply_overrides(CFG, ["client.strategy=restart"])
+    again = run(
+        restart, 40, SEED, chunk_size=20, executor="serial", progress=False, workdir=tmp_path
+    )
+    assert_same(again, simulate(restart, 40, seed=SEED))
+    assert "config_hash, seed, overrides differ" in capsys.readouterr().err
     # without an explicit chunk size, the recorded one is reused (resume on a machine with more
-    # cores)
-    again = run(CFG, 40, SEED, workers=2, progress=False, workdir=tmp_path)
-    assert_same(again, simulate(CFG, 40, seed=SEED))
+    # cores): nothing is recomputed
+    again = run(restart, 40, SEED, workers=2, progress=False, workdir=tmp_path)
+    assert_same(again, simulate(restart, 40, seed=SEED))
+    assert capsys.readouterr().err == ""
 
 
 def test_failing_stream_is_named_with_scenario_and_seed(monkeypatch):

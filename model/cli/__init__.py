@@ -10,12 +10,12 @@ import argparse
 import os
 import sys
 
-from model.cli import calibrate, catalogue, report, simulate
+from model.cli import calibrate, catalogue, report, simulate, verdicts
 from model.cli.options import Parser, whole_number
 
 __all__ = ["main", "parser", "whole_number"]
 
-COMMAND_GROUPS = (catalogue, simulate, report, calibrate)
+COMMAND_GROUPS = (catalogue, simulate, verdicts, report, calibrate)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,18 +32,22 @@ def main(argv: list[str] | None = None, *, testbed=None) -> int:
     args = parser().parse_args(argv)
     args.testbed = testbed
     from model.config import ConfigError
-    from model.runner import RunError, WorkdirMismatch
+    from model.runner import RunError
 
     try:
         return args.func(args)
-    except (ConfigError, WorkdirMismatch) as e:
+    except ConfigError as e:
         print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
         return 2
     except RunError as e:  # a stream or a worker failed: the model's fault, not the input's
         print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("midstream: interrupted; nothing was written", file=sys.stderr)
+        print(
+            "midstream: interrupted; no output was written (a rerun of the same command resumes "
+            "from the chunks saved beside --out or in --workdir)",
+            file=sys.stderr,
+        )
         return 130
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from model.cli.options import (
     MAX_SESSIONS,
     calibration_dir,
     check_work,
+    checkpoint,
+    executor,
     pdf_path,
+    placement,
     seed_and_set,
     whole_number,
     work_limit,
@@ -65,6 +69,7 @@ def add_commands(verbs) -> None:
         "--no-validation", action="store_true", help="do not run model.validation for the appendix"
     )
     report.add_argument("--quiet", action="store_true", help="no progress bar")
+    placement(report)
     report.add_argument(
         "--fidelity",
         type=calibration_dir,
@@ -89,19 +94,25 @@ def cmd_report(args) -> int:
     for name in args.scenarios or SCENARIOS:
         cfg = apply_overrides(get_scenario(name), args.overrides)
         check_work(cfg, args.streams or args.budget or default_budget(cfg), args)
-    path = build_report(
-        args.scenarios or None,
-        streams=args.streams,
-        until_decided=args.until_decided,
-        budget=args.budget,
-        seed=args.seed,
-        out_path=args.out,
-        workers=args.workers,
-        progress=not args.quiet,
-        overrides=args.overrides,
-        sweep=not args.no_sweep,
-        validate=not args.no_validation,
-        fidelity=args.fidelity,
-    )
+    workdir, temporary = checkpoint(args, args.out)
+    with executor(args) as where:
+        path = build_report(
+            args.scenarios or None,
+            streams=args.streams,
+            until_decided=args.until_decided,
+            budget=args.budget,
+            seed=args.seed,
+            out_path=args.out,
+            workers=args.workers,
+            progress=not args.quiet,
+            overrides=args.overrides,
+            sweep=not args.no_sweep,
+            validate=not args.no_validation,
+            fidelity=args.fidelity,
+            executor=where,
+            workdir=workdir,
+        )
+    if temporary:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"wrote {path} and {path}.json")
     return 0

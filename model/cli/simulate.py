@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 from pathlib import Path
 
-from model.cli.options import MAX_SESSIONS, check_work, common, table_outputs, whole_number
+from model.cli.options import (
+    MAX_SESSIONS,
+    check_work,
+    checkpoint,
+    common,
+    executor,
+    table_outputs,
+    whole_number,
+)
 
 
 def add_commands(verbs) -> None:
@@ -66,7 +75,7 @@ def add_commands(verbs) -> None:
 
 
 def cmd_run(args) -> int:
-    from model import runner
+    from model import runner, slo
     from model.config import apply_overrides
     from model.scenarios import get_scenario
     from model.sequential import run_sized
@@ -74,12 +83,36 @@ def cmd_run(args) -> int:
     cfg = apply_overrides(get_scenario(args.scenario), args.overrides)
     size = run_size(args)
     check_work(cfg, size.count, args)
-    res, table = run_sized(cfg, size, args.seed, workers=args.workers, progress=not args.quiet)
-    if args.out:  # before printing: a closed stdout (`| head`) must not lose the tables
+    workdir, temporary = checkpoint(args, args.out)
+    progress = not args.quiet
+    with executor(args) as where:
+        if workdir is not None and args.out == workdir and size.mode == "fixed":
+            # a dataset out of a fixed run: no row comes back to this process
+            runner.run(
+                cfg, size.count, args.seed, args.workers, progress=progress, executor=where,
+                workdir=workdir, gather=False,
+            )  # fmt: skip
+            ev = finish_dataset(workdir, cfg, args.overrides, args.seed, size.count)
+            print(f"wrote the dataset {workdir}")
+            print_summary(cfg.name, cfg.slo, ev, slo.verdicts(ev, cfg.slo), args.seed)
+            return 0
+        res, table = run_sized(
+            cfg, size, args.seed, workers=args.workers, progress=progress, executor=where,
+            workdir=workdir,
+        )  # fmt: skip
+    # written before printing: a closed stdout (`| head`) must not lose the tables
+    sessions = int(res.streams.session.nunique())
+    if workdir is not None and not temporary:
+        finish_dataset(workdir, cfg, args.overrides, args.seed, sessions, evidence=False)
+    if args.out and args.out != workdir:
         write(res, args.out, runner.provenance(cfg, args.overrides, args.seed, len(res.streams)))
-    print_summary(cfg, res, table, args.seed)
-    if args.out:
+    if temporary:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_summary(cfg.name, cfg.slo, slo.evidence(res), table, args.seed)
+    if args.out and args.out != workdir:
         print(f"\nwrote {args.out} and {table_outputs(args.out)[2]}")
+    elif args.out:
+        print(f"\nwrote the dataset {workdir}")
     return 0
 
 
@@ -115,9 +148,12 @@ def cmd_sweep(args) -> int:
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     for point in points:  # every point is valid and small enough before any time is spent
         check_work(apply_overrides(cfg, point), args.streams * len(points), args)
-    res = runner.sweep(
-        cfg, grid, args.streams, args.seed, workers=args.workers, progress=not args.quiet
-    )
+    workdir, temporary = checkpoint(args, args.out)
+    with executor(args) as where:
+        res = runner.sweep(
+            cfg, grid, args.streams, args.seed, workers=args.workers, progress=not args.quiet,
+            executor=where, workdir=workdir,
+        )  # fmt: skip
     keys = list(grid)
     summary = res.streams.groupby(keys, sort=False).agg(
         streams=("stream", "size"),
@@ -130,16 +166,43 @@ def cmd_sweep(args) -> int:
         p50_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.5, interpolation="higher"),
         p99_recovery_s=lambda r: r.fillna(float("inf")).quantile(0.99, interpolation="higher"),
     )
-    if args.out:  # before printing: a closed stdout (`| head`) must not lose the tables
+    if workdir is not None and not temporary:
+        for point in points:
+            finish_dataset(
+                workdir / runner.point_dir(point), apply_overrides(cfg, point),
+                [*args.overrides, *(f"{k}={v}" for k, v in point.items())], args.seed,
+                args.streams, evidence=False,
+            )  # fmt: skip
+    if args.out and args.out != workdir:  # before printing: `| head` must not lose the tables
         write(
             res,
             args.out,
             {**runner.provenance(cfg, args.overrides, args.seed, args.streams), "grid": grid},
         )
+    if temporary:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(summary.join(rec).to_string(float_format=lambda x: f"{x:.4g}"))
-    if args.out:
+    if args.out and args.out != workdir:
         print(f"\nwrote {args.out} and {table_outputs(args.out)[2]}")
+    elif args.out:
+        print(f"\nwrote one dataset per grid point under {workdir}")
     return 0
+
+
+def finish_dataset(path: Path, cfg, overrides, seed: int, sessions: int, evidence: bool = True):
+    """Seal a run's dataset (provenance, list of parts); its evidence, aggregated from disk."""
+    from model import runner
+    from model.aggregate import dataset_evidence
+    from model.config import ConfigError
+    from model.dataset import PartError, PartStore
+
+    try:  # fails only if the dataset changed on disk while the run wrote it
+        PartStore.open(path, cfg, seed).seal(
+            sessions, runner.provenance(cfg, overrides, seed, sessions)
+        )
+        return dataset_evidence(path)[0] if evidence else None
+    except PartError as e:
+        raise ConfigError("--out", str(path), str(e)) from None
 
 
 def parse_vary(text: str) -> tuple[str, list[str]]:
@@ -174,23 +237,23 @@ def parse_grid(cfg, texts: list[str], overrides: list[str]) -> dict[str, list[st
     return grid
 
 
-def print_summary(cfg, res, table, seed: int) -> None:
+def print_summary(name: str, targets, ev, table, seed: int) -> None:
+    """Outcomes, estimates and the verdict table of a run of scenario `name` judged against the
+    SLO `targets` (a `config.Slo`), from its `slo.Evidence`."""
     from model import slo
 
-    s, d = res.streams, res.disconnects
-    print(f"\n{cfg.name}: {len(s)} streams, seed {seed}, {len(d)} disconnects")
-    counts = s.outcome.value_counts().to_dict()
-    errors = s[s.outcome == "failed"].error.value_counts().to_dict()
+    disconnects = ev.rates["recovery_rate"][1]
+    print(f"\n{name}: {ev.streams} streams, seed {seed}, {disconnects} disconnects")
     print(
         "outcomes: "
-        + ", ".join(f"{k} {v}" for k, v in counts.items())
-        + (" (" + ", ".join(f"{k} {v}" for k, v in errors.items()) + ")" if errors else "")
+        + ", ".join(f"{k} {v}" for k, v in ev.outcomes.items())
+        + (" (" + ", ".join(f"{k} {v}" for k, v in ev.errors.items()) + ")" if ev.errors else "")
     )
-    est = slo.estimates(res, cfg.slo.confidence)
+    est = slo.estimates(ev, targets.confidence)
     shown = est[
         (est.method != "wilson") & est.statistic.isin(["rate", "p50", "p99", "mean (finite)"])
     ]
-    print(f"\nestimates ({cfg.slo.confidence:.0%} two-sided intervals):")
+    print(f"\nestimates ({targets.confidence:.0%} two-sided intervals):")
     print(shown.to_string(index=False, float_format=lambda x: f"{x:.5g}"))
     conf = table["confidence"].iloc[0]
     print(

@@ -81,12 +81,14 @@ def _special_figures(runs: list[ScenarioRun]) -> None:
         )
 
 
-def _sweep(run: ScenarioRun, sessions: int, seed: int, extra: list[str], workers, progress) -> dict:
+def _sweep(
+    run: ScenarioRun, sessions: int, seed: int, extra: list[str], workers, progress, **where
+) -> dict:
     grid = {
         "disconnects.rate_scale": list(SWEEP_RATE_SCALES),
         "client.strategy": list(SWEEP_STRATEGIES),
     }
-    res = runner.sweep(run.cfg, grid, sessions, seed, workers=workers, progress=progress)
+    res = runner.sweep(run.cfg, grid, sessions, seed, workers=workers, progress=progress, **where)
     fig = figures.completion_vs_disconnect_rate(
         res.streams, "disconnects.rate_scale", run.cfg, confidence=run.cfg.slo.confidence
     )
@@ -141,6 +143,17 @@ def _sweep(run: ScenarioRun, sessions: int, seed: int, extra: list[str], workers
     }
 
 
+def _workers_text(workers, executor) -> str | int:
+    if isinstance(executor, str):
+        return workers or "all cores"
+    threads = sum(executor.nthreads().values())  # a Dask client
+    return f"Dask cluster at {executor.scheduler.address}, {threads} worker threads"
+
+
+def _where(executor, workdir, name: str) -> dict:
+    return {"executor": executor, "workdir": None if workdir is None else Path(workdir) / name}
+
+
 def build_report(
     scenarios: list[str] | None = None,
     streams: int | None = None,
@@ -155,6 +168,8 @@ def build_report(
     sweep_streams: int | None = None,
     validate: bool = True,
     fidelity: Path | None = None,
+    executor="process",
+    workdir: str | Path | None = None,
 ) -> Path:
     """Run the scenarios and write the PDF report to `out_path`; returns its path.
 
@@ -169,6 +184,9 @@ def build_report(
         scenario), `sweep_streams` per point (default min(300, that scenario's sessions)).
     validate: run `model.validation` (quick sizes) for the appendix.
     fidelity: a `midstream calibrate --out` directory: adds "Fidelity against a real stack".
+    executor: where chunks run (`runner.run`: "process", "serial" or a `distributed.Client`).
+    workdir: checkpoint every run's chunks under it (one dataset per scenario, one per sweep
+        point), so that a rerun after an interruption resumes where it stopped.
     """
     started = time.perf_counter()
     names = list(SCENARIOS) if scenarios is None else list(scenarios)
@@ -203,8 +221,11 @@ def build_report(
     runs = []
     for name in names:
         say(f"report: simulating {name}")
+        where = _where(executor, workdir, name)
         runs.append(
-            run_scenario(name, seed, streams, extra, until_decided, budget, workers, progress)
+            run_scenario(
+                name, seed, streams, extra, until_decided, budget, workers, progress, **where
+            )
         )
     lap("simulate")
     say("report: drawing figures")
@@ -217,7 +238,9 @@ def build_report(
     if sweep and base is not None:
         say(f"report: sweeping {base.name} (resume against restart)")
         n = sweep_streams or min(SWEEP_SESSIONS, base.sessions)
-        sweep_info = _sweep(base, n, seed, extra, workers, progress)
+        sweep_info = _sweep(
+            base, n, seed, extra, workers, progress, **_where(executor, workdir, "sweep")
+        )
     lap("sweep")
     if validate:
         say("report: validation against theory")
@@ -244,7 +267,7 @@ def build_report(
         "mode_text": mode_text,
         "git_commit": first.get("git_commit"),
         "python": first.get("python", ""),
-        "workers": workers or "all cores",
+        "workers": _workers_text(workers, executor),
         "wall_seconds": 0.0,
         "stage_seconds": stages,
         "fidelity": fidelity and str(fidelity),

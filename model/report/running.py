@@ -69,10 +69,11 @@ def run_scenario(
     budget: int | None = None,
     workers: int | None = None,
     progress: bool = True,
+    **where,
 ) -> ScenarioRun:
     """Run one scenario as `midstream run` does and judge its SLOs: `streams` sessions if given,
     else until decided or (the default) demonstration-sized, within `budget` (default
-    `default_budget`)."""
+    `default_budget`). `where`: the `executor` and `workdir` of `runner.run`."""
     extra = _overrides_list(overrides)
     cfg = apply_overrides(get_scenario(name), extra)
     if streams is not None:
@@ -82,7 +83,7 @@ def run_scenario(
         size = RunSize(mode, budget if budget is not None else default_budget(cfg))
     sets = "".join(f" --set {o}" for o in extra)
     start = time.perf_counter()
-    res, table = run_sized(cfg, size, seed, workers=workers, progress=progress)
+    res, table = run_sized(cfg, size, seed, workers=workers, progress=progress, **where)
     seconds = time.perf_counter() - start
     sessions = int(res.streams.session.nunique())
     command = f"midstream run {name} {size.flags()} --seed {seed}{sets}"
