@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -52,9 +53,15 @@ class RunSize:
 
 
 def run_sized(
-    cfg: Scenario, size: RunSize, seed: int, workers: int | None = None, progress: bool = True
+    cfg: Scenario,
+    size: RunSize,
+    seed: int,
+    workers: int | None = None,
+    progress: bool = True,
+    stop: Callable[[pd.DataFrame], bool] = slo.decided,
 ) -> tuple[Results, pd.DataFrame]:
-    """Simulate `cfg` at `size` and judge its SLOs: (tables, verdict table)."""
+    """Simulate `cfg` at `size` and judge its SLOs: (tables, verdict table). `stop`: when an
+    until-decided run may end before the budget (see `run_until_decided`)."""
     if size.mode == "until-decided":
         return run_until_decided(
             cfg,
@@ -63,6 +70,7 @@ def run_sized(
             first_batch=min(FIRST_BATCH, size.count),
             workers=workers,
             progress=progress,
+            stop=stop,
         )
     if size.mode == "demonstrate":
         return run_demonstration(cfg, size.count, seed, workers=workers, progress=progress)
@@ -88,8 +96,13 @@ def run_until_decided(
     first_batch: int = FIRST_BATCH,
     workers: int | None = None,
     progress: bool = True,
+    stop: Callable[[pd.DataFrame], bool] = slo.decided,
 ) -> tuple[Results, pd.DataFrame]:
-    """Streams and verdicts at the first look where every verdict is decided (or at the budget)."""
+    """Streams and verdicts at the first look where every verdict is decided (or at the budget).
+
+    `stop(table)`: end at this look (default: every verdict decided). Any rule on the look's table
+    keeps the guarantee, since every look is judged at the corrected confidence; `tune` stops at
+    the first FAIL, which already rules a candidate out."""
     looks = look_schedule(first_batch, budget)
     per_look = dataclasses.replace(
         cfg.slo, confidence=stats.sequential_decision_confidence(len(looks), cfg.slo.confidence)
@@ -102,7 +115,7 @@ def run_until_decided(
         done = n
         results = runner.concat_results(parts)
         table = slo.verdicts(results, per_look)
-        if slo.decided(table):
+        if stop(table):
             break
     table["looks_planned"] = len(looks)
     table["stated_confidence"] = cfg.slo.confidence

@@ -10,12 +10,12 @@ import argparse
 import os
 import sys
 
-from model.cli import calibrate, catalogue, report, simulate
+from model.cli import calibrate, catalogue, report, simulate, tune
 from model.cli.options import whole_number
 
 __all__ = ["main", "parser", "whole_number"]
 
-COMMAND_GROUPS = (catalogue, simulate, report, calibrate)
+COMMAND_GROUPS = (catalogue, simulate, report, calibrate, tune)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None, *, testbed=None) -> int:
     from model.runner import WorkdirMismatch
 
     try:
+        if hasattr(args, "preset"):  # the preset's settings first, then --set
+            from model.presets import with_preset
+
+            args.overrides = with_preset(args.preset, getattr(args, "overrides", []))
         return args.func(args)
     except (ConfigError, WorkdirMismatch) as e:
         print(f"midstream {args.verb}: error: {e}", file=sys.stderr)

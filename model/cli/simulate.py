@@ -62,7 +62,6 @@ def add_commands(verbs) -> None:
 
 
 def cmd_run(args) -> int:
-    from model import runner
     from model.config import apply_overrides
     from model.scenarios import get_scenario
     from model.sequential import RunSize, run_sized
@@ -78,7 +77,7 @@ def cmd_run(args) -> int:
     res, table = run_sized(cfg, size, args.seed, workers=args.workers, progress=not args.quiet)
     print_summary(cfg, res, table, args.seed)
     if args.out:
-        write(res, args.out, runner.provenance(cfg, args.overrides, args.seed, len(res.streams)))
+        write(res, args.out, provenance(args, cfg, len(res.streams)))
     return 0
 
 
@@ -111,9 +110,16 @@ def cmd_sweep(args) -> int:
         write(
             res,
             args.out,
-            {**runner.provenance(cfg, args.overrides, args.seed, args.streams), "grid": grid},
+            {**provenance(args, cfg, args.streams), "grid": grid},
         )
     return 0
+
+
+def provenance(args, cfg, streams: int) -> dict:
+    """`runner.provenance` plus the preset's name (its settings lead `overrides`)."""
+    from model import runner
+
+    return {**runner.provenance(cfg, args.overrides, args.seed, streams), "preset": args.preset}
 
 
 def parse_vary(text: str) -> tuple[str, list[str]]:
