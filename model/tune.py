@@ -384,7 +384,7 @@ def tune(
     while len(done) < trials:
         n = len(done)
         study.sampler = optuna.samplers.TPESampler(
-            seed=seed * 100_003 + n,
+            seed=_trial_seed(seed, n),
             n_startup_trials=max(3, trials // 3),
         )
         asked = study.ask(distributions)
@@ -396,6 +396,14 @@ def tune(
         if on_trial:
             on_trial(t)
     return Tuning(header, done)
+
+
+def _trial_seed(seed: int, n: int) -> int:
+    """The sampler's seed for trial n: hashed from (seed, n), since consecutive integer seeds give
+    correlated first draws."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, n]).generate_state(1)[0])
 
 
 def _record(study, t: Trial, distributions) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.cli.options import calibration_dir, pdf_path, whole_number, workers
+from model.cli.options import calibration_dir, pdf_path, preset, whole_number, workers
 
 
 def add_commands(verbs) -> None:
@@ -39,6 +39,7 @@ def add_commands(verbs) -> None:
         "worth of multi-stream ones but at least 299 sessions)",
     )
     report.add_argument("--seed", type=whole_number(0), default=0, help="root seed (default 0)")
+    preset(report)
     report.add_argument(
         "--set",
         dest="overrides",
@@ -88,6 +89,7 @@ def cmd_report(args) -> int:
         sweep=not args.no_sweep,
         validate=not args.no_validation,
         fidelity=args.fidelity,
+        preset=args.preset,
     )
     print(f"wrote {path} and {path}.json")
     return 0

@@ -73,7 +73,7 @@ def cmd_tune(args) -> int:
     from model import figures
     from model.config import ConfigError, apply_overrides
     from model.scenarios import get_scenario
-    from model.tune import COSTS, CostExpr, parse_knob, tune
+    from model.tune import COSTS, FEASIBLE, CostExpr, parse_knob, tune
 
     cfg = apply_overrides(get_scenario(args.scenario), args.overrides)
     knobs = [parse_knob(v, cfg) for v in args.vary]
@@ -103,6 +103,9 @@ def cmd_tune(args) -> int:
     print(f"\n{cfg.name}: {len(result.trials)} candidates, {len(ok)} with every SLO PASS")
     if not ok:
         print("no candidate passes every SLO in these ranges; widen them or raise --budget")
+        near = min(result.trials, key=lambda t: (t.constraint, t.cost))
+        short = [f"{v['slo']} {v['status']}" for v in near.verdicts if v["status"] not in FEASIBLE]
+        print(f"closest: trial {near.number} ({', '.join(near.assignments())}): {'; '.join(short)}")
     for rank, t in enumerate(ok[: 1 + RUNNERS_UP]):
         label = "best" if rank == 0 else f"runner-up {rank}"
         print(f"{label:12s} cost {t.cost:.4g}: " + " ".join(f"--set {a}" for a in t.assignments()))

@@ -154,6 +154,7 @@ def build_report(
     sweep_streams: int | None = None,
     validate: bool = True,
     fidelity: Path | None = None,
+    preset: str | None = None,
 ) -> Path:
     """Run the scenarios and write the PDF report to `out_path`; returns its path.
 
@@ -168,6 +169,7 @@ def build_report(
         scenario), `sweep_streams` per point (default min(300, that scenario's sessions)).
     validate: run `model.validation` (quick sizes) for the appendix.
     fidelity: a `midstream calibrate --out` directory: adds "Fidelity against a real stack".
+    preset: the name of the preset whose settings lead `overrides` (for the provenance only).
     """
     started = time.perf_counter()
     names = list(SCENARIOS) if scenarios is None else list(scenarios)
@@ -246,6 +248,7 @@ def build_report(
         "wall_seconds": 0.0,
         "stage_seconds": stages,
         "fidelity": fidelity and str(fidelity),
+        "preset": preset,
     }
     say(f"report: writing {out}")
     meta["wall_seconds"] = time.perf_counter() - started

@@ -455,6 +455,7 @@ def _provenance_section(runs: list[ScenarioRun], meta: dict, st) -> list:
         ["python", meta.get("python", "")],
         ["root seed", str(meta["seed"])],
         ["mode", meta["mode_text"]],
+        ["preset", meta.get("preset") or "none"],
         ["report-wide overrides", "; ".join(meta["overrides"]) or "none"],
         ["workers", str(meta["workers"])],
         ["wall time", f"{meta['wall_seconds']:.0f} s (up to writing this PDF)"],
