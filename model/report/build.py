@@ -155,6 +155,7 @@ def build_report(
     validate: bool = True,
     fidelity: Path | None = None,
     preset: str | None = None,
+    remedies: bool = True,
 ) -> Path:
     """Run the scenarios and write the PDF report to `out_path`; returns its path.
 
@@ -170,6 +171,7 @@ def build_report(
     validate: run `model.validation` (quick sizes) for the appendix.
     fidelity: a `midstream calibrate --out` directory: adds "Fidelity against a real stack".
     preset: the name of the preset whose settings lead `overrides` (for the provenance only).
+    remedies: add "What would make it pass" (a small `tune` for each scenario with a FAIL).
     """
     started = time.perf_counter()
     names = list(SCENARIOS) if scenarios is None else list(scenarios)
@@ -219,6 +221,15 @@ def build_report(
         n = sweep_streams or min(SWEEP_SESSIONS, base.sessions)
         sweep_info = _sweep(base, n, seed, extra, workers, progress)
     lap("sweep")
+    found = []
+    if remedies:
+        from model.report.remedies import find_remedy
+
+        for r in runs:
+            if (r.verdicts.status == "FAIL").any():
+                say(f"report: what would make {r.name} pass")
+                found.append(find_remedy(r, seed, workers))
+    lap("remedies")
     if validate:
         say("report: validation against theory")
         validation = validation_rows(quick=True, workers=workers)
@@ -250,13 +261,29 @@ def build_report(
         "fidelity": fidelity and str(fidelity),
         "preset": preset,
     }
+    meta["remedies"] = [_remedy_summary(r) for r in found]
     say(f"report: writing {out}")
     meta["wall_seconds"] = time.perf_counter() - started
-    pages = _render(out, runs, sweep_info, validation, meta, calibration)
+    pages = _render(out, runs, sweep_info, validation, meta, calibration, found)
     lap("render")
     _write_sidecar(out, runs, meta, pages, sweep_info)
     say(f"report: {out} ({pages} pages, {time.perf_counter() - started:.0f} s)")
     return out
+
+
+def _remedy_summary(r) -> dict:
+    pick = r.best or r.closest
+    return {
+        "scenario": r.scenario,
+        "failing": r.failing,
+        "knobs": [k.path for k in r.knobs],
+        "found": r.best is not None,
+        "settings": pick.assignments() if pick else [],
+        "cost": pick.cost if pick else None,
+        "verdicts": pick.verdicts if pick else [],
+        "seconds": round(r.seconds, 2),
+        "command": r.command,
+    }
 
 
 def _jsonable(df: pd.DataFrame) -> list[dict]:
