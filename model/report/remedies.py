@@ -18,7 +18,7 @@ from model.tune import CostExpr, Knob, Trial, tune
 
 TRIALS = 4
 SESSIONS = 4000  # at most this many sessions per candidate ...
-STREAMS = 12_000  # ... or this many streams' worth for multi-stream scenarios
+STREAMS = 4000  # ... or this many streams' worth for multi-stream scenarios
 COST = "pings_per_minute + reconnects_per_minute + session_buffer_p99 / 1e6"
 COST_TEXT = (
     "heartbeat pings per minute + connection attempts per minute (server load) + the p99 of the "
@@ -54,6 +54,8 @@ class Remedy:
 def _range(path: str, value: float) -> tuple[float, float] | None:
     """Where to look: shorter waits for the latency knobs, longer patience for the give-up ones,
     smaller or shorter-lived buffers for memory."""
+    if path == "client.ping_timeout":  # below about a second, loss alone trips the heartbeat
+        return (1.0, max(value, 2.0))
     if path in LATENCY:
         return (0.0 if path.endswith("first_delay") else 0.05, max(value, 1.0))
     if path in GIVE_UP and path != "server.retention":
