@@ -119,7 +119,8 @@ def find_remedy(
         result = tune(run.cfg, knobs, cost, trials, seed, budget, workers, must_pass=must_pass)
         best = result.best
         closest = min(result.trials, key=lambda t: (t.constraint, t.cost))
-    sets = " ".join(f"--vary {k.path}={k.lo:g}..{k.hi:g}" for k in knobs)
+    sets = "".join(f" --set {o}" for o in run.provenance.get("overrides", []))
+    sets += "".join(f" --vary {k.path}={k.lo:g}..{k.hi:g}" for k in knobs)
     return Remedy(
         scenario=run.name,
         failing=failing,
@@ -129,5 +130,5 @@ def find_remedy(
         best=best,
         closest=closest,
         seconds=time.perf_counter() - started,
-        command=f"midstream tune {run.name} {sets} --cost '{COST}' --seed {seed}",
+        command=f"midstream tune {run.name}{sets} --cost '{COST}' --seed {seed}",
     )
