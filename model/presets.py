@@ -8,7 +8,7 @@ how the stack copes.
 
 Where the model cannot say exactly what a stack does, a value is the nearest setting and its `note`
 says how it differs. Values checked against the sources named (documentation pages or the library's
-source at the version given) and /work/shared/REFERENCES.md.
+source at the version given) and the team's REFERENCES.md (real defaults).
 
 "No heartbeat" and "unlimited retries" are expressed as numbers beyond any run: a ping every
 1,000,000 s, 1,000,000 attempts and an infinite deadline (the model's settings are finite numbers).
