@@ -35,6 +35,7 @@ __all__ = [
     "error_breakdown",
     "conditions_throughput",
     "pick_stream",
+    "tune_frontier",
     "png_bytes",
     "FULL",
     "HALF",
@@ -630,3 +631,32 @@ def conditions_throughput(timeline: StreamTimeline, cfg: Scenario, bin_s: float 
         "condition and mean throughput there: " + "; ".join(parts) + "."
     )
     return _finish(fig, cap)
+
+
+def tune_frontier(trials: pd.DataFrame, axis: str, cost: str = "cost", name: str = "") -> Figure:
+    """`midstream tune`'s candidates: cost against a second measure (`axis`, a column
+    `cost:NAME` of the trial table), feasible ones (every SLO PASS) in green with their Pareto
+    front, the others grey; the cheapest feasible one starred."""
+    fig, ax = _figure(FULL)
+    y = trials[f"cost:{axis}"].astype(float)
+    ok = trials.feasible.astype(bool)
+    ax.scatter(trials.cost[~ok], y[~ok], marker="x", color="#969696", label="not every SLO PASS")
+    ax.scatter(trials.cost[ok], y[ok], color="#31a354", label="every SLO PASS")
+    front = trials[ok].assign(y=y[ok]).sort_values(["cost", "y"])
+    front = front[front.y < front.y.cummin().shift(fill_value=np.inf)]
+    if len(front):
+        ax.step(front.cost, front.y, where="post", color="#31a354", lw=1, label="Pareto front")
+        best = front.iloc[0]
+        ax.scatter([best.cost], [best.y], marker="*", s=180, color="#006d2c", zorder=3,
+                   label=f"cheapest: trial {int(best.trial)}")  # fmt: skip
+    ax.set_xlabel(f"cost ({cost})")
+    ax.set_ylabel(axis)
+    ax.set_title(f"{name}: tuning candidates" if name else "tuning candidates")
+    ax.legend(fontsize=7)
+    caption = (
+        f"{int(ok.sum())} of {len(trials)} candidates pass every SLO; the cheapest costs "
+        f"{front.iloc[0].cost:.4g} with {axis} {front.iloc[0].y:.4g}; {len(front)} on the front."
+        if len(front)
+        else f"none of {len(trials)} candidates passes every SLO."
+    )
+    return _finish(fig, caption)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -57,9 +58,11 @@ def run_sized(
     seed: int,
     workers: int | None = None,
     progress: bool = True,
+    stop: Callable[[pd.DataFrame], bool] = slo.decided,
     **where,
 ) -> tuple[Results, pd.DataFrame]:
-    """Simulate `cfg` at `size` and judge its SLOs: (tables, verdict table). `where`: the
+    """Simulate `cfg` at `size` and judge its SLOs: (tables, verdict table). `stop`: when an
+    until-decided run may end before the budget (see `run_until_decided`). `where`: the
     `executor` and `workdir` of `runner.run` (every batch of a run shares the workdir)."""
     if size.mode == "until-decided":
         return run_until_decided(
@@ -69,6 +72,7 @@ def run_sized(
             first_batch=min(FIRST_BATCH, size.count),
             workers=workers,
             progress=progress,
+            stop=stop,
             **where,
         )
     if size.mode == "demonstrate":
@@ -95,9 +99,14 @@ def run_until_decided(
     first_batch: int = FIRST_BATCH,
     workers: int | None = None,
     progress: bool = True,
+    stop: Callable[[pd.DataFrame], bool] = slo.decided,
     **where,
 ) -> tuple[Results, pd.DataFrame]:
-    """Streams and verdicts at the first look where every verdict is decided (or at the budget)."""
+    """Streams and verdicts at the first look where every verdict is decided (or at the budget).
+
+    `stop(table)`: end at this look (default: every verdict decided). Any rule on the look's table
+    keeps the guarantee, since every look is judged at the corrected confidence; `tune` stops at
+    the first FAIL, which already rules a candidate out."""
     looks = look_schedule(first_batch, budget)
     per_look = dataclasses.replace(
         cfg.slo, confidence=stats.sequential_decision_confidence(len(looks), cfg.slo.confidence)
@@ -112,7 +121,7 @@ def run_until_decided(
         done = n
         results = runner.concat_results(parts)
         table = slo.verdicts(results, per_look)
-        if slo.decided(table):
+        if stop(table):
             break
     table["looks_planned"] = len(looks)
     table["stated_confidence"] = cfg.slo.confidence

@@ -197,3 +197,19 @@ def test_runs_as_a_script(name):
     for option in ("--streams", "--seed", "--workers", "--out-dir", "--quick"):
         assert option in out.stdout
     assert f"reports/experiments/{name}" in out.stdout
+
+
+def test_real_stacks_compares_every_preset_with_the_catalogue(tmp_path):
+    from experiments import real_stacks
+    from model.presets import PRESETS
+
+    args = ["--quick", "--out-dir", str(tmp_path), "--workers", "1", "--streams", "10"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert real_stacks.main([*args, "--scenario", "rapid-reconnection"]) == 0
+    table = pd.read_parquet(tmp_path / "verdicts.parquet")
+    assert list(dict.fromkeys(table.preset)) == ["catalogue", *PRESETS]
+    assert set(table.scenario) == {"rapid-reconnection"}
+    assert table.groupby("preset").size().nunique() == 1  # the same SLOs for every stack
+    side = json.loads((tmp_path / "verdicts.parquet.json").read_text())
+    assert "--scenario rapid-reconnection" in side["command"]
+    assert (tmp_path / "stacks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

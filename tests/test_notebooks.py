@@ -9,7 +9,7 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = [ROOT / "notebooks" / "exploration.ipynb", ROOT / "notebooks" / "what_if.ipynb"]
+NOTEBOOKS = [ROOT / "notebooks" / f"{name}.ipynb" for name in ("exploration", "what_if", "tuning")]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -269,3 +269,20 @@ def test_until_decided_matches_the_command_line(tmp_path, capsys):
     }
     assert cli_status == {v["slo"]: v["status"] for v in side["verdicts"]}
     assert "planned looks" in "\n".join(p.extract_text() for p in PdfReader(path).pages)
+
+
+def test_what_would_make_it_pass_for_every_scenario_with_a_fail(report):
+    _, _, text, side = report
+    failing = {
+        name
+        for name, s in side["scenarios"].items()
+        if any(v["status"] == "FAIL" for v in s["verdicts"])
+    }
+    assert {r["scenario"] for r in side["remedies"]} == failing
+    assert ("What would make it pass" in text) == bool(failing)
+    for r in side["remedies"]:
+        assert r["command"].startswith(f"midstream tune {r['scenario']}")
+        status = {v["slo"]: v["status"] for v in r["verdicts"]}
+        if r["found"]:  # the change clears every FAIL: latency and memory targets now PASS
+            assert "FAIL" not in status.values()
+            assert all(status[n] == "PASS" for n in r["failing"] if not n.endswith("_rate"))

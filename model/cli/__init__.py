@@ -10,12 +10,12 @@ import argparse
 import os
 import sys
 
-from model.cli import calibrate, catalogue, report, simulate, verdicts
+from model.cli import calibrate, catalogue, report, simulate, tune, verdicts
 from model.cli.options import Parser, whole_number
 
 __all__ = ["main", "parser", "whole_number"]
 
-COMMAND_GROUPS = (catalogue, simulate, verdicts, report, calibrate)
+COMMAND_GROUPS = (catalogue, simulate, verdicts, report, calibrate, tune)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None, *, testbed=None) -> int:
     from model.runner import RunError
 
     try:
+        if hasattr(args, "preset"):  # the preset's settings first, then --set
+            from model.presets import with_preset
+
+            args.overrides = with_preset(args.preset, getattr(args, "overrides", []))
         return args.func(args)
     except ConfigError as e:
         print(f"midstream {args.verb}: error: {e}", file=sys.stderr)

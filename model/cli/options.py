@@ -85,11 +85,21 @@ def calibration_dir(text: str) -> Path:
     return path
 
 
+def preset(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help="apply a real stack's defaults first (see `midstream presets`); --set comes after",
+    )
+
+
 def seed_and_set(
     p: argparse.ArgumentParser,
     set_help: str = "override a setting by dotted path, e.g. client.backoff.jitter=equal "
     "(repeatable)",
 ) -> None:
+    preset(p)
     p.add_argument(
         "--seed", type=whole_number(0, MAX_SEED), default=0, help="root seed (default 0)"
     )

@@ -66,6 +66,11 @@ def add_commands(verbs) -> None:
         "--no-sweep", action="store_true", help="leave out the resume-against-restart sweep"
     )
     report.add_argument(
+        "--no-remedies",
+        action="store_true",
+        help="leave out 'What would make it pass' (a small search for each scenario with a FAIL)",
+    )
+    report.add_argument(
         "--no-validation", action="store_true", help="do not run model.validation for the appendix"
     )
     report.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -111,6 +116,8 @@ def cmd_report(args) -> int:
             fidelity=args.fidelity,
             executor=where,
             workdir=workdir,
+            preset=args.preset,
+            remedies=not args.no_remedies,
         )
     if temporary:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -105,7 +105,7 @@ def cmd_run(args) -> int:
     if workdir is not None and not temporary:
         finish_dataset(workdir, cfg, args.overrides, args.seed, sessions, evidence=False)
     if args.out and args.out != workdir:
-        write(res, args.out, runner.provenance(cfg, args.overrides, args.seed, len(res.streams)))
+        write(res, args.out, provenance(args, cfg, len(res.streams)))
     if temporary:
         shutil.rmtree(workdir, ignore_errors=True)
     print_summary(cfg.name, cfg.slo, slo.evidence(res), table, args.seed)
@@ -177,7 +177,7 @@ def cmd_sweep(args) -> int:
         write(
             res,
             args.out,
-            {**runner.provenance(cfg, args.overrides, args.seed, args.streams), "grid": grid},
+            {**provenance(args, cfg, args.streams), "grid": grid},
         )
     if temporary:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -203,6 +203,13 @@ def finish_dataset(path: Path, cfg, overrides, seed: int, sessions: int, evidenc
         return dataset_evidence(path)[0] if evidence else None
     except PartError as e:
         raise ConfigError("--out", str(path), str(e)) from None
+
+
+def provenance(args, cfg, streams: int) -> dict:
+    """`runner.provenance` plus the preset's name (its settings lead `overrides`)."""
+    from model import runner
+
+    return {**runner.provenance(cfg, args.overrides, args.seed, streams), "preset": args.preset}
 
 
 def parse_vary(text: str) -> tuple[str, list[str]]:

@@ -170,6 +170,8 @@ def build_report(
     fidelity: Path | None = None,
     executor="process",
     workdir: str | Path | None = None,
+    preset: str | None = None,
+    remedies: bool = True,
 ) -> Path:
     """Run the scenarios and write the PDF report to `out_path`; returns its path.
 
@@ -187,6 +189,8 @@ def build_report(
     executor: where chunks run (`runner.run`: "process", "serial" or a `distributed.Client`).
     workdir: checkpoint every run's chunks under it (one dataset per scenario, one per sweep
         point), so that a rerun after an interruption resumes where it stopped.
+    preset: the name of the preset whose settings lead `overrides` (for the provenance only).
+    remedies: add "What would make it pass" (a small `tune` for each scenario with a FAIL).
     """
     started = time.perf_counter()
     names = list(SCENARIOS) if scenarios is None else list(scenarios)
@@ -242,6 +246,15 @@ def build_report(
             base, n, seed, extra, workers, progress, **_where(executor, workdir, "sweep")
         )
     lap("sweep")
+    found = []
+    if remedies:
+        from model.report.remedies import find_remedy
+
+        for r in runs:
+            if (r.verdicts.status == "FAIL").any():
+                say(f"report: what would make {r.name} pass")
+                found.append(find_remedy(r, seed, workers))
+    lap("remedies")
     if validate:
         say("report: validation against theory")
         validation = validation_rows(quick=True, workers=workers)
@@ -271,16 +284,33 @@ def build_report(
         "wall_seconds": 0.0,
         "stage_seconds": stages,
         "fidelity": fidelity and str(fidelity),
+        "preset": preset,
     }
+    meta["remedies"] = [_remedy_summary(r) for r in found]
     say(f"report: writing {out}")
     meta["wall_seconds"] = time.perf_counter() - started
     sidecar = Path(f"{out}.json")
     with written_together([out, sidecar]) as temps:  # both or neither, never half a PDF
-        pages = _render(temps[out], runs, sweep_info, validation, meta, calibration)
+        pages = _render(temps[out], runs, sweep_info, validation, meta, calibration, found)
         lap("render")
         _write_sidecar(temps[sidecar], runs, meta, pages, sweep_info)
     say(f"report: {out} ({pages} pages, {time.perf_counter() - started:.0f} s)")
     return out
+
+
+def _remedy_summary(r) -> dict:
+    pick = r.best or r.closest
+    return {
+        "scenario": r.scenario,
+        "failing": r.failing,
+        "knobs": [k.path for k in r.knobs],
+        "found": r.best is not None,
+        "settings": pick.assignments() if pick else [],
+        "cost": pick.cost if pick else None,
+        "verdicts": pick.verdicts if pick else [],
+        "seconds": round(r.seconds, 2),
+        "command": r.command,
+    }
 
 
 def _jsonable(df: pd.DataFrame) -> list[dict]:

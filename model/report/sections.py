@@ -372,6 +372,61 @@ def _sweep_section(sweep_info: dict, meta: dict, st, fig_no) -> list:
     return story
 
 
+def _remedies_section(remedies: list, meta: dict, st) -> list:
+    """What would make it pass: the cheapest change a small search found for each scenario's
+    FAILs."""
+    from reportlab.lib.units import inch
+
+    from model.report import remedies as rem
+
+    story: list = [_heading("What would make it pass", st["h1"], 0)]
+    story.append(
+        _p(
+            f"For every scenario with a FAIL, a small search (`midstream tune`, {rem.TRIALS} "
+            "candidates, each judged as <font face='Courier'>midstream run --until-decided</font> "
+            f"judges within a budget of at most {rem.SESSIONS:,} sessions, seed {meta['seed']}) "
+            "over the settings that move the failing measures, for the least cost: "
+            f"{_e(rem.COST_TEXT)}. A change qualifies when every failing latency or memory target "
+            "PASSes and no verdict FAILs; at this size a tight rate target can only stop failing, "
+            "so confirm a change with a full run. The command given searches wider.",
+            st["body"],
+        )
+    )
+    for r in remedies:
+        story.append(_heading(r.scenario, st["h2"], 1))
+        ranges = ", ".join(f"{k.path} in [{k.lo:g}, {k.hi:g}]" for k in r.knobs) or "none"
+        found = r.best
+        text = (
+            f"FAIL: {_e(', '.join(r.failing))}. Searched: {_e(ranges)} ({r.sessions:,} sessions "
+            f"per candidate, {r.seconds:.0f} s). "
+        )
+        if not r.knobs:
+            text += "No setting in the search moves these measures."
+        elif found is None:
+            near = r.closest
+            short = [f"{v['slo']} {v['status']}" for v in near.verdicts if v["status"] == "FAIL"]
+            text += (
+                "<b>No change found in range.</b> Closest: "
+                f"<font face='Courier'>{_e(' '.join(near.assignments()))}</font>"
+                + (f", still {_e('; '.join(short))}." if short else ", still undecided.")
+            )
+        else:
+            text += (
+                f"<b>Cheapest change found</b> (cost {found.cost:.3g}, now {r.baseline_cost:.3g}): "
+                f"<font face='Courier'>{_e(' '.join('--set ' + a for a in found.assignments()))}"
+                "</font>, with these verdicts:"
+            )
+        story.append(_p(text, st["body"]))
+        if found is not None:
+            rows = [["SLO", "status", "estimate", "n"]] + [
+                [v["slo"], v["status"], _num(v["estimate"]), f"{v['n']:,}"] for v in found.verdicts
+            ]
+            story.append(_table(rows, [2.2 * inch, 1.1 * inch, 1.2 * inch, 0.8 * inch], st,
+                                status_col=1, small=True))  # fmt: skip
+        story.append(_p(f"Full search: <font face='Courier'>{_e(r.command)}</font>", st["body"]))
+    return story
+
+
 def _methods_section(runs: list[ScenarioRun], meta: dict, st) -> list:
     """Methods and assumptions."""
     story: list = []
@@ -455,6 +510,7 @@ def _provenance_section(runs: list[ScenarioRun], meta: dict, st) -> list:
         ["python", meta.get("python", "")],
         ["root seed", str(meta["seed"])],
         ["mode", meta["mode_text"]],
+        ["preset", meta.get("preset") or "none"],
         ["report-wide overrides", "; ".join(meta["overrides"]) or "none"],
         ["workers", str(meta["workers"])],
         ["wall time", f"{meta['wall_seconds']:.0f} s (up to writing this PDF)"],
@@ -525,6 +581,7 @@ def _render(
     validation: tuple,
     meta: dict,
     calibration=None,
+    remedies: list | None = None,
 ) -> int:
     st = _styles()
     fig_no = _Counter()
@@ -535,6 +592,8 @@ def _render(
         + _summary_section(runs, confidence, st)
         + _scenario_sections(runs, meta, st, fig_no)
     )
+    if remedies:
+        story += _remedies_section(remedies, meta, st)
     if sweep_info is not None:
         story += _sweep_section(sweep_info, meta, st, fig_no)
     if calibration is not None:
