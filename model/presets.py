@@ -377,10 +377,13 @@ def get_preset(name: str) -> Preset:
 
 
 def with_preset(preset: str | None, overrides: list[str] | dict) -> list[str]:
-    """The assignments a command applies: the preset's (if any) first, then `overrides`."""
+    """The assignments a command applies: the preset's (if any) first, then `overrides`; a path
+    given in `overrides` replaces the preset's value (apply_overrides refuses a path given twice)."""
     extra = (
         [f"{k}={v}" for k, v in overrides.items()]
         if isinstance(overrides, dict)
         else list(overrides)
     )
-    return (get_preset(preset).assignments() if preset else []) + extra
+    mine = {a.partition("=")[0].strip() for a in extra}
+    base = get_preset(preset).assignments() if preset else []
+    return [a for a in base if a.partition("=")[0].strip() not in mine] + extra
