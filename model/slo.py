@@ -27,6 +27,7 @@ from model.records import ERRORS
 from model.simulation import Results
 
 QUANTILES = (0.5, 0.9, 0.99, 0.999)
+CRUDE = "crude MC"
 
 
 def rate_counts(res: Results) -> dict[str, tuple[int, int]]:
@@ -64,7 +65,12 @@ def latency_samples(res: Results) -> dict[str, np.ndarray]:
 
 def estimates(res: Results, confidence: float = 0.95) -> pd.DataFrame:
     """Every measure with a two-sided interval: rates (Wilson and Clopper-Pearson), quantiles
-    (order statistics) and means (Student t)."""
+    (order statistics) and means (Student t). A weighted (importance-sampled) run gets the
+    weighted estimators of `model.weighted_slo` instead."""
+    from model import weighted_slo
+
+    if weighted_slo.is_weighted(res):
+        return weighted_slo.estimates(res, confidence)
     rows = []
     for name, (k, n) in rate_counts(res).items():
         if n == 0:
@@ -131,7 +137,13 @@ def estimates(res: Results, confidence: float = 0.95) -> pd.DataFrame:
 def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
     """One row per SLO: PASS / FAIL / INCONCLUSIVE, with the bounds and how many more streams; N/A
     when the measure had nothing to judge (no give-ups for timeout handling, no disconnects for
-    the latencies): more streams of the same scenario would rarely change that."""
+    the latencies): more streams of the same scenario would rarely change that. `decided_by`
+    names the method: crude Monte Carlo here, importance sampling for a weighted run (its table
+    comes from `model.weighted_slo`)."""
+    from model import weighted_slo
+
+    if weighted_slo.is_weighted(res):
+        return weighted_slo.verdicts(res, slo)
     rows = []
     clustered = res.streams.session.nunique() < len(res.streams)  # sessions of several streams
     for name, (k, n) in rate_counts(res).items():
@@ -174,6 +186,7 @@ def verdicts(res: Results, slo: Slo) -> pd.DataFrame:
         )
     table = pd.DataFrame(rows)
     table["confidence"] = slo.confidence
+    table["decided_by"] = CRUDE
     if clustered:
         naive = table.slo.isin(["recovery_rate"])
         table.loc[naive, "method"] += (

@@ -36,6 +36,7 @@ def add_commands(verbs) -> None:
         default=64_000,
         help="session budget for --until-decided and --demonstrate (default 64000)",
     )
+    tilt_option(run)
     run.set_defaults(func=cmd_run)
 
     sweep = verbs.add_parser(
@@ -62,7 +63,7 @@ def add_commands(verbs) -> None:
 
 
 def cmd_run(args) -> int:
-    from model import runner
+    from model import runner, tilting
     from model.config import apply_overrides
     from model.scenarios import get_scenario
     from model.sequential import RunSize, run_sized
@@ -75,11 +76,29 @@ def cmd_run(args) -> int:
         if args.demonstrate
         else RunSize("fixed", args.streams)
     )
-    res, table = run_sized(cfg, size, args.seed, workers=args.workers, progress=not args.quiet)
+    tilt = args.tilt
+    if tilt and size.mode == "fixed":  # the whole run weighted: show its tilt in the summary
+        cfg, tilt = tilting.with_tilt(cfg, tilt, args.seed, args.workers), None
+    res, table = run_sized(
+        cfg, size, args.seed, workers=args.workers, progress=not args.quiet, tilt=tilt
+    )
     print_summary(cfg, res, table, args.seed)
     if args.out:
         write(res, args.out, runner.provenance(cfg, args.overrides, args.seed, len(res.streams)))
     return 0
+
+
+def tilt_option(p) -> None:
+    p.add_argument(
+        "--tilt",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE|auto",
+        help="importance sampling: simulate under a tilted weather, e.g. "
+        "disconnects.rate_scale=8 (repeatable; weather settings only), or 'auto' (cross-entropy "
+        "from a small pilot). With --streams the whole run is weighted; with --until-decided or "
+        "--demonstrate it decides the rate verdicts crude Monte Carlo leaves open",
+    )
 
 
 def cmd_sweep(args) -> int:
@@ -130,6 +149,8 @@ def print_summary(cfg, res, table, seed: int) -> None:
 
     s, d = res.streams, res.disconnects
     print(f"\n{cfg.name}: {len(s)} streams, seed {seed}, {len(d)} disconnects")
+    if cfg.tilt:
+        print(f"importance sampling: weather tilted to {cfg.tilt}; weights in the `weight` column")
     counts = s.outcome.value_counts().to_dict()
     errors = s[s.outcome == "failed"].error.value_counts().to_dict()
     print(
@@ -155,7 +176,11 @@ def print_summary(cfg, res, table, seed: int) -> None:
         + "):"
     )
     cols = ["slo", "target", "status", "estimate", "lower", "upper", "n", "more_streams"]
+    cols += [c for c in ("ess", "rel_error", "decided_by") if c in table]
     print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.5g}", na_rep="-"))
+    notes = table[table.decided_by != slo.CRUDE] if "decided_by" in table else table[:0]
+    for row in notes.itertuples():
+        print(f"  {row.slo}: {row.method}")
 
 
 def write(res, out: Path, prov: dict) -> None:
