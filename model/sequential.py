@@ -68,19 +68,20 @@ def run_sized(
     if tilt and size.mode == "fixed":
         cfg = tilting.with_tilt(cfg, tilt, seed, workers)
     extra = 1 if tilt and size.mode != "fixed" else 0
+    budget = size.count - (importance_reserve(size.count) if extra else 0)
     if size.mode == "until-decided":
         res, table = run_until_decided(
             cfg,
-            size.count,
+            budget,
             seed,
-            first_batch=min(FIRST_BATCH, size.count),
+            first_batch=min(FIRST_BATCH, budget),
             workers=workers,
             progress=progress,
             extra_looks=extra,
         )
     elif size.mode == "demonstrate":
         judged = _per_look(cfg, 1 + extra)
-        res, table = run_demonstration(judged, size.count, seed, workers=workers, progress=progress)
+        res, table = run_demonstration(judged, budget, seed, workers=workers, progress=progress)
     else:
         res = runner.run(cfg, size.count, seed, workers=workers, progress=progress)
         table = slo.verdicts(res, cfg.slo)
@@ -98,7 +99,12 @@ def _per_look(cfg: Scenario, looks: int) -> Scenario:
 
 
 RATE_SLOS = ("completion_rate", "integrity_rate", "recovery_rate", "timeout_handling_rate")
-IMPORTANCE_SESSIONS = 2000  # sessions of the importance-sampling look (within the budget left)
+IMPORTANCE_SESSIONS = 2000  # sessions kept for the importance-sampling look (a quarter at most)
+
+
+def importance_reserve(budget: int) -> int:
+    """Sessions of a sized run's budget kept for its importance-sampling look."""
+    return min(IMPORTANCE_SESSIONS, budget // 4)
 
 
 def complete_by_importance(
@@ -116,8 +122,8 @@ def complete_by_importance(
     confidence; a row is replaced only where importance sampling decides it (PASS or FAIL, weights
     not degenerate). `decided_by` says which method decided each verdict."""
     open_ = table.slo.isin(RATE_SLOS) & (table.status == "INCONCLUSIVE")
-    done = int(res.streams.session.nunique())
-    sessions = min(IMPORTANCE_SESSIONS, budget - done)
+    done = int(res.streams.session.max()) + 1
+    sessions = budget - done
     if not open_.any() or sessions < 2:
         return table
     tilted = tilting.with_tilt(cfg, tilt, seed, workers)

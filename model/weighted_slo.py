@@ -152,13 +152,14 @@ def _quantile_row(name, values, groups, weights, target, slo: Slo) -> dict:
     known = 1.0 if name == "buffer_bytes" else None  # one sample per session
     wq = weighted.weighted_quantile(values, groups, weights, slo.quantile, slo.confidence, known)
     status, r = "INCONCLUSIVE", wq.above_upper or wq.from_lower
-    if wq.upper < target:  # NaN compares false
+    if wq.upper < target:  # NaN compares false: no (trusted) upper bound, no PASS
         status, r = "PASS", wq.above_upper
     elif wq.lower >= target:
         status, r = "FAIL", wq.from_lower
     method = f"{METHOD}: weighted exceedance bounds (CLT) inverted"
-    if r is not None and r.degenerate:
-        status, method = "INCONCLUSIVE", f"{METHOD}: no verdict, {r.degenerate}"
+    dropped = [x for x in (wq.above_upper, wq.from_lower) if x is not None and x.degenerate]
+    if status == "INCONCLUSIVE" and dropped:
+        method += f"; a bound dropped: {dropped[0].degenerate}"
     return {
         **base,
         "status": status,
