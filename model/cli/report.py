@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from model.cli.options import calibration_dir, pdf_path, whole_number, workers
+from model.cli.simulate import tilt_option
 
 
 def add_commands(verbs) -> None:
@@ -69,6 +70,7 @@ def add_commands(verbs) -> None:
         help="add a 'Fidelity against a real stack' section from a `midstream "
         "calibrate --out DIR` directory",
     )
+    tilt_option(report)
     report.set_defaults(func=cmd_report)
 
 
@@ -88,6 +90,7 @@ def cmd_report(args) -> int:
         sweep=not args.no_sweep,
         validate=not args.no_validation,
         fidelity=args.fidelity,
+        tilt=args.tilt,
     )
     print(f"wrote {path} and {path}.json")
     return 0

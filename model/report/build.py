@@ -154,6 +154,7 @@ def build_report(
     sweep_streams: int | None = None,
     validate: bool = True,
     fidelity: Path | None = None,
+    tilt: list[str] | None = None,
 ) -> Path:
     """Run the scenarios and write the PDF report to `out_path`; returns its path.
 
@@ -168,6 +169,8 @@ def build_report(
         scenario), `sweep_streams` per point (default min(300, that scenario's sessions)).
     validate: run `model.validation` (quick sizes) for the appendix.
     fidelity: a `midstream calibrate --out` directory: adds "Fidelity against a real stack".
+    tilt: importance sampling as `midstream run --tilt` ('auto' or weather settings): decides the
+        rate verdicts crude Monte Carlo leaves open (`sequential.complete_by_importance`).
     """
     started = time.perf_counter()
     names = list(SCENARIOS) if scenarios is None else list(scenarios)
@@ -202,7 +205,9 @@ def build_report(
     for name in names:
         say(f"report: simulating {name}")
         runs.append(
-            run_scenario(name, seed, streams, extra, until_decided, budget, workers, progress)
+            run_scenario(
+                name, seed, streams, extra, until_decided, budget, workers, progress, tilt=tilt
+            )
         )
     lap("simulate")
     say("report: drawing figures")
