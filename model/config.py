@@ -626,9 +626,20 @@ class Scenario:
         "per_frame: one event per frame per hop (the reference)",
         choices=ENGINES,
     )
+    tilt: str = spec(
+        "",
+        "-",
+        "importance sampling: simulate the weather with these settings instead "
+        "('path=value;...', weather settings only) and weight each session by its likelihood "
+        "ratio (the `weight` column); empty: no tilt",
+    )
 
     def __post_init__(self):
         validate(self)
+        if self.tilt:
+            from model.importance import check_tilt  # it reads configs: imported on use
+
+            check_tilt(self)
 
 
 # ---------------------------------------------------------------- dotted paths

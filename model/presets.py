@@ -378,7 +378,7 @@ def get_preset(name: str) -> Preset:
 
 def with_preset(preset: str | None, overrides: list[str] | dict) -> list[str]:
     """The assignments a command applies: the preset's (if any) first, then `overrides`; a path
-    given in `overrides` replaces the preset's value (apply_overrides refuses a path given twice)."""
+    given in `overrides` replaces the preset's value (apply_overrides refuses a path twice)."""
     extra = (
         [f"{k}={v}" for k, v in overrides.items()]
         if isinstance(overrides, dict)

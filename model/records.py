@@ -170,6 +170,7 @@ class StreamRecord:
     session_buffer_peak_bytes: int
     log: tuple[tuple[float, str], ...]  # (time, state) of every transition
     disconnect_log: tuple[DisconnectRecord, ...]
+    weight: float = 1.0  # importance-sampling weight of the session (1 without a tilt)
 
     @property
     def integrity_ok(self) -> bool:
@@ -386,6 +387,9 @@ STREAM_SCHEMA = Schema("stream", (
     Column("session_buffer_peak_bytes", "int64", "bytes",
            "peak of the server's replay-buffer memory over all streams of the session"),
     *(_time_in(state) for state in STATES),
+    Column("weight", "float64", "",
+           "likelihood ratio of the session's weather, scenario over tilted, up to the session's "
+           "end (importance sampling, `tilt`); 1 without a tilt"),
 ))
 
 DISCONNECT_SCHEMA = Schema("disconnect", (

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from model import runner, slo, stats
+from model import runner, slo, stats, tilting
 from model.config import Scenario
 from model.simulation import Results
 
@@ -59,26 +59,105 @@ def run_sized(
     workers: int | None = None,
     progress: bool = True,
     stop: Callable[[pd.DataFrame], bool] = slo.decided,
+    tilt: list[str] | None = None,
     **where,
 ) -> tuple[Results, pd.DataFrame]:
     """Simulate `cfg` at `size` and judge its SLOs: (tables, verdict table). `stop`: when an
     until-decided run may end before the budget (see `run_until_decided`). `where`: the
-    `executor` and `workdir` of `runner.run` (every batch of a run shares the workdir)."""
+    `executor` and `workdir` of `runner.run` (every batch of a run shares the workdir).
+
+    With a `tilt` (the `--tilt` options: 'auto' or weather settings) a fixed run is simulated under
+    the tilted weather and judged by importance sampling; a sized run is simulated as usual
+    (crude Monte Carlo) and then `complete_by_importance` decides the rate verdicts it left
+    INCONCLUSIVE, the importance-sampling run counting as one more look."""
+    if tilt and size.mode == "fixed":
+        cfg = tilting.with_tilt(cfg, tilt, seed, workers)
+    extra = 1 if tilt and size.mode != "fixed" else 0
+    budget = size.count - (importance_reserve(size.count) if extra else 0)
     if size.mode == "until-decided":
-        return run_until_decided(
+        res, table = run_until_decided(
             cfg,
-            size.count,
+            budget,
             seed,
-            first_batch=min(FIRST_BATCH, size.count),
+            first_batch=min(FIRST_BATCH, budget),
             workers=workers,
             progress=progress,
             stop=stop,
+            extra_looks=extra,
             **where,
         )
-    if size.mode == "demonstrate":
-        return run_demonstration(cfg, size.count, seed, workers=workers, progress=progress, **where)
-    res = runner.run(cfg, size.count, seed, workers=workers, progress=progress, **where)
-    return res, slo.verdicts(res, cfg.slo)
+    elif size.mode == "demonstrate":
+        judged = _per_look(cfg, 1 + extra)
+        res, table = run_demonstration(
+            judged, budget, seed, workers=workers, progress=progress, **where
+        )
+    else:
+        res = runner.run(cfg, size.count, seed, workers=workers, progress=progress, **where)
+        table = slo.verdicts(res, cfg.slo)
+    if extra:
+        table = complete_by_importance(cfg, res, table, size.count, seed, tilt, workers, progress)
+    return res, table
+
+
+def _per_look(cfg: Scenario, looks: int) -> Scenario:
+    """`cfg` judged at the Bonferroni share of its confidence for one of `looks` looks."""
+    if looks == 1:
+        return cfg
+    confidence = stats.sequential_decision_confidence(looks, cfg.slo.confidence)
+    return dataclasses.replace(cfg, slo=dataclasses.replace(cfg.slo, confidence=confidence))
+
+
+RATE_SLOS = ("completion_rate", "integrity_rate", "recovery_rate", "timeout_handling_rate")
+IMPORTANCE_SESSIONS = 2000  # sessions kept for the importance-sampling look (a quarter at most)
+
+
+def importance_reserve(budget: int) -> int:
+    """Sessions of a sized run's budget kept for its importance-sampling look."""
+    return min(IMPORTANCE_SESSIONS, budget // 4)
+
+
+def complete_by_importance(
+    cfg: Scenario,
+    res: Results,
+    table: pd.DataFrame,
+    budget: int,
+    seed: int,
+    tilt: list[str],
+    workers: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Decide the rate verdicts crude Monte Carlo left INCONCLUSIVE by one importance-sampling
+    run (sessions after the crude ones, so independent of them), judged at the same per-look
+    confidence; a row is replaced only where importance sampling decides it (PASS or FAIL, weights
+    not degenerate). `decided_by` says which method decided each verdict."""
+    open_ = table.slo.isin(RATE_SLOS) & (table.status == "INCONCLUSIVE")
+    done = int(res.streams.session.max()) + 1
+    sessions = budget - done
+    if not open_.any() or sessions < 2:
+        return table
+    tilted = tilting.with_tilt(cfg, tilt, seed, workers)
+    if not tilted.tilt:
+        return table
+    weighted = runner.run(
+        tilted, sessions, seed, workers=workers, progress=progress, first_stream=done
+    )
+    confidence = float(table.confidence.iloc[0])
+    judged = slo.verdicts(weighted, dataclasses.replace(cfg.slo, confidence=confidence))
+    table = table.copy()
+    for name in table.slo[open_]:
+        row = judged[judged.slo == name].iloc[0]
+        if row.status in ("PASS", "FAIL"):
+            i = table.index[table.slo == name][0]
+            crude = table.at[i, "more_streams"]
+            for col in ("status", "estimate", "lower", "upper", "n", "method", "decided_by"):
+                table.at[i, col] = row[col]
+            table.at[i, "more_streams"] = None
+            table.at[i, "method"] = (
+                f"{row.method} ({tilted.tilt}; {sessions} sessions, ESS {row.ess:.3g}, relative "
+                f"error {row.rel_error:.2g}; crude MC needed "
+                f"{'an unknown number' if crude is None or pd.isna(crude) else int(crude)} more)"
+            )
+    return table
 
 
 def look_schedule(first_batch: int, budget: int) -> list[int]:
@@ -100,17 +179,17 @@ def run_until_decided(
     workers: int | None = None,
     progress: bool = True,
     stop: Callable[[pd.DataFrame], bool] = slo.decided,
+    extra_looks: int = 0,
     **where,
 ) -> tuple[Results, pd.DataFrame]:
     """Streams and verdicts at the first look where every verdict is decided (or at the budget).
 
     `stop(table)`: end at this look (default: every verdict decided). Any rule on the look's table
     keeps the guarantee, since every look is judged at the corrected confidence; `tune` stops at
-    the first FAIL, which already rules a candidate out."""
+    the first FAIL, which already rules a candidate out.
+    `extra_looks` later looks (an importance-sampling run) share the Bonferroni correction."""
     looks = look_schedule(first_batch, budget)
-    per_look = dataclasses.replace(
-        cfg.slo, confidence=stats.sequential_decision_confidence(len(looks), cfg.slo.confidence)
-    )
+    per_look = _per_look(cfg, len(looks) + extra_looks).slo
     parts, done = [], 0
     for n in looks:
         parts.append(
@@ -123,7 +202,7 @@ def run_until_decided(
         table = slo.verdicts(results, per_look)
         if stop(table):
             break
-    table["looks_planned"] = len(looks)
+    table["looks_planned"] = len(looks) + extra_looks
     table["stated_confidence"] = cfg.slo.confidence
     return results, table
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from model import clock
+from model import clock, importance
 from model.client import Break, Broke, Client
 from model.config import DisconnectKind, Scenario
 from model.content import make_frames, verify
@@ -32,6 +32,7 @@ from model.records import (
     STREAM_SCHEMA,
     Cause,
     DetectedBy,
+    NetworkRecord,
     Outcome,
     SessionRecord,
     StreamRecord,
@@ -122,6 +123,7 @@ class StreamRun:
     client: Client
     server: Server
     network: NetworkProcess
+    weight: float = 1.0  # the session's likelihood ratio (`model.importance`); 1 without a tilt
 
     def record(self) -> StreamRecord:
         """The stream as a record (one row of the stream table, with its disconnects)."""
@@ -160,6 +162,7 @@ class StreamRun:
             session_buffer_peak_bytes=self.server.total_trace.peak,
             log=tuple((t, str(state)) for t, state in c.log),
             disconnect_log=disconnects,
+            weight=self.weight,
         )
 
     def timeline(self) -> StreamTimeline:
@@ -198,7 +201,7 @@ def run_session(
     `env_class` environment, built from `components`."""
     env = env_class()
     engine = components.engine(cfg)
-    weather = Weather(cfg, component_rng(seed, session, "network"))
+    weather = draw_weather(cfg, seed, session)
     server = components.server(env, cfg, engine.stream_class)
     size = cfg.session.streams
     starts = np.zeros(size)
@@ -229,8 +232,28 @@ def run_session(
         clients.append(client)
     network = components.network(env, weather, clients)
     env.run(until=cfg.horizon)
-    members = [StreamRun(c.sid, session, cfg, env, c, server, network) for c in clients]
+    weight = session_weight(cfg, weather, clients)
+    members = [StreamRun(c.sid, session, cfg, env, c, server, network, weight) for c in clients]
     return SessionRun(session, cfg, env, server, members)
+
+
+def draw_weather(cfg: Scenario, seed: int, session: int) -> Weather:
+    """The weather of one session: drawn under the scenario's tilt if it has one."""
+    return Weather(importance.tilted(cfg), component_rng(seed, session, "network"))
+
+
+def session_weather(cfg: Scenario, seed: int, session: int) -> NetworkRecord:
+    """The weather of session `session` of `cfg` under root `seed`, as a record (not simulated)."""
+    return draw_weather(cfg, seed, session).record()
+
+
+def session_weight(cfg: Scenario, weather: Weather, clients: list[Client]) -> float:
+    """The session's likelihood ratio up to its end (its last stream's end, else the horizon)."""
+    if not cfg.tilt:
+        return 1.0
+    ends = [c.ended_at for c in clients]
+    end = cfg.horizon if any(math.isnan(t) for t in ends) else max(ends)
+    return importance.weight(cfg, weather.record(), end)
 
 
 def run_stream(cfg: Scenario, seed: int, stream: int, **seams) -> StreamRun:

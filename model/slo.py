@@ -30,6 +30,7 @@ from model.records import ERRORS
 from model.simulation import Results
 
 QUANTILES = (0.5, 0.9, 0.99, 0.999)
+CRUDE = "crude MC"
 
 
 def rate_counts(res: Results) -> dict[str, tuple[int, int]]:
@@ -132,7 +133,12 @@ def _order_statistics(ev: Evidence, ranks: dict[tuple, tuple]) -> dict[tuple, tu
 
 def estimates(res: Results | Evidence, confidence: float = 0.95) -> pd.DataFrame:
     """Every measure with a two-sided interval: rates (Wilson and Clopper-Pearson), quantiles
-    (order statistics) and means (Student t)."""
+    (order statistics) and means (Student t). A weighted (importance-sampled) run gets the
+    weighted estimators of `model.weighted_slo` instead."""
+    from model import weighted_slo
+
+    if weighted_slo.is_weighted(res):
+        return weighted_slo.estimates(res, confidence)
     ev = _evidence(res)
     rows = []
     for name, (k, n) in ev.rates.items():
@@ -209,7 +215,13 @@ def estimates(res: Results | Evidence, confidence: float = 0.95) -> pd.DataFrame
 def verdicts(res: Results | Evidence, slo: Slo) -> pd.DataFrame:
     """One row per SLO: PASS / FAIL / INCONCLUSIVE, with the bounds and how many more streams; N/A
     when the measure had nothing to judge (no give-ups for timeout handling, no disconnects for
-    the latencies): more streams of the same scenario would rarely change that."""
+    the latencies): more streams of the same scenario would rarely change that. `decided_by`
+    names the method: crude Monte Carlo here, importance sampling for a weighted run (its table
+    comes from `model.weighted_slo`)."""
+    from model import weighted_slo
+
+    if weighted_slo.is_weighted(res):
+        return weighted_slo.verdicts(res, slo)
     ev = _evidence(res)
     rows = []
     clustered = ev.sessions < ev.streams  # sessions of several streams
@@ -261,6 +273,7 @@ def verdicts(res: Results | Evidence, slo: Slo) -> pd.DataFrame:
         )
     table = pd.DataFrame(rows)
     table["confidence"] = slo.confidence
+    table["decided_by"] = CRUDE
     if clustered:
         naive = table.slo.isin(["recovery_rate"])
         table.loc[naive, "method"] += (

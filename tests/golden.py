@@ -93,8 +93,12 @@ def column_digest(series: pd.Series) -> str:
 
 
 def table_digest(df: pd.DataFrame) -> dict:
-    """Rows and, in column order, each column's digest."""
-    return {"rows": len(df), "columns": {name: column_digest(df[name]) for name in df.columns}}
+    """Rows and, in column order, each column's digest. An importance-sampling `weight` column of
+    exactly 1.0 (an untilted run) is left out: it records that nothing was tilted, and the digests
+    pin the model's results, which it does not change."""
+    untilted = "weight" in df and bool((df["weight"] == 1.0).all())
+    names = [name for name in df.columns if not (untilted and name == "weight")]
+    return {"rows": len(df), "columns": {name: column_digest(df[name]) for name in names}}
 
 
 def case_digests(case: str, extra: tuple[str, ...] = ()) -> dict:

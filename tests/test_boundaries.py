@@ -55,9 +55,13 @@ ANALYSIS_GLOBS = (
     "cli/**/*.py",
     "validation*.py",
     "validation/**/*.py",
+    "weighted*.py",
+    "tilting.py",
 )
 PUBLIC_API = {  # what analysis may import from an engine module
-    "model.simulation": {"Results", "simulate", "session_record", "stream_timeline", "tables"},
+    "model.simulation": {"Results", "simulate", "session_record", "stream_timeline", "tables"}
+    # the weather of a session as a record (importance sampling's pilots and validation)
+    | {"session_weather"},
     # validation checks the link and the weather against closed forms through their public
     # methods (and the link's repair of lost frames through `recovered_arrivals`)
     "model.link": {"LinkPhysics", "recovered_arrivals"},

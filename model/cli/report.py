@@ -18,6 +18,7 @@ from model.cli.options import (
     work_limit,
     workers,
 )
+from model.cli.simulate import tilt_option
 
 
 def add_commands(verbs) -> None:
@@ -83,6 +84,7 @@ def add_commands(verbs) -> None:
         help="add a 'Fidelity against a real stack' section from a `midstream "
         "calibrate --out DIR` directory",
     )
+    tilt_option(report)
     report.set_defaults(func=cmd_report)
 
 
@@ -118,6 +120,7 @@ def cmd_report(args) -> int:
             workdir=workdir,
             preset=args.preset,
             remedies=not args.no_remedies,
+            tilt=args.tilt,
         )
     if temporary:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -49,6 +49,7 @@ def add_commands(verbs) -> None:
         default=None,
         help="session budget for --until-decided and --demonstrate (default 64000)",
     )
+    tilt_option(run)
     run.set_defaults(func=cmd_run)
 
     sweep = verbs.add_parser(
@@ -75,14 +76,24 @@ def add_commands(verbs) -> None:
 
 
 def cmd_run(args) -> int:
-    from model import runner, slo
-    from model.config import apply_overrides
+    from model import runner, slo, tilting
+    from model.config import ConfigError, apply_overrides
     from model.scenarios import get_scenario
     from model.sequential import run_sized
 
     cfg = apply_overrides(get_scenario(args.scenario), args.overrides)
     size = run_size(args)
     check_work(cfg, size.count, args)
+    tilt = args.tilt
+    if tilt and size.mode == "fixed" and args.out is not None and not args.out.suffix:
+        raise ConfigError(
+            "--tilt",
+            " ".join(tilt),
+            "not with a dataset --out DIR on a fixed run (weighted verdicts are computed in "
+            "memory): use --out FILE.parquet",
+        )
+    if tilt and size.mode == "fixed":  # the whole run weighted: show its tilt in the summary
+        cfg, tilt = tilting.with_tilt(cfg, tilt, args.seed, args.workers), None
     workdir, temporary = checkpoint(args, args.out)
     progress = not args.quiet
     with executor(args) as where:
@@ -94,11 +105,11 @@ def cmd_run(args) -> int:
             )  # fmt: skip
             ev = finish_dataset(workdir, cfg, args.overrides, args.seed, size.count)
             print(f"wrote the dataset {workdir}")
-            print_summary(cfg.name, cfg.slo, ev, slo.verdicts(ev, cfg.slo), args.seed)
+            print_summary(cfg.name, cfg.slo, ev, slo.verdicts(ev, cfg.slo), args.seed, cfg.tilt)
             return 0
         res, table = run_sized(
             cfg, size, args.seed, workers=args.workers, progress=progress, executor=where,
-            workdir=workdir,
+            workdir=workdir, tilt=tilt,
         )  # fmt: skip
     # written before printing: a closed stdout (`| head`) must not lose the tables
     sessions = int(res.streams.session.nunique())
@@ -108,7 +119,7 @@ def cmd_run(args) -> int:
         write(res, args.out, provenance(args, cfg, len(res.streams)))
     if temporary:
         shutil.rmtree(workdir, ignore_errors=True)
-    print_summary(cfg.name, cfg.slo, slo.evidence(res), table, args.seed)
+    print_summary(cfg.name, cfg.slo, slo.evidence(res), table, args.seed, cfg.tilt)
     if args.out and args.out != workdir:
         print(f"\nwrote {args.out} and {table_outputs(args.out)[2]}")
     elif args.out:
@@ -136,6 +147,19 @@ def run_size(args):
     if mode:
         return RunSize(mode, 64_000 if args.budget is None else args.budget)
     return RunSize("fixed", 2000 if args.streams is None else args.streams)
+
+
+def tilt_option(p) -> None:
+    p.add_argument(
+        "--tilt",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE|auto",
+        help="importance sampling: simulate under a tilted weather, e.g. "
+        "disconnects.rate_scale=8 (repeatable; weather settings only), or 'auto' (cross-entropy "
+        "from a small pilot). With --streams the whole run is weighted; with --until-decided or "
+        "--demonstrate it decides the rate verdicts crude Monte Carlo leaves open",
+    )
 
 
 def cmd_sweep(args) -> int:
@@ -244,13 +268,16 @@ def parse_grid(cfg, texts: list[str], overrides: list[str]) -> dict[str, list[st
     return grid
 
 
-def print_summary(name: str, targets, ev, table, seed: int) -> None:
+def print_summary(name: str, targets, ev, table, seed: int, tilt: str = "") -> None:
     """Outcomes, estimates and the verdict table of a run of scenario `name` judged against the
-    SLO `targets` (a `config.Slo`), from its `slo.Evidence`."""
+    SLO `targets` (a `config.Slo`), from its `slo.Evidence`; `tilt`: the weather tilt of an
+    importance-sampled run."""
     from model import slo
 
     disconnects = ev.rates["recovery_rate"][1]
     print(f"\n{name}: {ev.streams} streams, seed {seed}, {disconnects} disconnects")
+    if tilt:
+        print(f"importance sampling: weather tilted to {tilt}; weights in the `weight` column")
     print(
         "outcomes: "
         + ", ".join(f"{k} {v}" for k, v in ev.outcomes.items())
@@ -274,7 +301,11 @@ def print_summary(name: str, targets, ev, table, seed: int) -> None:
         + "):"
     )
     cols = ["slo", "target", "status", "estimate", "lower", "upper", "n", "more_streams"]
+    cols += [c for c in ("ess", "rel_error", "decided_by") if c in table]
     print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.5g}", na_rep="-"))
+    notes = table[table.decided_by != slo.CRUDE] if "decided_by" in table else table[:0]
+    for row in notes.itertuples():
+        print(f"  {row.slo}: {row.method}")
 
 
 def write(res, out: Path, prov: dict) -> None:

@@ -172,6 +172,7 @@ def build_report(
     workdir: str | Path | None = None,
     preset: str | None = None,
     remedies: bool = True,
+    tilt: list[str] | None = None,
 ) -> Path:
     """Run the scenarios and write the PDF report to `out_path`; returns its path.
 
@@ -191,6 +192,8 @@ def build_report(
         point), so that a rerun after an interruption resumes where it stopped.
     preset: the name of the preset whose settings lead `overrides` (for the provenance only).
     remedies: add "What would make it pass" (a small `tune` for each scenario with a FAIL).
+    tilt: importance sampling as `midstream run --tilt` ('auto' or weather settings): decides the
+        rate verdicts crude Monte Carlo leaves open (`sequential.complete_by_importance`).
     """
     started = time.perf_counter()
     names = list(SCENARIOS) if scenarios is None else list(scenarios)
@@ -228,7 +231,16 @@ def build_report(
         where = _where(executor, workdir, name)
         runs.append(
             run_scenario(
-                name, seed, streams, extra, until_decided, budget, workers, progress, **where
+                name,
+                seed,
+                streams,
+                extra,
+                until_decided,
+                budget,
+                workers,
+                progress,
+                tilt=tilt,
+                **where,
             )
         )
     lap("simulate")

@@ -254,6 +254,21 @@ METHODS_MODEL = [
 ]
 
 METHODS_STATS = [
+    "<b>Rare events: importance sampling</b> (`--tilt`). The network weather (condition changes, "
+    "disconnects with their kinds and outage lengths) is drawn before a session runs, from known "
+    "laws, so its probability density is known exactly. With a tilt, sessions are simulated under "
+    "a harsher weather (disconnects more often, longer outages; chosen by hand or by the "
+    "cross-entropy method from a small pilot) and each is weighted by the likelihood ratio of its "
+    "weather, real over harsh, up to the session's end. Failures become common, and the weights "
+    "undo the exaggeration exactly: a weighted average estimates the real failure rate without "
+    "bias, with an interval from the central limit theorem over sessions (the session is the "
+    "independent unit). Beside each estimate stand its relative error and its effective sample "
+    "size; when fewer than 30 effective failures carry an estimate the weights are called "
+    "degenerate and give no verdict. Percentile targets are judged through the weighted "
+    "probability of exceeding the target. A scenario's verdicts are first judged by plain "
+    "(crude) Monte Carlo; importance sampling then decides the rate verdicts left open, as one "
+    "more look of the Bonferroni schedule, and the verdict table names the method that decided "
+    "each (MC or IS).",
     "<b>Rates</b> (completion, integrity, recovery, timeout handling) are judged with one-sided "
     "Clopper-Pearson (exact binomial) bounds at the SLO confidence C: PASS if the lower bound "
     "reaches the target, FAIL if the upper bound is below it, INCONCLUSIVE otherwise. Together "

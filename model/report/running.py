@@ -69,6 +69,7 @@ def run_scenario(
     budget: int | None = None,
     workers: int | None = None,
     progress: bool = True,
+    tilt: list[str] | None = None,
     **where,
 ) -> ScenarioRun:
     """Run one scenario as `midstream run` does and judge its SLOs: `streams` sessions if given,
@@ -83,10 +84,11 @@ def run_scenario(
         size = RunSize(mode, budget if budget is not None else default_budget(cfg))
     sets = "".join(f" --set {o}" for o in extra)
     start = time.perf_counter()
-    res, table = run_sized(cfg, size, seed, workers=workers, progress=progress, **where)
+    res, table = run_sized(cfg, size, seed, workers=workers, progress=progress, tilt=tilt, **where)
     seconds = time.perf_counter() - start
     sessions = int(res.streams.session.nunique())
-    command = f"midstream run {name} {size.flags()} --seed {seed}{sets}"
+    tilts = "".join(f" --tilt {t}" for t in tilt or ())
+    command = f"midstream run {name} {size.flags()} --seed {seed}{sets}{tilts}"
     est = slo.estimates(res, cfg.slo.confidence)
     prov = runner.provenance(cfg, extra, seed, sessions)
     return ScenarioRun(

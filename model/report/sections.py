@@ -38,9 +38,10 @@ from model.scenarios import ENTRIES
 
 
 def _verdict_rows(table: pd.DataFrame) -> list[list]:
-    head = ["SLO", "target", "status", "estimate", "lower", "upper", "n", "more streams"]
+    head = ["SLO", "target", "status", "estimate", "lower", "upper", "n", "more streams", "by"]
     rows = [head]
     for r in table.itertuples():
+        by = getattr(r, "decided_by", "crude MC")
         rows.append(
             [
                 r.slo,
@@ -54,9 +55,19 @@ def _verdict_rows(table: pd.DataFrame) -> list[list]:
                 if r.more_streams is None
                 or (isinstance(r.more_streams, float) and math.isnan(r.more_streams))
                 else f"{int(r.more_streams):,}",
+                "IS" if by == "importance sampling" else "MC",
             ]
         )
     return rows
+
+
+def _importance_notes(table: pd.DataFrame) -> str:
+    """How each verdict decided by importance sampling was reached (its method, tilt and
+    diagnostics), for the line under the verdict table."""
+    if "decided_by" not in table:
+        return ""
+    rows = table[table.decided_by == "importance sampling"]
+    return " ".join(f"{r.slo}: {r.method}." for r in rows.itertuples())
 
 
 def _estimate_rows(est: pd.DataFrame) -> list[list]:
@@ -239,12 +250,13 @@ def _summary_section(runs: list[ScenarioRun], confidence: float | None, st) -> l
     widths = [
         1.35 * inch,
         0.7 * inch,
-        0.95 * inch,
-        0.7 * inch,
-        0.7 * inch,
-        0.7 * inch,
+        0.9 * inch,
+        0.65 * inch,
+        0.65 * inch,
+        0.65 * inch,
         0.55 * inch,
-        0.75 * inch,
+        0.7 * inch,
+        0.3 * inch,
     ]
     for r in runs:
         note = f"one-sided bounds at {r.verdicts.confidence.iloc[0]:.4g}" + (
@@ -263,7 +275,11 @@ def _summary_section(runs: list[ScenarioRun], confidence: float | None, st) -> l
                         st["h3"],
                     ),
                     _table(_verdict_rows(r.verdicts), widths, st, status_col=2),
-                    _p(f"<font face='Courier'>{_e(r.command)}</font>", st["caption"]),
+                    _p(
+                        f"<font face='Courier'>{_e(r.command)}</font> "
+                        + _e(_importance_notes(r.verdicts)),
+                        st["caption"],
+                    ),
                 ]
             )
         )

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import stats as sps
 
 from model import stats
+from model.validation import rare
 from model.validation.context import SEEDS, SIZES, Context, completion_times
 from model.validation.rows import (
     CONFIDENCE,
@@ -482,4 +483,5 @@ CASES: list[Case] = [
     Case(*_coverage_case("clopper-pearson")),
     Case(*_sprt_case("h0")),
     Case(*_sprt_case("h1")),
+    *(Case(name, run) for name, run in rare.CASES),
 ]

@@ -1,0 +1,233 @@
+"""Importance sampling on the weather: a tilted weather and each session's exact likelihood ratio.
+
+The weather (condition changes, disconnect events with their kinds and outages) is drawn before a
+session runs, from a parametric law, so its density is known in closed form. A scenario with a
+`tilt` (`disconnects.rate_scale=8;disconnects.outage.scale=4`, any weather settings) simulates its
+sessions under the tilted weather and weights each one by
+
+    L = f_scenario(weather on [0, T]) / f_tilted(weather on [0, T])
+
+where T is the session's end (its last stream completed or failed; the horizon if one is still
+running). Everything else a session draws (loss, jitter, content, backoff) has the same law under
+both, so it cancels. T is a stopping time of the weather-and-everything-else history (a session
+ends because of what happened before, never after), so E_tilted[L g] = E_scenario[g] for any
+outcome g fixed by time T (optional stopping of the likelihood-ratio martingale; T <= horizon).
+
+The density of the weather on [0, T] (README "Importance sampling"):
+- conditions: a Markov jump process; each sojourn that ended by T contributes q e^(-q s) times the
+  jump probability, the last one its survival e^(-q (T - start)) (q = 1/mean_sojourn);
+- disconnect events: a Poisson process of piecewise-constant rate lambda(t) (the condition's rate
+  times `rate_scale`): the product of lambda(t_k) over events at t_k <= T times
+  e^(-integral_0^T lambda); each event's kind (probability) and outage (density) are its marks;
+- scheduled events are the same under both laws and carry no weight.
+The likelihood ratio is computed from the weather record (what was drawn), never from the random
+number streams, so it does not depend on how the draws are made.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import Counter
+
+import numpy as np
+
+from model.config import CONDITIONS, DISCONNECT_KINDS, Scenario
+from model.distributions import Dist
+from model.fields import ConfigError
+from model.records import NetworkRecord
+
+CONDITION_SETTINGS = ("disconnect_rate", "mean_sojourn", "to_stable", "to_unstable", "to_poor")
+DISCONNECT_SETTINGS = ("rate_scale", "weight_close", "weight_reset", "weight_half_open")
+OUTAGE_SETTINGS = ("outage.kind", "outage.scale", "outage.shape")
+
+
+def tiltable_paths() -> tuple[str, ...]:
+    """The weather settings a tilt may change (the laws whose densities the weight accounts for)."""
+    return (
+        *(f"network.{c}.{s}" for c in CONDITIONS for s in CONDITION_SETTINGS),
+        *(f"disconnects.{s}" for s in DISCONNECT_SETTINGS + OUTAGE_SETTINGS),
+    )
+
+
+def parse_tilt(text: str) -> list[tuple[str, str]]:
+    """'path=value;path=value' as (path, value) pairs, each path a tiltable weather setting."""
+    pairs = []
+    for item in filter(None, (s.strip() for s in text.split(";"))):
+        path, eq, value = item.partition("=")
+        path, value = path.strip(), value.strip()
+        if not eq or not value:
+            raise ConfigError("tilt", item, "entries 'path=value' separated by ';'")
+        if path not in tiltable_paths():
+            raise ConfigError(
+                "tilt",
+                item,
+                "a weather setting: disconnects.rate_scale, disconnects.weight_*, "
+                "disconnects.outage.*, network.CONDITION.{disconnect_rate, mean_sojourn, to_*}",
+            )
+        pairs.append((path, value))
+    return pairs
+
+
+def tilt_text(pairs) -> str:
+    """The tilt setting's text for (path, value) pairs (or a {path: value} dict)."""
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    return ";".join(f"{p}={v:g}" if isinstance(v, float) else f"{p}={v}" for p, v in items)
+
+
+# ---------------------------------------------------------------- laws of the weather
+
+
+def _exit_rate(cfg: Scenario, state: int) -> float:
+    """Rate of leaving condition `state` (0 where it never leaves: an infinite sojourn or nowhere
+    to go, as `network.Weather` draws it)."""
+    cond = cfg.network.condition(CONDITIONS[state])
+    if not math.isfinite(cond.mean_sojourn) or sum(_jump_weights(cfg, state)) <= 0:
+        return 0.0
+    return 1.0 / cond.mean_sojourn
+
+
+def _jump_weights(cfg: Scenario, state: int) -> list[float]:
+    cond = cfg.network.condition(CONDITIONS[state])
+    weights = [cond.to_stable, cond.to_unstable, cond.to_poor]
+    weights[state] = 0.0
+    return weights
+
+
+def _jump_probability(cfg: Scenario, src: int, dst: int) -> float:
+    weights = _jump_weights(cfg, src)
+    return weights[dst] / sum(weights)
+
+
+def _event_rate(cfg: Scenario, state: int) -> float:
+    return cfg.network.condition(CONDITIONS[state]).disconnect_rate * cfg.disconnects.rate_scale
+
+
+def _degenerate(d: Dist) -> bool:
+    """A point mass (constant, or any family at scale 0)."""
+    return d.kind == "constant" or d.scale == 0.0
+
+
+def outage_log_density(d: Dist, x: np.ndarray) -> np.ndarray:
+    """log f(x) of the outage law `d` (a point mass: 0 at its value, -inf elsewhere)."""
+    x = np.asarray(x, dtype=float)
+    s, a = d.scale, d.shape
+    if _degenerate(d):
+        return np.where(x == (s if d.kind == "constant" else 0.0), 0.0, -np.inf)
+    with np.errstate(divide="ignore"):
+        if d.kind == "exponential":
+            return -math.log(s) - x / s
+        if d.kind == "halfnormal":
+            return 0.5 * math.log(2 / math.pi) - math.log(s) - x * x / (2 * s * s)
+        if d.kind == "lognormal":
+            z = np.log(x / s) / a
+            return -np.log(x) - math.log(a) - 0.5 * math.log(2 * math.pi) - z * z / 2
+        if d.kind == "pareto":  # Lomax: scale * numpy's pareto(shape)
+            return math.log(a / s) - (a + 1) * np.log1p(x / s)
+        return np.where((x >= 0) & (x <= s), -math.log(s), -np.inf)  # uniform(0, scale)
+
+
+def _random_events(cfg: Scenario, weather: NetworkRecord, end: float) -> list:
+    """The weather's Poisson events at or before `end` (the scheduled ones taken out)."""
+    scheduled = Counter(cfg.disconnects.scheduled())
+    events = []
+    for e in weather.events:
+        key = (e.time, e.kind, e.outage)
+        if scheduled[key] > 0:
+            scheduled[key] -= 1
+        elif e.time <= end:
+            events.append(e)
+    return events
+
+
+def log_likelihood(cfg: Scenario, weather: NetworkRecord, end: float) -> float:
+    """log density, under `cfg`'s weather settings, of what `weather` shows on [0, end]."""
+    starts, states = weather.condition_start, weather.condition_index.tolist()
+    ll, exposure = 0.0, 0.0  # exposure: the integral of the event rate over [0, end]
+    for i, state in enumerate(states):
+        start = float(starts[i])
+        stop = float(starts[i + 1]) if i + 1 < len(states) else math.inf
+        q = _exit_rate(cfg, state)
+        exposure += _event_rate(cfg, state) * (min(stop, end) - start)
+        if stop > end:
+            ll -= q * (end - start)
+            break
+        p = _jump_probability(cfg, state, states[i + 1]) if q > 0 else 0.0
+        ll += (math.log(q * p) if q * p > 0 else -math.inf) - q * (stop - start)
+    events = _random_events(cfg, weather, end)
+    if events:
+        times = np.array([e.time for e in events])
+        rates = np.array([_event_rate(cfg, s) for s in weather.condition_at(times).tolist()])
+        kind_p = dict(zip(DISCONNECT_KINDS, cfg.disconnects.kind_probabilities()))
+        marks = np.array([kind_p[e.kind] for e in events])
+        outages = outage_log_density(cfg.disconnects.outage, [e.outage for e in events])
+        with np.errstate(divide="ignore"):
+            ll += float(np.sum(np.log(rates * marks)) + np.sum(outages))
+    return ll - exposure
+
+
+@functools.lru_cache(maxsize=64)
+def tilted(cfg: Scenario) -> Scenario:
+    """The weather a scenario's sessions are simulated under: its tilt applied (itself if none)."""
+    if not cfg.tilt:
+        return cfg
+    from model.config import apply_overrides
+
+    return apply_overrides(cfg, {"tilt": "", **dict(parse_tilt(cfg.tilt))})
+
+
+def log_weight(cfg: Scenario, weather: NetworkRecord, end: float) -> float:
+    """log of the likelihood ratio scenario / tilted of `weather` (drawn under the tilt) up to
+    `end`."""
+    if not cfg.tilt:
+        return 0.0
+    return log_likelihood(cfg, weather, end) - log_likelihood(tilted(cfg), weather, end)
+
+
+def weight(cfg: Scenario, weather: NetworkRecord, end: float) -> float:
+    """The session's weight: exactly 1.0 without a tilt."""
+    return math.exp(log_weight(cfg, weather, end)) if cfg.tilt else 1.0
+
+
+def check_tilt(cfg: Scenario) -> None:
+    """Refuse a tilt under which some weather the scenario can produce is impossible (its weight
+    would be infinite: the estimator would silently miss that part of the scenario)."""
+    tilt = tilted(cfg)
+    for state, name in enumerate(CONDITIONS):
+        if _event_rate(cfg, state) > 0 and _event_rate(tilt, state) == 0:
+            raise ConfigError("tilt", cfg.tilt, f"a disconnect rate > 0 in `{name}` (it has one)")
+        if _exit_rate(cfg, state) > 0 and _exit_rate(tilt, state) == 0:
+            raise ConfigError("tilt", cfg.tilt, f"`{name}` must still be left (it is)")
+        if _exit_rate(cfg, state) == 0 or _exit_rate(tilt, state) == 0:
+            continue
+        for dst in range(len(CONDITIONS)):
+            if _jump_probability(cfg, state, dst) > 0 and _jump_probability(tilt, state, dst) == 0:
+                raise ConfigError(
+                    "tilt", cfg.tilt, f"`{name}` -> `{CONDITIONS[dst]}` still possible"
+                )
+    for kind, p, p_tilt in zip(
+        DISCONNECT_KINDS,
+        cfg.disconnects.kind_probabilities(),
+        tilt.disconnects.kind_probabilities(),
+    ):
+        if p > 0 and p_tilt == 0:
+            raise ConfigError("tilt", cfg.tilt, f"`{kind}` events still possible")
+    a, b = cfg.disconnects.outage, tilt.disconnects.outage
+    if (_degenerate(a) or _degenerate(b)) and a != b:
+        raise ConfigError("tilt", cfg.tilt, "a constant outage law left unchanged")
+    if b.kind == "uniform" and (a.kind != "uniform" or b.scale < a.scale):
+        raise ConfigError("tilt", cfg.tilt, "a uniform outage law covering the scenario's")
+
+
+def event_statistics(cfg: Scenario, weather: NetworkRecord, end: float) -> tuple[int, float, float]:
+    """The Poisson events' sufficient statistics on [0, end] for a tilt of `rate_scale` and an
+    exponential outage mean: (events, their expected number per unit of `rate_scale` (the
+    integral of the conditions' rates), total outage)."""
+    starts, states = weather.condition_start, weather.condition_index.tolist()
+    stops = [*starts[1:].tolist(), math.inf]
+    exposure = sum(
+        cfg.network.condition(CONDITIONS[s]).disconnect_rate * max(0.0, min(b, end) - a)
+        for a, b, s in zip(starts.tolist(), stops, states)
+    )
+    events = _random_events(cfg, weather, end)
+    return len(events), exposure, float(sum(e.outage for e in events))
