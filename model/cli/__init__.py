@@ -28,17 +28,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _input_errors() -> tuple[type[Exception], ...]:
+    """The errors that are bad input (one line, exit 2). The runner's is only looked up if a
+    command loaded the runner (nothing else raises it), so light commands never import pandas."""
+    from model.fields import ConfigError
+
+    runner = sys.modules.get("model.runner")
+    return (ConfigError,) if runner is None else (ConfigError, runner.WorkdirMismatch)
+
+
 def main(argv: list[str] | None = None, *, testbed=None) -> int:
     """`testbed`: the real stack `calibrate` uses (a module name or an object with `run_testbed`
     and `check_available`; default `model.testbed`), a seam for tests and other stacks."""
     args = parser().parse_args(argv)
     args.testbed = testbed
-    from model.config import ConfigError
-    from model.runner import WorkdirMismatch
-
     try:
         return args.func(args)
-    except (ConfigError, WorkdirMismatch) as e:
+    except _input_errors() as e:
         print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
