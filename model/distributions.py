@@ -1,9 +1,9 @@
 """Non-negative random durations (jitter, outages, generation gaps) that know their own moments.
 
 Each `Dist` samples with a caller's `numpy.random.Generator` (never global state) and reports its
-theoretical mean and variance, so tests can compare samples with theory. Sampling uses only the
-generator's methods, so importing the configuration (the CLI's `scenarios`, `describe`) does not
-import numpy.
+theoretical mean and variance, so tests can compare samples with theory. numpy is imported when a
+sample is drawn, not with the module, so reading the configuration (the CLI's `scenarios`,
+`describe`) does not load it.
 """
 
 from __future__ import annotations
@@ -42,13 +42,13 @@ class Dist:
         """One draw (size None) or an array of `size` draws from `rng` (a numpy Generator)."""
         s, k = self.scale, self.kind
         if k == "constant":
-            return s if size is None else _full(size, s)
+            return s if size is None else _numpy().full(size, s)
         if k == "exponential":
             return rng.exponential(s, size)
         if k == "halfnormal":
             return abs(rng.normal(0.0, s, size))
         if k == "lognormal":
-            return s * rng.lognormal(0.0, self.shape, size)
+            return s * _numpy().exp(rng.normal(0.0, self.shape, size))
         if k == "pareto":
             return s * rng.pareto(self.shape, size)
         return rng.uniform(0.0, s, size)
@@ -80,7 +80,8 @@ class Dist:
         return s * s / 12
 
 
-def _full(size: int, value: float):
-    import numpy as np  # only a constant's array needs numpy itself
+def _numpy():
+    """numpy, imported when a sample is drawn (it is loaded by then: the generator is numpy's)."""
+    import numpy
 
-    return np.full(size, value)
+    return numpy
