@@ -16,10 +16,18 @@ Assumptions (README "Model assumptions"):
   then keeps the buffer for `retention` seconds, and frees it unless the stream was resumed.
 - `restart` discards the buffer and generates the same response again from its start (a
   deterministic response, e.g. a cached or temperature-0 completion).
+
+Acks are most of a stream's messages, and most change nothing but the buffer's bookkeeping: once
+every frame of the stream on that connection is scheduled, an ack can neither start generation nor
+send anything. Such an ack is not an event of its own: it is queued with its arrival time and
+applied, in order and as of that time, before the server next acts on the stream or reports it
+(`_settle_acks`). An ack that may let the server generate is handled at its arrival, an event.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 
 import numpy as np
@@ -198,6 +206,9 @@ class Server:
             int, list[StreamOnServer]
         ] = {}  # every stream ever made (a restart makes one)
         self.event_times: dict[int, list[float]] = {}  # when each stream's server events happened
+        # acks not yet applied, a heap per stream: (arrival, order sent, connection, count)
+        self.queued_acks: dict[int, list] = {}
+        self._sent = itertools.count()  # breaks ties between equal arrivals: first sent, first in
         self._traces: dict = {}  # traces already summed, by stream (None: the total)
 
     def register(self, sid: int, client, frames: Frames, gaps: np.ndarray) -> None:
@@ -205,23 +216,27 @@ class Server:
         self.clients[sid] = client
         self.content[sid] = (frames, gaps)
         self.incarnations[sid], self.event_times[sid] = [], []
+        self.queued_acks[sid] = []
 
     def _new_stream(self, sid: int, now: float) -> StreamOnServer:
         s = self.stream_class(self.cfg, *self.content[sid], now, self.env)
         self.incarnations[sid].append(s)
         return s
 
-    def note_event(self, sid: int) -> None:
-        """Note a server event of a held stream; its buffer is traced after the run (`trace`).
-        Called just before and just after each event's changes (a hook for instrumentation)."""
+    def note_event(self, sid: int, at: float | None = None) -> None:
+        """Note a server event of a held stream at `at` (default now; a queued ack's arrival); its
+        buffer is traced after the run (`trace`). Called just before and just after each event's
+        changes (a hook for instrumentation)."""
         if sid in self.streams:
-            self.event_times[sid].append(self.env.now)
+            self.event_times[sid].append(self.env.now if at is None else at)
 
     def trace(self, sid: int | None = None) -> BufferTrace:
         """Stream `sid`'s replay buffer, or with None all streams' together (the server's memory),
         just before and just after each of its events. Summed after the fact from the streams'
         schedules (`StreamOnServer.buffer_bytes_at`), so a server event costs O(1), not
         O(streams)."""
+        for i in self.event_times if sid is None else [sid]:
+            self._settle_acks(i)
         key = (sid, sum(map(len, self.event_times.values())))  # stale once more events happen
         if key not in self._traces:
             sids = list(self.event_times) if sid is None else [sid]
@@ -265,6 +280,7 @@ class Server:
     def buffer_report(self, sid: int, horizon: float) -> dict:
         """Stream `sid`'s replay buffer: its peak, what it holds at the horizon, when it was freed
         and when it is (or will be) released."""
+        self._settle_acks(sid)
         s = self.streams.get(sid)
         return {
             "buffer_peak_bytes": self.trace(sid).peak,
@@ -299,6 +315,7 @@ class Server:
     def on_request(self, sid: int, conn, kind: RequestKind, position: int) -> None:
         """A new stream, a resume from `position`, or a restart, arriving on `conn`."""
         now, client = self.env.now, self.clients[sid]
+        self._settle_acks(sid)
         if now >= conn.cut:
             return  # the connection closed while the request was in flight: it is lost with it
         s = self.streams.get(sid)
@@ -341,28 +358,48 @@ class Server:
         s.send_from(conn, start, now)
         self.note_event(sid)
 
-    def on_ack(self, sid: int, conn, count: int) -> None:
-        s = self.streams.get(sid)
-        if (
-            s is None
-            or s.freed
-            or count <= s.acked
-            or conn not in s.served
-            or self.env.now >= conn.cut
-        ):
+    def ack_sent(self, sid: int, conn, count: int, arrival: float) -> None:
+        """A cumulative ack of `count` frames reaching the server on `conn` at `arrival` (inf:
+        never): an event if it may let the server generate, queued otherwise (see the module)."""
+        if not math.isfinite(arrival):
             return
-        self.note_event(sid)
-        s.ack(count, self.env.now)
+        s = self.streams.get(sid)
+        if s is None or s.conn is not conn or s.generated < s.n:
+            at(self.env, arrival, self.on_ack, sid, conn, count)
+        else:  # every frame is scheduled and `conn` is the stream's: nothing to start or send
+            heapq.heappush(self.queued_acks[sid], (arrival, next(self._sent), conn, count))
+
+    def _settle_acks(self, sid: int) -> None:
+        """Apply the queued acks of stream `sid` that have arrived by now, in order of arrival
+        (acks on different connections may overtake each other)."""
+        queued, now = self.queued_acks[sid], self.env.now
+        while queued and queued[0][0] <= now:
+            arrival, _, conn, count = heapq.heappop(queued)
+            self._ack(sid, conn, count, arrival)
+
+    def on_ack(self, sid: int, conn, count: int) -> None:
+        self._settle_acks(sid)
+        self._ack(sid, conn, count, self.env.now)
+
+    def _ack(self, sid: int, conn, count: int, now: float) -> None:
+        """The ack arriving at `now`: trim the buffer, free it once all is acknowledged, and in
+        `block` mode generate what now fits."""
+        s = self.streams.get(sid)
+        if s is None or s.freed or count <= s.acked or conn not in s.served or now >= conn.cut:
+            return
+        self.note_event(sid, now)
+        s.ack(count, now)
         if count >= s.n:
-            s.freed_at = self.env.now  # the whole response is acknowledged
+            s.freed_at = now  # the whole response is acknowledged
         elif s.conn is conn:
-            new = s.generate(self.env.now)
+            new = s.generate(now)
             if len(new):
-                s.send_from(conn, int(new[0]), self.env.now)
-        self.note_event(sid)
+                s.send_from(conn, int(new[0]), now)
+        self.note_event(sid, now)
 
     def on_break(self, sid: int, conn) -> None:
         """The client's connection broke: stop sending; keep the buffer for the retention time."""
+        self._settle_acks(sid)
         s = self.streams.get(sid)
         if s is None or s.conn is not conn:
             return
@@ -374,6 +411,7 @@ class Server:
 
     def _expire(self, sid: int, s: StreamOnServer, breaks: int) -> None:
         """Free the buffer if the stream has not come back since this break."""
+        self._settle_acks(sid)
         if s.conn is None and s.breaks == breaks and not s.freed and self.streams.get(sid) is s:
             self.note_event(sid)
             s.freed_at = self.env.now

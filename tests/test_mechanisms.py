@@ -246,11 +246,11 @@ def test_buffer_traces_summed_after_the_run_equal_the_buffer_seen_live(extra):
     live: dict = {}
 
     class LiveTracingServer(Server):
-        def note_event(self, sid):
+        def note_event(self, sid, at=None):
             if sid in self.streams:
-                now = self.env.now
+                now = self.env.now if at is None else at  # a queued ack: its arrival
                 live.setdefault(sid, []).append((now, self.streams[sid].buffer_bytes(now)))
-            super().note_event(sid)
+            super().note_event(sid, at)
 
     cfg = apply_overrides(
         get_scenario("text-interruption"),
