@@ -102,6 +102,7 @@ class LinkPhysics:
         )
         self.half_rtt = np.array(self.rtt) / 2  # an ACK's mean trip back, by condition
         self.ge_bad = False  # Gilbert-Elliott chain state, carried between batches
+        self._message_draws: dict[int, object] = {}  # condition -> iterator of (failures, jitter)
 
     # ---- one-way delivery of a batch of transmissions
     def arrivals(self, depart: np.ndarray, downstream: bool = True) -> np.ndarray:
@@ -207,14 +208,28 @@ class LinkPhysics:
         loss, offsets = self.conditions[c].loss, self.offsets[c]
         if downstream and loss.model == LossModel.GILBERT_ELLIOTT:
             failures = self._gilbert_elliott_step(loss)
+            jitter = float(self.conditions[c].jitter.sample(self.rng))
         else:
-            p = self.loss_rates[c]
-            failures = int(self.rng.geometric(1.0 - p)) - 1 if p > 0 else 0
+            failures, jitter = self._next_message_draw(c)
         k = min(failures, len(offsets) - 1)
         sent = t + offsets[k]
         if self.weather.unreachable_at(sent) and math.isfinite(sent):
             sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), offsets)[0])
-        return sent, float(self.conditions[c].jitter.sample(self.rng)), failures, c
+        return sent, jitter, failures, c
+
+    def _next_message_draw(self, c: int) -> tuple[int, float]:
+        """(attempts lost at the long-run loss rate, jitter) of the next transmission sent one at a
+        time in condition c: drawn `MESSAGE_DRAWS` at a time (a numpy call per draw costs more than
+        the draw), each condition's in the order its transmissions are sent."""
+        draws = self._message_draws.get(c)
+        pair = next(draws, None) if draws is not None else None
+        if pair is None:
+            p, n = self.loss_rates[c], MESSAGE_DRAWS
+            failures = (self.rng.geometric(1.0 - p, n) - 1).tolist() if p > 0 else [0] * n
+            jitter = self.conditions[c].jitter.sample(self.rng, n).tolist()
+            self._message_draws[c] = draws = zip(failures, jitter)
+            pair = next(draws)
+        return pair
 
     def _gilbert_elliott_step(self, loss: Loss) -> int:
         """One frame's first transmission steps the chain; its retransmissions see the long-run
@@ -230,6 +245,7 @@ class LinkPhysics:
         return self.rtt[self.weather.condition_of(t)]
 
 
+MESSAGE_DRAWS = 32  # draws made at once for transmissions sent one at a time (about a stream's)
 CORRUPTED = np.uint64(0x9E3779B97F4A7C15)
 # `raw`: the arrival before in-order delivery; `corrupt`: any non-zero mask, so a corrupted
 # frame's digest never matches

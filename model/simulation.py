@@ -37,7 +37,7 @@ from model.records import (
     StreamRecord,
     StreamTimeline,
 )
-from model.seeds import component_rng, stream_rngs
+from model.seeds import stream_rngs
 from model.server import Server
 
 
@@ -198,16 +198,17 @@ def run_session(
     `env_class` environment, built from `components`."""
     env = env_class()
     engine = components.engine(cfg)
-    weather = Weather(cfg, component_rng(seed, session, "network"))
+    first = stream_rngs(seed, session)  # member 0's: the session-wide components are drawn there
+    weather = Weather(cfg, first["network"])
     server = components.server(env, cfg, engine.stream_class)
     size = cfg.session.streams
     starts = np.zeros(size)
     if size > 1 and cfg.session.start_spread > 0:
-        spread = component_rng(seed, session, "session")
+        spread = first["session"]
         starts = spread.uniform(0.0, cfg.session.start_spread, size)
     clients = []
     for member in range(size):
-        rngs = stream_rngs(seed, session, member)
+        rngs = first if member == 0 else stream_rngs(seed, session, member)
         sid = session * size + member
         corruption = rngs["corruption"] if cfg.link.corruption_rate > 0 else None
         physics = LinkPhysics(cfg, weather, rngs["link"], corruption)

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 from pypdf import PdfReader
 
-from model import cli, figures, runner, validation
+from model import __version__, cli, figures, runner, validation
 from model.config import ConfigError, apply_overrides
 from model.report import build_report, default_budget, validation_rows
 from model.scenarios import get_scenario
@@ -79,7 +79,7 @@ def test_report_has_every_section(report):
 def test_title_page_and_provenance(report):
     _, reader, text, side = report
     first = reader.pages[0].extract_text()
-    assert "0.1.0" in first and "seed" in first and str(SEED) in first
+    assert __version__ in first and "seed" in first and str(SEED) in first
     assert "content.frames=200" in text
     for name in SCENARIOS:
         assert side["scenarios"][name]["sessions"] == SESSIONS
