@@ -31,7 +31,8 @@ SHARES = {
     "weather (conditions, disconnect events)": [("model/network.py", "__init__")],
     "content (frames, digests)": [("model/content.py", "make_frames")],
     "fast loss recovery (repair)": [
-        ("model/link.py", "_repair"),
+        ("model/link.py", "_repair"),  # before lazy repair
+        ("model/link.py", "settle"),
         ("model/recovery.py", "message_sent"),
     ],
     "records (one per stream)": [("model/simulation.py", "record")],

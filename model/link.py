@@ -266,7 +266,16 @@ class Connection:
 
     `cut` is the time after which nothing more reaches the client: the teardown (close/reset) or the
     moment the client gave up on it (heartbeat timeout).
+
+    Fast recovery is repaired lazily: a commit registers its lost frames, and they are repaired
+    when the connection is first read past their departure (`delivered_until`,
+    `downstream_control`) or before the next commit, with the same result as at the commit (a
+    frame's repair depends only on the frames committed before it is read). Frames behind a cut
+    are never read, so never repaired. `arrive` and `raw` are final for the frames that left by
+    the latest time read; `settle()` makes them final for all.
     """
+
+    EAGER_REPAIR = False  # repair at every commit (whoever announces moved arrivals needs them)
 
     def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float):
         self.physics, self.opened, self.bandwidth = physics, opened, bandwidth
@@ -286,6 +295,8 @@ class Connection:
         )
         self.on_corrupt = None  # called with the arrival time of each batch's first corrupted frame
         self.recovery = LossRecovery(physics) if physics.cfg.link.fast_recovery else None
+        self._repaired_to = math.inf  # lost frames that left by then are repaired (since a commit)
+        self._stale_from = math.inf  # arrivals from this row on may wait for in-order delivery
 
     @property
     def alive(self) -> bool:
@@ -308,7 +319,9 @@ class Connection:
 
     def _commit(self, seq, size, digest, tx: Transmissions) -> np.ndarray:
         """Append frames whose transmissions are drawn, delivered in order; repair the lost ones
-        (`fast_recovery`); damage some (`corruption_rate`). Returns the rows whose arrival moved."""
+        (`fast_recovery`; lazily, unless `EAGER_REPAIR` or a corrupted frame must be reported);
+        damage some (`corruption_rate`). Returns the rows whose arrival moved (repaired eagerly)."""
+        self.settle()  # the earlier commits' repair, before these frames queue behind them
         # in order: head-of-line blocking
         arrive = np.maximum.accumulate(np.maximum(tx.arrival, self.last_arrival))
         self.busy_until, self.last_arrival = float(tx.depart[-1]), float(arrive[-1])
@@ -332,7 +345,12 @@ class Connection:
         }
         first = self.frames
         self._store(columns)
-        moved = self._repair(first, tx) if self.recovery is not None else NO_ROWS
+        moved = NO_ROWS
+        if self.recovery is not None:
+            self.recovery.add(first, tx)
+            self._repaired_to = -math.inf
+            if self.EAGER_REPAIR or self.any_corrupt:
+                moved = self.settle(report=True)
         if self.on_corrupt is not None:
             self._report_corruption(first, moved)
         return moved
@@ -349,23 +367,36 @@ class Connection:
         self.frames = hi
         self._expose()
 
-    def _repair(self, first: int, tx: Transmissions) -> np.ndarray:
-        """Fast recovery: register this commit's lost frames, move the pending ones' arrivals
-        (`LossRecovery.repair`) and deliver in order again from the first that moved. Returns the
-        rows whose arrival moved."""
-        self.recovery.add(first, tx)
-        changed = self.recovery.repair(self.busy_until) if self.recovery.pending else []
-        if not changed:
+    def settle(self, t: float = math.inf, report: bool = False) -> np.ndarray:
+        """Fast recovery: repair the lost frames that left by t and are not repaired since the last
+        commit (`LossRecovery.repair`), and deliver those frames in order again from the first
+        that moved. Returns the rows whose arrival moved if `report`."""
+        if self._repaired_to >= t:
             return NO_ROWS
-        propagation = self.physics.cfg.link.propagation
-        for lost in changed:
-            self.raw[lost.row] = lost.sent + propagation + lost.jitter
-        start = changed[0].row
+        self._repaired_to = t
+        changed = self.recovery.repair(self.busy_until, t) if self.recovery.pending else []
+        if changed:
+            propagation = self.physics.cfg.link.propagation
+            for lost in changed:
+                self.raw[lost.row] = lost.sent + propagation + lost.jitter
+            self._stale_from = min(self._stale_from, changed[0].row)
+        return self._redeliver(t, report)
+
+    def _redeliver(self, t: float, report: bool) -> np.ndarray:
+        """In-order delivery again from the first stale arrival, for the frames that left by t
+        (those after t stay stale, all arriving after t). Returns the rows that moved if
+        `report`."""
+        start = self._stale_from
+        end = self.frames if math.isinf(t) else int(self.depart.searchsorted(t, "right"))
+        if start >= end:
+            return NO_ROWS
         before = self.arrive[start - 1] if start else self.opened
-        old = self.arrive[start:].copy()
-        self.arrive[start:] = np.maximum.accumulate(np.maximum(self.raw[start:], before))
-        self.last_arrival = float(self.arrive[-1])
-        return start + np.flatnonzero(self.arrive[start:] != old)
+        old = self.arrive[start:end].copy() if report else None
+        self.arrive[start:end] = np.maximum.accumulate(np.maximum(self.raw[start:end], before))
+        self._stale_from = end if end < self.frames else math.inf
+        if end == self.frames:
+            self.last_arrival = float(self.arrive[-1])
+        return start + np.flatnonzero(self.arrive[start:end] != old) if report else NO_ROWS
 
     def _report_corruption(self, first: int, moved: np.ndarray) -> None:
         """Tell `on_corrupt` when this commit's first corrupted frame arrives, and again when an
@@ -407,6 +438,7 @@ class Connection:
     def downstream_control(self, t: float) -> float:
         """Arrival at the client of a small server message sent at t, queued behind the frames
         (and, lost, repaired by the frames sent after it: `fast_recovery`)."""
+        self.settle(t)
         behind = (
             self.arrive[np.searchsorted(self.depart, t, side="right") - 1]
             if len(self.depart) and self.depart[0] <= t
@@ -419,8 +451,13 @@ class Connection:
         return max(sent + self.physics.cfg.link.propagation + jitter, behind)
 
     def delivered_until(self, t: float) -> int:
-        """Number of committed frames that have reached the client by time t."""
-        return int(self.arrive.searchsorted(min(t, self.cut), "right"))
+        """Number of committed frames that have reached the client by time t (a frame leaving
+        after t arrives after t, so only those that left by then need repairing)."""
+        t = min(t, self.cut)
+        if self.recovery is None:
+            return int(self.arrive.searchsorted(t, "right"))
+        self.settle(t)  # the frames that left by t are final; those after arrive after t
+        return int(self.arrive[: self.depart.searchsorted(t, "right")].searchsorted(t, "right"))
 
     def sent_by(self, t: float) -> int:
         """Number of committed frames that had left the server by time t."""
@@ -431,6 +468,8 @@ class FrameByFrameConnection(Connection):
     """The per-frame reference engine's connection: each frame is serialised, transmitted and
     delivered on its own (scalar code), and announced as `on_frame(connection, arrival time)` so
     the client can handle it then, as one event."""
+
+    EAGER_REPAIR = True  # every move is announced to the client
 
     def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float):
         super().__init__(physics, opened, bandwidth)
@@ -466,4 +505,5 @@ def recovered_arrivals(physics: LinkPhysics, depart: np.ndarray) -> np.ndarray:
     conn = Connection(physics, float(depart[0]), math.inf)
     frames = np.arange(len(depart))
     conn.send(depart, frames, np.zeros(len(depart), dtype=np.int64), frames.astype(np.uint64))
+    conn.settle()
     return conn.raw.copy()
