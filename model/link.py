@@ -94,9 +94,8 @@ class LinkPhysics:
         corruption_rng: np.random.Generator | None = None,
     ):
         self.cfg, self.weather, self.rng = cfg, weather, rng
-        self.corruption_rng = (
-            corruption_rng if corruption_rng is not None else rng
-        )  # own stream: on/off keeps other draws
+        # its own stream: switching corruption on or off keeps every other draw
+        self.corruption_rng = corruption_rng if corruption_rng is not None else rng
         self.conditions, self.offsets, self.rtt, self.loss_rates = condition_tables(
             cfg.link, cfg.network
         )
@@ -169,9 +168,8 @@ class LinkPhysics:
         retransmission leaves an RTO later, after many other packets have stepped the chain, so it
         sees the long-run loss rate."""
         rng = self.rng
-        bad = rng.random() < (
-            1 - loss.r if self.ge_bad else loss.p
-        )  # one step from the carried state
+        # one step from the carried state
+        bad = rng.random() < (1 - loss.r if self.ge_bad else loss.p)
         states = self.gilbert_elliott_states(loss, bad, n)
         self.ge_bad = bool(states[-1])
         first_lost = rng.random(n) < np.where(states, loss.loss_bad, loss.loss_good)
@@ -237,9 +235,8 @@ class LinkPhysics:
         self.ge_bad = bool(self.rng.random() < (1 - loss.r if self.ge_bad else loss.p))
         if self.rng.random() >= (loss.loss_bad if self.ge_bad else loss.loss_good):
             return 0
-        return int(
-            self.rng.geometric(1.0 - loss.rate())
-        )  # this loss plus the retransmissions lost after it
+        # this loss plus the retransmissions lost after it
+        return int(self.rng.geometric(1.0 - loss.rate()))
 
     def rtt_at(self, t: float) -> float:
         return self.rtt[self.weather.condition_of(t)]
@@ -267,12 +264,10 @@ class Connection:
     `cut` is the time after which nothing more reaches the client: the teardown (close/reset) or the
     moment the client gave up on it (heartbeat timeout).
 
-    Fast recovery is repaired lazily: a commit registers its lost frames, and they are repaired
-    when the connection is first read past their departure (`delivered_until`,
-    `downstream_control`) or before the next commit, with the same result as at the commit (a
-    frame's repair depends only on the frames committed before it is read). Frames behind a cut
-    are never read, so never repaired. `arrive` and `raw` are final for the frames that left by
-    the latest time read; `settle()` makes them final for all.
+    Lost frames are repaired lazily (fast recovery), when the connection is first read past their
+    departure (`delivered_until`, `downstream_control`) or before the next commit: the result of
+    repairing at the commit, and frames behind a cut are never repaired. `arrive` and `raw` are
+    final for the frames that left by the latest time read; `settle()` makes them all final.
     """
 
     EAGER_REPAIR = False  # repair at every commit (whoever announces moved arrivals needs them)
@@ -290,9 +285,8 @@ class Connection:
         self._storage = {name: np.empty(16, dtype=dtype) for name, dtype in FRAME_COLUMNS.items()}
         self._expose()
         self.any_corrupt = False  # lets readers of a clean connection skip the array
-        self.contiguous = (
-            True  # every frame so far is its predecessor's seq + 1 (the server's own sends)
-        )
+        # every frame so far is its predecessor's seq + 1 (the server's own sends)
+        self.contiguous = True
         self.on_corrupt = None  # called with the arrival time of each batch's first corrupted frame
         self.recovery = LossRecovery(physics) if physics.cfg.link.fast_recovery else None
         self._repaired_to = math.inf  # lost frames that left by then are repaired (since a commit)
@@ -412,12 +406,8 @@ class Connection:
     def _expose(self) -> None:
         n, st = self.frames, self._storage
         self.seq, self.size, self.digest = st["seq"][:n], st["size"][:n], st["digest"][:n]
-        self.depart, self.arrive, self.corrupt = (
-            st["depart"][:n],
-            st["arrive"][:n],
-            st["corrupt"][:n],
-        )
-        self.raw = st["raw"][:n]  # arrival before in-order delivery
+        self.depart, self.arrive = st["depart"][:n], st["arrive"][:n]
+        self.corrupt, self.raw = st["corrupt"][:n], st["raw"][:n]  # raw: before in-order delivery
 
     def draw_corruption(self, seq: np.ndarray) -> np.ndarray:
         """Which of these frames arrive corrupted (a subclass can damage chosen frames)."""
