@@ -59,14 +59,14 @@ def retransmission_offsets(link_cfg, first_rto: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list]:
-    """Per condition: its settings, retransmission offsets, mean RTT and long-run loss rate (the
-    same for every stream of a scenario, so computed once)."""
+def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list, list]:
+    """Per condition: its settings, retransmission offsets (arrays, and lists for scalar code), mean
+    RTT and long-run loss rate (the same for every stream of a scenario, so computed once)."""
     conditions = [network_cfg.condition(name) for name in CONDITIONS]
     offsets = [retransmission_offsets(link_cfg, rto(link_cfg, c)) for c in conditions]
     rtt = [2 * (link_cfg.propagation + c.jitter.mean()) for c in conditions]
     loss_rates = [c.loss.rate() if c.loss.model != LossModel.NONE else 0.0 for c in conditions]
-    return conditions, offsets, rtt, loss_rates
+    return conditions, offsets, [o.tolist() for o in offsets], rtt, loss_rates
 
 
 @dataclass(frozen=True)
@@ -96,9 +96,8 @@ class LinkPhysics:
         self.cfg, self.weather, self.rng = cfg, weather, rng
         # its own stream: switching corruption on or off keeps every other draw
         self.corruption_rng = corruption_rng if corruption_rng is not None else rng
-        self.conditions, self.offsets, self.rtt, self.loss_rates = condition_tables(
-            cfg.link, cfg.network
-        )
+        tables = condition_tables(cfg.link, cfg.network)
+        self.conditions, self.offsets, self.offset_lists, self.rtt, self.loss_rates = tables
         self.half_rtt = np.array(self.rtt) / 2  # an ACK's mean trip back, by condition
         self.ge_bad = False  # Gilbert-Elliott chain state, carried between batches
         self._message_draws: dict[int, object] = {}  # condition -> iterator of (failures, jitter)
@@ -203,7 +202,7 @@ class LinkPhysics:
         """One transmission sent at t, on its own RTO timer: (send time of the attempt that gets
         through, jitter, attempts lost at random, condition index)."""
         c = self.weather.condition_of(t)
-        loss, offsets = self.conditions[c].loss, self.offsets[c]
+        loss, offsets = self.conditions[c].loss, self.offset_lists[c]
         if downstream and loss.model == LossModel.GILBERT_ELLIOTT:
             failures = self._gilbert_elliott_step(loss)
             jitter = float(self.conditions[c].jitter.sample(self.rng))
@@ -212,7 +211,8 @@ class LinkPhysics:
         k = min(failures, len(offsets) - 1)
         sent = t + offsets[k]
         if self.weather.unreachable_at(sent) and math.isfinite(sent):
-            sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), offsets)[0])
+            retries = self.offsets[c]
+            sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), retries)[0])
         return sent, jitter, failures, c
 
     def _next_message_draw(self, c: int) -> tuple[int, float]:

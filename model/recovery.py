@@ -84,7 +84,7 @@ class LossRecovery:
 
     def __init__(self, physics):
         self.physics, self.weather = physics, physics.weather
-        self.offsets = [o.tolist() for o in physics.offsets]  # retransmission offsets by condition
+        self.offsets = physics.offset_lists  # retransmission offsets by condition
         self.pending: list[Lost] = []
         self._pass_next, self._pass_heads = 0, []  # the current pass of `repair`: next, heads
         self.heads: list[tuple[int, float]] = []  # (row, retransmission time) of settled heads
