@@ -17,7 +17,9 @@ from model.scenarios import get_scenario
 from model.simulation import session_record, stream_timeline
 
 SCENARIOS = ["text-interruption", "buffer-preservation"]
-SEED, SESSIONS = 3, 30
+# text-interruption's figures need disconnects, which about 5 % of its 4 s sessions meet: 60
+# sessions meet a few (with seed 1, five; 30 sessions of seed 3 met none once the streams changed)
+SEED, SESSIONS = 1, 60
 SMALL = ["content.frames=200"]
 STATUS = re.compile(r"\b(PASS|FAIL|INCONCLUSIVE|N/A)\b")
 
