@@ -44,7 +44,7 @@ class Frames:
 
 
 def _random_digests(n: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
+    return rng.bit_generator.random_raw(n)  # 64 random bits each, as they come
 
 
 def text_frames(cfg: Content, rng: np.random.Generator) -> Frames:

@@ -1,15 +1,15 @@
 """Non-negative random durations (jitter, outages, generation gaps) that know their own moments.
 
 Each `Dist` samples with a caller's `numpy.random.Generator` (never global state) and reports its
-theoretical mean and variance, so tests can compare samples with theory.
+theoretical mean and variance, so tests can compare samples with theory. numpy is imported when a
+sample is drawn, not with the module, so reading the configuration (the CLI's `scenarios`,
+`describe`) does not load it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import numpy as np
 
 from model.fields import spec, validate
 
@@ -45,16 +45,17 @@ class Dist:
     def __post_init__(self):
         validate(self)
 
-    def sample(self, rng: np.random.Generator, size: int | None = None):
+    def sample(self, rng, size: int | None = None):
+        """One draw (size None) or an array of `size` draws from `rng` (a numpy Generator)."""
         s, k = self.scale, self.kind
         if k == "constant":
-            return s if size is None else np.full(size, s)
+            return s if size is None else _numpy().full(size, s)
         if k == "exponential":
             return rng.exponential(s, size)
         if k == "halfnormal":
-            return np.abs(rng.normal(0.0, s, size))
+            return abs(rng.normal(0.0, s, size))
         if k == "lognormal":
-            return s * np.exp(rng.normal(0.0, self.shape, size))
+            return s * _numpy().exp(rng.normal(0.0, self.shape, size))
         if k == "pareto":
             return s * rng.pareto(self.shape, size)
         return rng.uniform(0.0, s, size)
@@ -84,3 +85,10 @@ class Dist:
         if k == "pareto":
             return s * s * a / ((a - 1) ** 2 * (a - 2)) if a > 2 else math.inf
         return s * s / 12
+
+
+def _numpy():
+    """numpy, imported when a sample is drawn (it is loaded by then: the generator is numpy's)."""
+    import numpy
+
+    return numpy

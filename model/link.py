@@ -26,7 +26,7 @@ Assumptions (README "Model assumptions"):
   loss rate and are delivered in order too; they are small and take no bandwidth. The client
   sends too rarely for a later segment to be SACKed, so a lost one is a lone segment in flight:
   with `fast_recovery` Linux's tail loss probe resends it one RTO later and re-arms the timer
-  (attempts R, 2R, 4R, ...: `probed_offsets`, measured on loopback), else R, 3R, 7R, ....
+  (attempts R, 2R, 4R, ...: `timers.probed_offsets`, measured on loopback), else R, 3R, 7R, ....
 - Each frame sent down a connection (a replay on a later connection included) is corrupted with
   probability `corruption_rate`, independently, in a way TCP's checksum misses (a faulty middlebox,
   a memory error): it arrives on time with damaged bytes, which the frame checksum exposes to the
@@ -36,52 +36,15 @@ Assumptions (README "Model assumptions"):
 from __future__ import annotations
 
 import bisect
-import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from model.config import CONDITIONS, Condition, Loss, LossModel, Scenario
+from model.config import Loss, LossModel, Scenario
 from model.network import Weather
 from model.recovery import LossRecovery
-
-
-def rto(link_cfg, cond: Condition) -> float:
-    """RFC 6298 retransmission timeout for a steady RTT: SRTT + 4*RTTVAR, clamped."""
-    srtt = 2 * (link_cfg.propagation + cond.jitter.mean())
-    rttvar = math.sqrt(2 * cond.jitter.var())
-    return min(max(srtt + 4 * rttvar, link_cfg.rto_min), link_cfg.rto_max)
-
-
-def retransmission_offsets(link_cfg, first_rto: float) -> np.ndarray:
-    """Send time of attempt k relative to the first: sum of min(R*2^j, rto_max) for j < k; inf past
-    the limit."""
-    gaps = np.minimum(first_rto * 2.0 ** np.arange(link_cfg.tcp_retries), link_cfg.rto_max)
-    return np.concatenate([[0.0], np.cumsum(gaps), [np.inf]])
-
-
-def probed_offsets(link_cfg, first_rto: float) -> np.ndarray:
-    """`retransmission_offsets` of a segment alone in flight under Linux's tail loss probe: the
-    probe leaves one RTO after it (PTO = 2 SRTT + rto_min, capped by the RTO) and re-arms the RTO
-    timer, which then backs off as usual: R, 2R, 4R, ... (measured on loopback: 0.206, 0.414,
-    0.830, 1.66 s)."""
-    gaps = np.minimum(first_rto * 2.0 ** np.arange(link_cfg.tcp_retries), link_cfg.rto_max)
-    return np.concatenate([[0.0, first_rto], first_rto + np.cumsum(gaps), [np.inf]])
-
-
-@functools.lru_cache(maxsize=64)
-def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list, list]:
-    """Per condition: its settings, retransmission offsets (of frames, and of the client's lone
-    messages), mean RTT and long-run loss rate (the same for every stream of a scenario, so
-    computed once)."""
-    conditions = [network_cfg.condition(name) for name in CONDITIONS]
-    offsets = [retransmission_offsets(link_cfg, rto(link_cfg, c)) for c in conditions]
-    lone = probed_offsets if link_cfg.fast_recovery else retransmission_offsets
-    message_offsets = [lone(link_cfg, rto(link_cfg, c)) for c in conditions]
-    rtt = [2 * (link_cfg.propagation + c.jitter.mean()) for c in conditions]
-    loss_rates = [c.loss.rate() if c.loss.model != LossModel.NONE else 0.0 for c in conditions]
-    return conditions, offsets, message_offsets, rtt, loss_rates
+from model.timers import condition_tables
 
 
 @dataclass(frozen=True)
@@ -109,14 +72,14 @@ class LinkPhysics:
         corruption_rng: np.random.Generator | None = None,
     ):
         self.cfg, self.weather, self.rng = cfg, weather, rng
-        self.corruption_rng = (
-            corruption_rng if corruption_rng is not None else rng
-        )  # own stream: on/off keeps other draws
-        self.conditions, self.offsets, self.message_offsets, self.rtt, self.loss_rates = (
-            condition_tables(cfg.link, cfg.network)
-        )
+        # its own stream: switching corruption on or off keeps every other draw
+        self.corruption_rng = corruption_rng if corruption_rng is not None else rng
+        tables = condition_tables(cfg.link, cfg.network)
+        self.conditions, self.offsets, self.offset_lists, self.message_offsets = tables[:4]
+        self.rtt, self.loss_rates = tables[4:]
         self.half_rtt = np.array(self.rtt) / 2  # an ACK's mean trip back, by condition
         self.ge_bad = False  # Gilbert-Elliott chain state, carried between batches
+        self._message_draws: dict[int, object] = {}  # condition -> iterator of (failures, jitter)
 
     # ---- one-way delivery of a batch of transmissions
     def arrivals(self, depart: np.ndarray, downstream: bool = True) -> np.ndarray:
@@ -183,9 +146,8 @@ class LinkPhysics:
         retransmission leaves an RTO later, after many other packets have stepped the chain, so it
         sees the long-run loss rate."""
         rng = self.rng
-        bad = rng.random() < (
-            1 - loss.r if self.ge_bad else loss.p
-        )  # one step from the carried state
+        # one step from the carried state
+        bad = rng.random() < (1 - loss.r if self.ge_bad else loss.p)
         states = self.gilbert_elliott_states(loss, bad, n)
         self.ge_bad = bool(states[-1])
         first_lost = rng.random(n) < np.where(states, loss.loss_bad, loss.loss_good)
@@ -222,17 +184,32 @@ class LinkPhysics:
         through, jitter, attempts lost at random, condition index)."""
         c = self.weather.condition_of(t)
         loss = self.conditions[c].loss
-        offsets = self.message_offsets[c] if lone and not downstream else self.offsets[c]
+        offsets = self.message_offsets[c] if lone and not downstream else self.offset_lists[c]
         if downstream and loss.model == LossModel.GILBERT_ELLIOTT:
             failures = self._gilbert_elliott_step(loss)
+            jitter = float(self.conditions[c].jitter.sample(self.rng))
         else:
-            p = self.loss_rates[c]
-            failures = int(self.rng.geometric(1.0 - p)) - 1 if p > 0 else 0
+            failures, jitter = self._next_message_draw(c)
         k = min(failures, len(offsets) - 1)
         sent = t + offsets[k]
         if self.weather.unreachable_at(sent) and math.isfinite(sent):
-            sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), offsets)[0])
-        return sent, float(self.conditions[c].jitter.sample(self.rng)), failures, c
+            retries = np.asarray(offsets)  # rare: an attempt due inside an outage
+            sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), retries)[0])
+        return sent, jitter, failures, c
+
+    def _next_message_draw(self, c: int) -> tuple[int, float]:
+        """(attempts lost at the long-run loss rate, jitter) of the next transmission sent one at a
+        time in condition c: drawn `MESSAGE_DRAWS` at a time (a numpy call per draw costs more than
+        the draw), each condition's in the order its transmissions are sent."""
+        draws = self._message_draws.get(c)
+        pair = next(draws, None) if draws is not None else None
+        if pair is None:
+            p, n = self.loss_rates[c], MESSAGE_DRAWS
+            failures = (self.rng.geometric(1.0 - p, n) - 1).tolist() if p > 0 else [0] * n
+            jitter = self.conditions[c].jitter.sample(self.rng, n).tolist()
+            self._message_draws[c] = draws = zip(failures, jitter)
+            pair = next(draws)
+        return pair
 
     def _gilbert_elliott_step(self, loss: Loss) -> int:
         """One frame's first transmission steps the chain; its retransmissions see the long-run
@@ -240,14 +217,14 @@ class LinkPhysics:
         self.ge_bad = bool(self.rng.random() < (1 - loss.r if self.ge_bad else loss.p))
         if self.rng.random() >= (loss.loss_bad if self.ge_bad else loss.loss_good):
             return 0
-        return int(
-            self.rng.geometric(1.0 - loss.rate())
-        )  # this loss plus the retransmissions lost after it
+        # this loss plus the retransmissions lost after it
+        return int(self.rng.geometric(1.0 - loss.rate()))
 
     def rtt_at(self, t: float) -> float:
         return self.rtt[self.weather.condition_of(t)]
 
 
+MESSAGE_DRAWS = 32  # draws made at once for transmissions sent one at a time (about a stream's)
 CORRUPTED = np.uint64(0x9E3779B97F4A7C15)
 # `raw`: the arrival before in-order delivery; `corrupt`: any non-zero mask, so a corrupted
 # frame's digest never matches
@@ -268,7 +245,14 @@ class Connection:
 
     `cut` is the time after which nothing more reaches the client: the teardown (close/reset) or the
     moment the client gave up on it (heartbeat timeout).
+
+    Lost frames are repaired lazily (fast recovery), when the connection is first read past their
+    departure (`delivered_until`, `downstream_control`) or before the next commit: the result of
+    repairing at the commit, and frames behind a cut are never repaired. `arrive` and `raw` are
+    final for the frames that left by the latest time read; `settle()` makes them all final.
     """
+
+    EAGER_REPAIR = False  # repair at every commit (whoever announces moved arrivals needs them)
 
     def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float):
         self.physics, self.opened, self.bandwidth = physics, opened, bandwidth
@@ -284,11 +268,12 @@ class Connection:
         self._storage = {name: np.empty(16, dtype=dtype) for name, dtype in FRAME_COLUMNS.items()}
         self._expose()
         self.any_corrupt = False  # lets readers of a clean connection skip the array
-        self.contiguous = (
-            True  # every frame so far is its predecessor's seq + 1 (the server's own sends)
-        )
+        # every frame so far is its predecessor's seq + 1 (the server's own sends)
+        self.contiguous = True
         self.on_corrupt = None  # called with the arrival time of each batch's first corrupted frame
         self.recovery = LossRecovery(physics) if physics.cfg.link.fast_recovery else None
+        self._repaired_to = math.inf  # lost frames that left by then are repaired (since a commit)
+        self._stale_from = math.inf  # arrivals from this row on may wait for in-order delivery
 
     @property
     def alive(self) -> bool:
@@ -311,7 +296,9 @@ class Connection:
 
     def _commit(self, seq, size, digest, tx: Transmissions) -> np.ndarray:
         """Append frames whose transmissions are drawn, delivered in order; repair the lost ones
-        (`fast_recovery`); damage some (`corruption_rate`). Returns the rows whose arrival moved."""
+        (`fast_recovery`; lazily, unless `EAGER_REPAIR` or a corrupted frame must be reported);
+        damage some (`corruption_rate`). Returns the rows whose arrival moved (repaired eagerly)."""
+        self.settle()  # the earlier commits' repair, before these frames queue behind them
         # in order: head-of-line blocking
         arrive = np.maximum.accumulate(np.maximum(tx.arrival, self.last_arrival))
         self.busy_until, self.last_arrival = float(tx.depart[-1]), float(arrive[-1])
@@ -335,7 +322,12 @@ class Connection:
         }
         first = self.frames
         self._store(columns)
-        moved = self._repair(first, tx) if self.recovery is not None else NO_ROWS
+        moved = NO_ROWS
+        if self.recovery is not None:
+            self.recovery.add(first, tx)
+            self._repaired_to = -math.inf
+            if self.EAGER_REPAIR or self.any_corrupt:
+                moved = self.settle(report=True)
         if self.on_corrupt is not None:
             self._report_corruption(first, moved)
         return moved
@@ -352,23 +344,36 @@ class Connection:
         self.frames = hi
         self._expose()
 
-    def _repair(self, first: int, tx: Transmissions) -> np.ndarray:
-        """Fast recovery: register this commit's lost frames, move the pending ones' arrivals
-        (`LossRecovery.repair`) and deliver in order again from the first that moved. Returns the
-        rows whose arrival moved."""
-        self.recovery.add(first, tx)
-        changed = self.recovery.repair(self.busy_until) if self.recovery.pending else []
-        if not changed:
+    def settle(self, t: float = math.inf, report: bool = False) -> np.ndarray:
+        """Fast recovery: repair the lost frames that left by t and are not repaired since the last
+        commit (`LossRecovery.repair`), and deliver those frames in order again from the first
+        that moved. Returns the rows whose arrival moved if `report`."""
+        if self._repaired_to >= t:
             return NO_ROWS
-        propagation = self.physics.cfg.link.propagation
-        for lost in changed:
-            self.raw[lost.row] = lost.sent + propagation + lost.jitter
-        start = changed[0].row
+        self._repaired_to = t
+        changed = self.recovery.repair(self.busy_until, t) if self.recovery.pending else []
+        if changed:
+            propagation = self.physics.cfg.link.propagation
+            for lost in changed:
+                self.raw[lost.row] = lost.sent + propagation + lost.jitter
+            self._stale_from = min(self._stale_from, changed[0].row)
+        return self._redeliver(t, report)
+
+    def _redeliver(self, t: float, report: bool) -> np.ndarray:
+        """In-order delivery again from the first stale arrival, for the frames that left by t
+        (those after t stay stale, all arriving after t). Returns the rows that moved if
+        `report`."""
+        start = self._stale_from
+        end = self.frames if math.isinf(t) else int(self.depart.searchsorted(t, "right"))
+        if start >= end:
+            return NO_ROWS
         before = self.arrive[start - 1] if start else self.opened
-        old = self.arrive[start:].copy()
-        self.arrive[start:] = np.maximum.accumulate(np.maximum(self.raw[start:], before))
-        self.last_arrival = float(self.arrive[-1])
-        return start + np.flatnonzero(self.arrive[start:] != old)
+        old = self.arrive[start:end].copy() if report else None
+        self.arrive[start:end] = np.maximum.accumulate(np.maximum(self.raw[start:end], before))
+        self._stale_from = end if end < self.frames else math.inf
+        if end == self.frames:
+            self.last_arrival = float(self.arrive[-1])
+        return start + np.flatnonzero(self.arrive[start:end] != old) if report else NO_ROWS
 
     def _report_corruption(self, first: int, moved: np.ndarray) -> None:
         """Tell `on_corrupt` when this commit's first corrupted frame arrives, and again when an
@@ -384,12 +389,8 @@ class Connection:
     def _expose(self) -> None:
         n, st = self.frames, self._storage
         self.seq, self.size, self.digest = st["seq"][:n], st["size"][:n], st["digest"][:n]
-        self.depart, self.arrive, self.corrupt = (
-            st["depart"][:n],
-            st["arrive"][:n],
-            st["corrupt"][:n],
-        )
-        self.raw = st["raw"][:n]  # arrival before in-order delivery
+        self.depart, self.arrive = st["depart"][:n], st["arrive"][:n]
+        self.corrupt, self.raw = st["corrupt"][:n], st["raw"][:n]  # raw: before in-order delivery
 
     def draw_corruption(self, seq: np.ndarray) -> np.ndarray:
         """Which of these frames arrive corrupted (a subclass can damage chosen frames)."""
@@ -423,6 +424,7 @@ class Connection:
     def downstream_control(self, t: float) -> float:
         """Arrival at the client of a small server message sent at t, queued behind the frames
         (and, lost, repaired by the frames sent after it: `fast_recovery`)."""
+        self.settle(t)
         behind = (
             self.arrive[np.searchsorted(self.depart, t, side="right") - 1]
             if len(self.depart) and self.depart[0] <= t
@@ -435,8 +437,13 @@ class Connection:
         return max(sent + self.physics.cfg.link.propagation + jitter, behind)
 
     def delivered_until(self, t: float) -> int:
-        """Number of committed frames that have reached the client by time t."""
-        return int(self.arrive.searchsorted(min(t, self.cut), "right"))
+        """Number of committed frames that have reached the client by time t (a frame leaving
+        after t arrives after t, so only those that left by then need repairing)."""
+        t = min(t, self.cut)
+        if self.recovery is None:
+            return int(self.arrive.searchsorted(t, "right"))
+        self.settle(t)  # the frames that left by t are final; those after arrive after t
+        return int(self.arrive[: self.depart.searchsorted(t, "right")].searchsorted(t, "right"))
 
     def sent_by(self, t: float) -> int:
         """Number of committed frames that had left the server by time t."""
@@ -447,6 +454,8 @@ class FrameByFrameConnection(Connection):
     """The per-frame reference engine's connection: each frame is serialised, transmitted and
     delivered on its own (scalar code), and announced as `on_frame(connection, arrival time)` so
     the client can handle it then, as one event."""
+
+    EAGER_REPAIR = True  # every move is announced to the client
 
     def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float):
         super().__init__(physics, opened, bandwidth)
@@ -482,4 +491,5 @@ def recovered_arrivals(physics: LinkPhysics, depart: np.ndarray) -> np.ndarray:
     conn = Connection(physics, float(depart[0]), math.inf)
     frames = np.arange(len(depart))
     conn.send(depart, frames, np.zeros(len(depart), dtype=np.int64), frames.astype(np.uint64))
+    conn.settle()
     return conn.raw.copy()

@@ -37,7 +37,7 @@ Assumptions (README "Model assumptions"):
 - Small downstream control messages (pongs, resume answers) are repaired like frames, from the
   frames sent after them and from a go-back; they are no SACK source themselves. Upstream messages
   (acks, pings, requests) have no later segment to SACK them (the client sends rarely): each is
-  a lone segment, probed one RTO after it and then timed out at 2R, 4R, ... (`link.probed_offsets`).
+  a lone segment, probed one RTO after it, then timed out at 2R, 4R, ... (`timers.probed_offsets`).
 - The ACK of a timeout retransmission is never lost (Linux would time out once more; a 3-loss event
   per frame at 5 % loss, left out).
 - Every transmission takes the RTO and RTT of the condition in force when it first left.
@@ -92,10 +92,11 @@ class LossRecovery:
 
     def __init__(self, physics):
         self.physics, self.weather = physics, physics.weather
-        self.offsets = [o.tolist() for o in physics.offsets]  # retransmission offsets by condition
+        self.offsets = physics.offset_lists  # retransmission offsets by condition
         # a loss in the open state: the tail loss probe, then the RTO (R, 2R, 4R, ...)
-        self.probed = [o.tolist() for o in physics.message_offsets]
+        self.probed = physics.message_offsets
         self.pending: list[Lost] = []
+        self._pass_next, self._pass_heads = 0, []  # the current pass of `repair`: next, heads
         self.heads: list[tuple[int, float]] = []  # (row, retransmission time) of settled heads
         # frames whose first transmission got through and was SACKed: departure, SACK heard
         self.heard_depart: list[float] = []
@@ -103,7 +104,9 @@ class LossRecovery:
 
     def add(self, first_row: int, tx) -> None:
         """Take in the frames of a commit (`link.Transmissions`, rows from `first_row`): their
-        SACKs, and those whose first transmission was lost."""
+        SACKs, and those whose first transmission was lost. Starts a new pass of `repair` over
+        every pending frame."""
+        self._pass_next, self._pass_heads = 0, list(self.heads)
         if len(tx.depart) == 1:  # the per-frame engine: scalar code
             depart, sent, arrival = float(tx.depart[0]), float(tx.sent[0]), float(tx.arrival[0])
             if sent == depart:
@@ -138,25 +141,31 @@ class LossRecovery:
         last = np.searchsorted(starts, sent, side="right") - 1  # the last outage begun by then
         return (last < 0) | (sent >= ends[last])
 
-    def repair(self, final_by: float) -> list[Lost]:
-        """Recompute every pending frame's recovery, attempts up to `final_by` (the newest
-        departure) being final; return those whose retransmission time changed (in row order) and
-        settle the ones that cannot change any more."""
-        changed, heads = [], list(self.heads)
-        for lost in self.pending:  # in row order: a go-back follows an older frame's timeout
+    def repair(self, final_by: float, upto: float = math.inf) -> list[Lost]:
+        """Recompute the recovery of the pending frames that left by `upto` and are not yet
+        recomputed since the last commit (a pass over the pending frames may take several calls:
+        `Connection.settle`), attempts up to `final_by` (the newest departure) being final; return
+        those whose retransmission time changed (in row order). When the pass is complete, settle
+        the ones that cannot change any more."""
+        changed, pending, heads, i = [], self.pending, self._pass_heads, self._pass_next
+        while i < len(pending) and pending[i].depart <= upto:
+            lost = pending[i]  # in row order: a go-back follows an older frame's timeout
             before = lost.sent
             self._recover(lost, final_by, heads)
             if lost.sent != before:
                 changed.append(lost)
             if lost.trigger == TIMEOUT and math.isfinite(lost.sent):
                 heads.append((lost.row, lost.sent))
-        still = []
-        for lost in self.pending:
-            if lost.decided_by > final_by:
-                still.append(lost)
-            elif lost.trigger == TIMEOUT and math.isfinite(lost.sent):
-                self.heads.append((lost.row, lost.sent))
-        self.pending = still
+            i += 1
+        self._pass_next = i
+        if i == len(pending):
+            still = []
+            for lost in pending:
+                if lost.decided_by > final_by:
+                    still.append(lost)
+                elif lost.trigger == TIMEOUT and math.isfinite(lost.sent):
+                    self.heads.append((lost.row, lost.sent))
+            self.pending, self._pass_next = still, len(still)  # nothing left to do in this pass
         return changed
 
     def message_sent(self, row: int, t: float, failures: int, cond: int) -> float:

@@ -201,16 +201,17 @@ def run_session(
     `env_class` environment, built from `components`."""
     env = env_class()
     engine = components.engine(cfg)
-    weather = draw_weather(cfg, seed, session)
+    first = stream_rngs(seed, session)  # member 0's: the session-wide components are drawn there
+    weather = draw_weather(cfg, seed, session, first["network"])
     server = components.server(env, cfg, engine.stream_class)
     size = cfg.session.streams
     starts = np.zeros(size)
     if size > 1 and cfg.session.start_spread > 0:
-        spread = component_rng(seed, session, "session")
+        spread = first["session"]
         starts = spread.uniform(0.0, cfg.session.start_spread, size)
     clients = []
     for member in range(size):
-        rngs = stream_rngs(seed, session, member)
+        rngs = first if member == 0 else stream_rngs(seed, session, member)
         sid = session * size + member
         corruption = rngs["corruption"] if cfg.link.corruption_rate > 0 else None
         physics = LinkPhysics(cfg, weather, rngs["link"], corruption)
@@ -237,9 +238,13 @@ def run_session(
     return SessionRun(session, cfg, env, server, members)
 
 
-def draw_weather(cfg: Scenario, seed: int, session: int) -> Weather:
-    """The weather of one session: drawn under the scenario's tilt if it has one."""
-    return Weather(importance.tilted(cfg), component_rng(seed, session, "network"))
+def draw_weather(
+    cfg: Scenario, seed: int, session: int, rng: np.random.Generator | None = None
+) -> Weather:
+    """The weather of one session: drawn under the scenario's tilt if it has one (`rng`: the
+    session's network generator, if already made)."""
+    rng = component_rng(seed, session, "network") if rng is None else rng
+    return Weather(importance.tilted(cfg), rng)
 
 
 def session_weather(cfg: Scenario, seed: int, session: int) -> NetworkRecord:

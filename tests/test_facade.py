@@ -45,3 +45,18 @@ def test_unknown_names_fail_and_submodules_still_import():
     from model import runner, slo  # not facade names: plain submodule imports
 
     assert runner.run is model.run and slo.verdicts is model.verdicts
+
+
+@pytest.mark.parametrize("argv", [["scenarios"], ["describe", "text-interruption"], ["--help"]])
+def test_light_commands_load_no_heavy_library(argv):
+    """`midstream scenarios`, `describe` and `--help` answer at once: they import no numpy, pandas
+    or scipy (benchmarks/stream_rate.py prints their wall time; it is not asserted here)."""
+    code = (
+        "import contextlib, sys\nfrom model.cli import main\n"
+        f"with contextlib.suppress(SystemExit):\n    main({argv!r})\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout and out.stderr.strip().splitlines()[-1] == "[]"

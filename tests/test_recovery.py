@@ -20,11 +20,10 @@ from model.link import (
     FrameByFrameConnection,
     LinkPhysics,
     Transmissions,
-    probed_offsets,
-    retransmission_offsets,
 )
 from model.network import Weather
 from model.simulation import run_stream
+from model.timers import probed_offsets, retransmission_offsets
 
 PROP, RTT, RTO = 0.02, 0.04, 0.2
 
@@ -34,6 +33,7 @@ def the_connection(schedule: str, fast: bool = True, **overrides):
     cfg = calm(disconnects__schedule=schedule, link__fast_recovery=str(fast).lower(), **overrides)
     run = run_stream(cfg, 0, 0)
     (conn,) = run.server.streams[0].served
+    conn.settle()  # every frame repaired, read or not
     return conn
 
 
@@ -161,10 +161,12 @@ LOSSY = {
 }
 
 
-def committed(physics, depart, sizes, per_frame=False):
+def committed(physics, depart, sizes, per_frame=False, reads=None):
     """A connection with frames leaving at `depart`, sent in batches of `sizes` (zero-byte frames
     on a fast link leave exactly when ready); the newest departure after each batch with the
-    arrivals then; every arrival time announced (per frame)."""
+    arrivals then (all repaired); every arrival time announced (per frame). With `reads` (a
+    generator), the connection is instead read as a client does between batches, at random times
+    up to the newest departure (repairing lazily), and repaired in full only at the end."""
     conn = (FrameByFrameConnection if per_frame else Connection)(physics, 0.0, 1e12)
     announced = []
     conn.on_frame = lambda c, t: announced.append(t)
@@ -172,8 +174,14 @@ def committed(physics, depart, sizes, per_frame=False):
     for size in sizes:
         rows = np.arange(start, min(start + size, len(depart)))
         conn.send(depart[rows], rows, np.zeros(len(rows), dtype=np.int64), rows.astype(np.uint64))
-        snapshots.append((conn.busy_until, conn.arrive.copy()))
+        if reads is None:
+            conn.settle()
+            snapshots.append((conn.busy_until, conn.arrive.copy()))
+        else:
+            for t in np.sort(reads.uniform(0.0, conn.busy_until, 3)):
+                conn.delivered_until(t)
         start += size
+    conn.settle()
     return conn, snapshots, announced
 
 
@@ -190,7 +198,9 @@ def test_arrivals_do_not_depend_on_how_frames_are_committed(seed):
     one, _, announced = committed(
         Replayed(cfg, depart, seed), depart, [1] * len(depart), per_frame=True
     )
-    for other in (batched, one):
+    read = np.random.default_rng(seed)
+    lazily, _, _ = committed(Replayed(cfg, depart, seed), depart, batches, reads=read)
+    for other in (batched, one, lazily):
         np.testing.assert_array_equal(other.arrive, whole.arrive)
     assert set(whole.arrive.tolist()) <= set(announced)  # every move was announced
     # an arrival that was still to change lay after the newest departure when it was seen

@@ -10,14 +10,16 @@ import pytest
 from matplotlib.figure import Figure
 from pypdf import PdfReader
 
-from model import cli, figures, runner, validation
+from model import __version__, cli, figures, runner, validation
 from model.config import ConfigError, apply_overrides
 from model.report import build_report, default_budget, validation_rows
 from model.scenarios import get_scenario
 from model.simulation import session_record, stream_timeline
 
 SCENARIOS = ["text-interruption", "buffer-preservation"]
-SEED, SESSIONS = 3, 30
+# text-interruption's figures need disconnects, which about 5 % of its 4 s sessions meet: 60
+# sessions meet a few (with seed 1, five; 30 sessions of seed 3 met none once the streams changed)
+SEED, SESSIONS = 1, 60
 SMALL = ["content.frames=200"]
 STATUS = re.compile(r"\b(PASS|FAIL|INCONCLUSIVE|N/A)\b")
 
@@ -79,7 +81,7 @@ def test_report_has_every_section(report):
 def test_title_page_and_provenance(report):
     _, reader, text, side = report
     first = reader.pages[0].extract_text()
-    assert "0.1.0" in first and "seed" in first and str(SEED) in first
+    assert __version__ in first and "seed" in first and str(SEED) in first
     assert "content.frames=200" in text
     for name in SCENARIOS:
         assert side["scenarios"][name]["sessions"] == SESSIONS

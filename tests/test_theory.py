@@ -12,9 +12,10 @@ from scipy import stats
 
 from conftest import calm
 from model.config import Loss, apply_overrides
-from model.link import LinkPhysics, retransmission_offsets
+from model.link import LinkPhysics
 from model.network import Weather
 from model.simulation import simulate
+from model.timers import retransmission_offsets
 
 
 def physics_for(loss: Loss, seed: int) -> LinkPhysics:

@@ -26,13 +26,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _run_errors() -> tuple[type[Exception], ...]:
+    """A stream's or a worker's failure (`runner.RunError`), looked up only if a command loaded the
+    runner (nothing else raises it), so light commands never import pandas."""
+    runner = sys.modules.get("model.runner")
+    return () if runner is None else (runner.RunError,)
+
+
 def main(argv: list[str] | None = None, *, testbed=None) -> int:
     """`testbed`: the real stack `calibrate` uses (a module name or an object with `run_testbed`
     and `check_available`; default `model.testbed`), a seam for tests and other stacks."""
     args = parser().parse_args(argv)
     args.testbed = testbed
-    from model.config import ConfigError
-    from model.runner import RunError
+    from model.fields import ConfigError
 
     try:
         if hasattr(args, "preset"):  # the preset's settings first, then --set
@@ -43,7 +49,7 @@ def main(argv: list[str] | None = None, *, testbed=None) -> int:
     except ConfigError as e:
         print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
         return 2
-    except RunError as e:  # a stream or a worker failed: the model's fault, not the input's
+    except _run_errors() as e:  # a stream or a worker failed: the model's fault, not the input's
         print(f"midstream {args.verb}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -239,8 +239,7 @@ class Client:
         self.server.on_break(self.sid, conn)
 
     def ack(self, conn: Connection) -> None:
-        arrival = conn.upstream(self.env.now)
-        clock.at(self.env, arrival, self.server.on_ack, self.sid, conn, self.health.have)
+        self.server.ack_sent(self.sid, conn, self.health.have, conn.upstream(self.env.now))
 
     def begin_disconnect(self, brk: Break) -> Disconnect:
         rec = Disconnect(
