@@ -35,7 +35,6 @@ Assumptions (README "Model assumptions"):
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 
@@ -45,6 +44,7 @@ from model.config import Loss, LossModel, Scenario
 from model.network import Weather
 from model.recovery import LossRecovery
 from model.timers import condition_tables
+from model.upstream import ClientMessages
 
 
 @dataclass(frozen=True)
@@ -259,8 +259,7 @@ class Connection:
         self.cut = math.inf
         self.busy_until = opened  # when the last committed frame finished serialising
         self.last_arrival = opened
-        self.up_sent: list[float] = []  # client messages sent by `upstream`, and their arrivals
-        self.up_arrival: list[float] = []
+        self.up = ClientMessages(physics, opened)
         # the frames sent, one column each (`corrupt`: the bytes no longer match the checksum); the
         # public arrays are views of the first `frames` rows of storage that doubles when full, so a
         # connection carrying n frames costs O(n) however many sends it takes
@@ -402,24 +401,12 @@ class Connection:
     def upstream(self, t: float) -> float:
         """Arrival at the server of a small client message sent at t (inf once the connection is
         cut), in order behind the messages sent before it."""
-        if t >= self.cut:
-            return math.inf
-        arrival = self.message_arrival(t)
-        self.up_sent.append(t)
-        self.up_arrival.append(arrival)  # a running maximum: messages arrive in order
-        return arrival
+        return math.inf if t >= self.cut else self.up.send(t)
 
     def message_arrival(self, t: float) -> float:
-        """Arrival of a client message sent at t behind those `upstream` sent before it (without
-        recording it: the heartbeat's ping, looked at when its pong is due). Behind a message
-        still being retransmitted it is no lone segment: its tail loss probe leaves at once
-        (2 SRTT) and the re-armed timer backs off as usual (R, 3R, ... after it)."""
-        if t >= self.cut:
-            return math.inf
-        k = bisect.bisect_right(self.up_sent, t)
-        ahead = self.up_arrival[k - 1] if k else self.opened
-        lone = ahead <= t + self.physics.rtt_at(t)
-        return max(self.physics.transmit(t, lone=lone), ahead)
+        """As `upstream`, without recording the message (the heartbeat's ping, looked at when its
+        pong is due)."""
+        return math.inf if t >= self.cut else self.up.arrival(t)
 
     def downstream_control(self, t: float) -> float:
         """Arrival at the client of a small server message sent at t, queued behind the frames

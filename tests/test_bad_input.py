@@ -310,7 +310,7 @@ def test_a_truncated_checkpoint_is_recomputed_not_a_traceback(tmp_path):
 
     cfg = apply_overrides(SCENARIOS["text-interruption"], ["content.frames=20"])
     first = run(cfg, 6, 1, workers=1, chunk_size=3, workdir=tmp_path, progress=False)
-    part = sorted(tmp_path.glob("chunk-*.streams.parquet"))[0]
+    part = sorted((tmp_path / "streams").glob("part-*.parquet"))[0]
     part.write_bytes(part.read_bytes()[:100])  # truncated
     again = run(cfg, 6, 1, workers=1, chunk_size=3, workdir=tmp_path, progress=False)
     pd.testing.assert_frame_equal(first.streams, again.streams)

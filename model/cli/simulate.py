@@ -104,8 +104,8 @@ def cmd_run(args) -> int:
                 workdir=workdir, gather=False,
             )  # fmt: skip
             ev = finish_dataset(workdir, cfg, args.overrides, args.seed, size.count)
-            print(f"wrote the dataset {workdir}")
             print_summary(cfg.name, cfg.slo, ev, slo.verdicts(ev, cfg.slo), args.seed, cfg.tilt)
+            print(f"\nwrote the dataset {workdir}")  # already sealed: `| head` loses nothing
             return 0
         res, table = run_sized(
             cfg, size, args.seed, workers=args.workers, progress=progress, executor=where,

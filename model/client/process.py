@@ -228,8 +228,9 @@ class Client:
 
     def next_send(self, t: float) -> float:
         """When the client next sends on its connection at or after `t` (an ack or a ping)."""
-        interval = self.cfg.client.ping_interval
-        ping = self.next_ping + max(0, math.ceil((t - self.next_ping) / interval)) * interval
+        interval, ping = self.cfg.client.ping_interval, self.next_ping
+        if math.isfinite(ping):  # ping_interval = inf: no pings
+            ping += max(0, math.ceil((t - ping) / interval)) * interval
         return min(max(self.next_ack, t), ping)
 
     def abandon(self, conn: Connection) -> None:
