@@ -70,10 +70,14 @@ class LinkPhysics:
         weather: Weather,
         rng: np.random.Generator,
         corruption_rng: np.random.Generator | None = None,
+        ack_rng=None,
     ):
         self.cfg, self.weather, self.rng = cfg, weather, rng
         # its own stream: switching corruption on or off keeps every other draw
         self.corruption_rng = corruption_rng if corruption_rng is not None else rng
+        # lost ACKs of timeout retransmissions (`recovery`): a callable making the generator on
+        # first use (most streams lose no frame), its own stream as corruption's
+        self.ack_rng = ack_rng if ack_rng is not None else (lambda: rng)
         tables = condition_tables(cfg.link, cfg.network)
         self.conditions, self.offsets, self.offset_lists, self.message_offsets = tables[:4]
         self.rtt, self.loss_rates = tables[4:]

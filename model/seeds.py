@@ -30,6 +30,7 @@ COMPONENTS = {
     "content": 4,
     "session": 5,
     "corruption": 6,
+    "acks": 7,
 }
 WORDS = 4  # 64-bit words of seed per component (PCG64's 128-bit state and increment)
 EAGER = 5  # the components every stream uses: their words are hashed in one call

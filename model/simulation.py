@@ -13,6 +13,7 @@ patches. Its result holds the live engine objects (for engine tests); analysis g
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ from model.records import (
 )
 from model.seeds import component_rng, stream_rngs
 from model.server import Server
+from model.upstream import tcp_ack_due
 
 
 @dataclass
@@ -88,8 +90,10 @@ class NetworkProcess:
         if ev.kind in (DisconnectKind.CLOSE, DisconnectKind.RESET):
             conn.cut = ev.time
             close = ev.kind == DisconnectKind.CLOSE
-            # a reset is met when the client next sends on the connection (it only receives)
-            seen = ev.time if close else client.next_send(ev.time) + client.physics.rtt_at(ev.time)
+            # a reset is met when the client next sends on the connection: its TCP's ACK of the
+            # frames received, else its next ack or ping
+            sends = min(client.next_send(ev.time), tcp_ack_due(conn, ev.time))
+            seen = ev.time if close else sends + client.physics.rtt_at(ev.time)
             brk = Break(ev.kind, ev.time, DetectedBy.CLOSE_FRAME if close else DetectedBy.RESET)
             client.notify(seen, conn, Broke(brk))
 
@@ -214,7 +218,13 @@ def run_session(
         rngs = first if member == 0 else stream_rngs(seed, session, member)
         sid = session * size + member
         corruption = rngs["corruption"] if cfg.link.corruption_rate > 0 else None
-        physics = LinkPhysics(cfg, weather, rngs["link"], corruption)
+        physics = LinkPhysics(
+            cfg,
+            weather,
+            rngs["link"],
+            corruption,
+            ack_rng=functools.partial(rngs.__getitem__, "acks"),
+        )
         frames = make_frames(cfg.content, rngs["content"])
         gaps = cfg.server.gap.sample(rngs["server"], len(frames))
         client = components.client(

@@ -51,3 +51,8 @@ def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list, lis
     rtt = [2 * (link_cfg.propagation + c.jitter.mean()) for c in conditions]
     loss_rates = [c.loss.rate() if c.loss.model != LossModel.NONE else 0.0 for c in conditions]
     return conditions, offsets, [o.tolist() for o in offsets], message_offsets, rtt, loss_rates
+
+
+# Linux's delayed-ACK timer (TCP_DELACK_MIN): a lone received segment is acknowledged this late,
+# every second one at once
+DELAYED_ACK = 0.040

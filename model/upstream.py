@@ -2,12 +2,16 @@
 
 Assumptions (README "Model assumptions"): they take no bandwidth and are delivered in order; each
 sees loss at the condition's long-run rate (`LinkPhysics.transmit`), resent on its own timer, as a
-lone segment (tail loss probe first) unless an earlier message is still in flight.
+lone segment (tail loss probe first) unless an earlier message is still in flight. The TCP
+ACKs of the frames received are no messages here, except where they meet a reset (`tcp_ack_due`).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
+
+from model.timers import DELAYED_ACK
 
 
 class ClientMessages:
@@ -33,3 +37,12 @@ class ClientMessages:
         self.sent.append(t)
         self.arrivals.append(arrival)
         return arrival
+
+
+def tcp_ack_due(conn, t: float) -> float:
+    """When the client's TCP next acknowledges the frames that reached it on `conn` by t, if that
+    is after t, else inf. Linux acknowledges every second segment at once and a lone one after the
+    delayed-ACK timer: with an odd number arrived, the last awaits it."""
+    k = conn.delivered_until(t)
+    due = float(conn.arrive[k - 1]) + DELAYED_ACK if k % 2 else math.inf
+    return due if due > t else math.inf

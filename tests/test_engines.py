@@ -158,8 +158,12 @@ def agreement_pvalues(a, b) -> dict[str, float]:
     return p
 
 
+# Independent seeds for the two samples. The pair is arbitrary: each of the ~35 comparisons
+# rejects at 0.1 %, so about 3.5 % of pairs fail somewhere by chance. 0.2.0's lost-ACK mechanism
+# made 11/12 one of them (text-interruption recovery time, KS p = 0.00088); the same comparison
+# at 3,000 sessions per engine gave p = 0.42 (means 2.943 and 2.967 s), so the pair moved to 21/22.
 def run_pair(cfg_a, cfg_b, sessions: int = SESSIONS):
-    a, b = simulate(cfg_a, sessions, seed=11), simulate(cfg_b, sessions, seed=12)
+    a, b = simulate(cfg_a, sessions, seed=21), simulate(cfg_b, sessions, seed=22)
     a.cfg, b.cfg = cfg_a, cfg_b
     return a, b
 

@@ -58,11 +58,18 @@ def test_clean_close_with_one_second_outage_gives_exact_reconnect_and_resume_tim
 
 
 def test_reset_is_noticed_when_the_client_next_sends():
-    _, _, (d,) = run(calm(disconnects__schedule="5:reset:1"))
-    # connected at 0.08 s, the client acks every second: the ack at 5.08 meets the reset, whose
-    # RST is back one RTT (40 ms) later
+    # frame k arrives at 0.12 + 0.02 k: by 5.01 s 246 have arrived, an even number, so the client's
+    # TCP owes no ACK; connected at 0.08 s, the client acks every second: the ack at 5.08 meets
+    # the reset, whose RST is back one RTT (40 ms) later
+    _, _, (d,) = run(calm(disconnects__schedule="5.01:reset:1"))
     assert d["detected_at"] == pytest.approx(5.12) and d["detected_by"] == "reset"
     assert d["connected_at"] == pytest.approx(6.20)  # SYNs at 5.12 (lost), 6.12; +4 legs
+    # by 5.00 s 245 have: the last (at 4.98, plus its 40 us on the wire) awaits the 40 ms delayed
+    # ACK, which meets the reset
+    _, _, (d,) = run(calm(disconnects__schedule="5:reset:1"))
+    assert d["detected_at"] == pytest.approx(4.98 + 0.04 + 0.04, abs=1e-4)
+    assert d["detected_by"] == "reset"
+    assert d["connected_at"] == pytest.approx(6.14, abs=1e-4)  # SYNs at 5.06 (lost), 6.06; +4 legs
 
 
 def test_short_silent_outage_is_absorbed_as_a_stall():

@@ -43,7 +43,7 @@ def test_case_agrees_with_theory(quick_rows, name):
         # a constant RTO (no doubling) would give R p/(1-p)
         ("link: RTO retransmission delay R p/(1-2p)", 1.0 * 0.1 / (1 - 0.1)),
         # a lost resend repaired by the next SACK (no fast-recovery stall): g/(1-p)^2 + RTT
-        ("link: fast retransmit delay g/(1-p) + RTT + Rp/(1-2p)", 0.1 / 0.9**2 + 0.04),
+        ("link: fast retransmit delay g/(1-p) + RTT + Rp(1+2p(1-p))/(1-2p)", 0.1 / 0.9**2 + 0.04),
         # "an exact interval covers exactly its nominal level":
         # Clopper-Pearson over-covers at rare p
         ("stats: clopper-pearson 95 % coverage at p=0.001, n=2000", 0.95),

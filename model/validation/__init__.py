@@ -97,15 +97,18 @@ acceptance region, and the case agrees iff the statistic falls in it.
    A lost resend is not repaired by a later SACK: in fast recovery an application-limited sender
    sends no new data until the resend is acknowledged (Linux's PRR, one delivery reported), so
    the timer repairs it, R, 3R, 7R, ... after the resend, each attempt lost with probability p:
-   D = R(2^J - 1) with P(J = j) = p^j (1-p), E[D] = R p/(1-2p). With N ~ Geometric(1-p) on
+   D = R(2^J - 1) with P(J = j) = p^j (1-p), E[D] = R p/(1-2p). If the ACK of the timeout
+   retransmission that gets through (attempt J >= 1) is lost, with probability p, the sender
+   times out once more and the model counts the frame at that attempt, R 2^J later: E[D] gains
+   p sum_j p^(j-1) (1-p) p R 2^j = 2 R p^2 (1-p)/(1-2p). With N ~ Geometric(1-p) on
    {1, 2, ...} (other frames' first transmissions), the delay of a lost frame is N g + RTT + D and
-   E = g/(1-p) + RTT + R p/(1-2p) (the timer never fires first unless N g + RTT >= R, i.e. N >=
-   10: probability p^9 = 1e-9; a younger frame whose resend is lost too may go back behind an
-   older frame's timeout retransmission, which shortens its wait: about p^2 of the lost frames
-   see a neighbour within R, a bias well inside the interval). Lost frames share the later frames
-   they wait for, so the
-   mean is taken over independent replications (ratio estimator); the last 40 frames of each,
-   which may wait for their RTO, are left out.
+   E = g/(1-p) + RTT + R p (1 + 2p(1-p))/(1-2p) (the timer never fires first unless
+   N g + RTT >= R, i.e. N >= 10: probability p^9 = 1e-9; a younger frame whose resend is lost
+   too may go back behind an older frame's timeout retransmission, which shortens its wait:
+   about p^2 of the lost frames see a neighbour within R, a bias well inside the interval). Lost
+   frames share the later frames they wait for, so the mean is taken over independent
+   replications (ratio estimator); the last 40 frames of each, which may wait for their RTO, are
+   left out.
 
 4. Statistics (`model.stats`): exact coverage of the Wilson and Clopper-Pearson intervals at
    p = 0.001, n = 2000 (sum of binomial probabilities of the counts whose interval covers p) against

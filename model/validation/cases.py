@@ -340,7 +340,7 @@ def case_rto_delay(ctx: Context) -> dict:
 
 
 def case_fast_retransmit_delay(ctx: Context) -> dict:
-    name = "link: fast retransmit delay g/(1-p) + RTT + Rp/(1-2p)"
+    name = "link: fast retransmit delay g/(1-p) + RTT + Rp(1+2p(1-p))/(1-2p)"
     p, g, rtt, rto = FAST_LOSS, FAST_GAP, 2 * 0.02, 1.0
     sums, counts = ctx.fast_retransmit()
     expected = ctx.expected(name, fast_retransmit_mean(g, p, rtt, rto))
@@ -354,7 +354,9 @@ def case_fast_retransmit_delay(ctx: Context) -> dict:
         f"SACK/RACK (link.fast_recovery): frames g={g} s apart, Bernoulli "
         f"p={p}, RTT={rtt} s, R={rto} s; a lost frame is resent one RTT after the next "
         f"frame that gets through left (N ~ Geometric frames), a lost resend by the "
-        f"timer R, 3R, ... after it: g E[N] + RTT + Rp/(1-2p) (textbook RTO model: R/(1-2p) = "
+        f"timer R, 3R, ... after it, the ACK of that timeout retransmission lost with p (one "
+        f"more backed-off timeout): g E[N] + RTT + Rp(1+2p(1-p))/(1-2p) (textbook RTO model: "
+        f"R/(1-2p) = "
         f"{1.0 / (1 - 2 * p):.4g} s); mean delay of a lost frame, ratio estimator "
         f"over {len(sums)} independent replications of {SIZES['fast_frames']} "
         f"frames, delta-method t 99.9 % (false alarm ~0.1 %); {sum(counts)} lost "
@@ -478,7 +480,10 @@ CASES: list[Case] = [
     Case("link: Gilbert-Elliott loss rate", case_ge_loss_rate),
     Case("link: Gilbert-Elliott mean loss-burst length", case_ge_burst),
     Case("link: RTO retransmission delay R p/(1-2p)", case_rto_delay),
-    Case("link: fast retransmit delay g/(1-p) + RTT + Rp/(1-2p)", case_fast_retransmit_delay),
+    Case(
+        "link: fast retransmit delay g/(1-p) + RTT + Rp(1+2p(1-p))/(1-2p)",
+        case_fast_retransmit_delay,
+    ),
     Case(*_coverage_case("wilson")),
     Case(*_coverage_case("clopper-pearson")),
     Case(*_sprt_case("h0")),

@@ -134,5 +134,9 @@ def fast_retransmit_mean(gap: float, loss: float, rtt: float, rto: float) -> flo
     """E[delay of a frame whose first transmission was lost] under SACK/RACK fast retransmit
     (package docstring, section 3): resent one RTT after the first later frame that gets through
     left, g E[N] + RTT with N ~ Geometric(1-p) frames; a lost resend waits for the timer (R, 3R,
-    ... after it: nothing new leaves in fast recovery to SACK it), R p/(1-2p) more on average."""
-    return gap / (1 - loss) + rtt + rto * loss / (1 - 2 * loss)
+    ... after it: nothing new leaves in fast recovery to SACK it), R p/(1-2p) more on average, and
+    if the ACK of the timeout retransmission that gets through is lost (probability p) for one
+    more, backed-off timeout: 2R, 4R, ... more, 2 R p (1-p)/(1-2p) on average given the resend
+    was lost."""
+    timer = rto * loss * (1 + 2 * loss * (1 - loss)) / (1 - 2 * loss)
+    return gap / (1 - loss) + rtt + timer
