@@ -3,6 +3,14 @@ faulty server passed into a run through its seams (`simulation.Components`)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 import pytest
 
 from model.config import Scenario, apply_overrides
@@ -56,3 +64,40 @@ def rows(run) -> tuple[dict, list[dict]]:
     """A finished stream's row of the stream table and its rows of the disconnect table."""
     record = run.record()
     return STREAM_SCHEMA.row(record), [DISCONNECT_SCHEMA.row(d) for d in record.disconnect_log]
+
+
+def kill_once_a_part_is_written(
+    body: str, parts: Path, pattern: str = "streams/part-*.parquet", group: bool = False
+) -> int:
+    """Run `body` (Python, its sessions slowed by 0.05 s each: same rows, later) in a child of its
+    own process group, SIGKILL it (or its whole group) as soon as a file matching `pattern` exists
+    under `parts`, and return how many do. Workers die with their parent: the group is then
+    empty."""
+    script = (
+        "import time, model.simulation as sim\n"
+        "real = sim.run_session\n"
+        "sim.run_session = lambda *a, **k: (time.sleep(0.05), real(*a, **k))[1]\n"
+    ) + textwrap.dedent(body)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(parts.rglob(pattern)):
+            assert child.poll() is None, "the child ended before writing a part"
+            assert time.monotonic() < deadline, "no part written within 60 s"
+            time.sleep(0.01)
+        (os.killpg if group else os.kill)(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    deadline = time.monotonic() + 10
+    while True:  # a group with no process left is gone
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a process of the killed run is still running"
+        time.sleep(0.05)
+    return len(list(parts.rglob(pattern)))

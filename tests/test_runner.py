@@ -4,11 +4,6 @@ tables written with their provenance; parameter sweeps."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -16,6 +11,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import model.simulation
+from conftest import kill_once_a_part_is_written
 from model.config import apply_overrides
 from model.runner import (
     Chunk,
@@ -78,30 +74,17 @@ def test_default_chunk_size_is_clamped():
 
 
 def test_killed_run_resumes_to_the_uninterrupted_tables(tmp_path, reference):
-    # The child sleeps before each stream (same rows, just slower) so it is reliably killed mid-run.
-    script = textwrap.dedent(f"""
-        import time, model.simulation as sim
+    kill_once_a_part_is_written(
+        f"""
         from model.config import apply_overrides
         from model.scenarios import get_scenario
         from model.runner import run
-        real = sim.run_session
-        sim.run_session = lambda *a, **k: (time.sleep(0.03), real(*a, **k))[1]
         cfg = apply_overrides(get_scenario("text-interruption"), {OVERRIDES!r})
         run(cfg, {N}, {SEED}, chunk_size=10, executor="serial", progress=False,
             workdir={str(tmp_path)!r})
-    """)
-    child = subprocess.Popen([sys.executable, "-c", script])
-    try:
-        deadline = time.monotonic() + 30
-        while not list(tmp_path.glob("streams/part-*.parquet")):
-            assert child.poll() is None, "the child ended before writing a chunk"
-            assert time.monotonic() < deadline, "no chunk written within 30 s"
-            time.sleep(0.01)
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
+        """,
+        tmp_path,
+    )
     saved = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.glob("*/part-*.parquet")}
     assert 0 < len(saved) < 2 * N // 10, "the run was not interrupted mid-way"
 

@@ -4,14 +4,14 @@ in-memory estimates and verdicts by streaming aggregation."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import textwrap
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from pandas.testing import assert_frame_equal
 
+from conftest import kill_once_a_part_is_written
 from model import aggregate, slo, stats
 from model.cli import main
 from model.config import apply_overrides
@@ -182,26 +183,8 @@ def test_killed_cli_run_resumes_to_the_uninterrupted_output(tmp_path, capsys, ou
     args = ["run", "text-interruption", "--streams", "60", "--seed", str(SEED), "--workers", "1"]
     args += [a for o in OVERRIDES for a in ("--set", o)] + ["--quiet"]
     parts = tmp_path / out if "." not in out else tmp_path / f"{out}.parts"
-    script = textwrap.dedent(f"""
-        import time, model.simulation as sim
-        from model.cli import main
-        real = sim.run_session
-        sim.run_session = lambda *a, **k: (time.sleep(0.05), real(*a, **k))[1]
-        main({[*args, "--out", str(tmp_path / out)]!r})
-    """)
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    child = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not list(parts.glob("streams/part-*.parquet")):
-            assert child.poll() is None, "the child ended before writing a part"
-            assert time.monotonic() < deadline, "no part written within 60 s"
-            time.sleep(0.01)
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-    done = len(list(parts.glob("streams/part-*.parquet")))
+    body = f"from model.cli import main\nmain({[*args, '--out', str(tmp_path / out)]!r})\n"
+    done = kill_once_a_part_is_written(body, parts)
     assert 0 < done < 8, "the run was not interrupted mid-way"
 
     resumed = run_cli([*args, "--out", str(tmp_path / out)], capsys)
@@ -245,3 +228,30 @@ def test_sweep_out_dir_is_one_dataset_per_point(tmp_path, capsys):
     assert "client.strategy=restart" in restart.splitlines()[0] and "12 streams" in restart
     assert main([*args, "--out", str(out), "--workdir", str(tmp_path / "w")]) == 2
     assert "a dataset --out is its own checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["parent", "group"])
+def test_killed_report_resumes_to_the_uninterrupted_verdicts(tmp_path, how):
+    """SIGKILL `midstream report` mid-way (the parent alone, or its whole process group), rerun it:
+    the verdicts of an uninterrupted run, the checkpoint removed, no temporary file and no process
+    of the killed run left (its workers die with it)."""
+    args = ["report", "text-interruption", "--streams", "60", "--seed", str(SEED)]
+    args += [a for o in OVERRIDES for a in ("--set", o)]
+    args += ["--workers", "2", "--no-sweep", "--no-validation", "--no-remedies", "--quiet"]
+    out, parts = tmp_path / "r.pdf", tmp_path / "r.pdf.parts"
+    body = f"from model.cli import main\nmain({[*args, '--out', str(out)]!r})\n"
+    kill_once_a_part_is_written(body, parts, group=how == "group")
+    assert not out.exists() and len(list(parts.rglob("streams/part-*.parquet"))) > 0
+
+    assert main([*args, "--out", str(out)]) == 0
+    (tmp_path / "fresh").mkdir()
+    assert main([*args, "--out", str(tmp_path / "fresh" / "r.pdf")]) == 0
+    resumed, fresh = (
+        json.loads(Path(f"{p}.json").read_text()) for p in (out, tmp_path / "fresh" / "r.pdf")
+    )
+    for key in ("sessions", "streams", "disconnects", "verdicts"):
+        assert (
+            resumed["scenarios"]["text-interruption"][key]
+            == fresh["scenarios"]["text-interruption"][key]
+        )
+    assert not parts.exists() and not list(tmp_path.rglob("*.tmp"))
