@@ -67,10 +67,14 @@ def rows(run) -> tuple[dict, list[dict]]:
 
 
 def kill_once_a_part_is_written(
-    body: str, parts: Path, pattern: str = "streams/part-*.parquet", group: bool = False
+    body: str,
+    parts: Path,
+    pattern: str = "streams/part-*.parquet",
+    group: bool = False,
+    sig: int = signal.SIGKILL,
 ) -> int:
     """Run `body` (Python, its sessions slowed by 0.05 s each: same rows, later) in a child of its
-    own process group, SIGKILL it (or its whole group) as soon as a file matching `pattern` exists
+    own process group, send it (or its whole group) `sig` once a file matching `pattern` exists
     under `parts`, and return how many do. Workers die with their parent: the group is then
     empty."""
     script = (
@@ -88,7 +92,8 @@ def kill_once_a_part_is_written(
             assert child.poll() is None, "the child ended before writing a part"
             assert time.monotonic() < deadline, "no part written within 60 s"
             time.sleep(0.01)
-        (os.killpg if group else os.kill)(child.pid, signal.SIGKILL)
+        (os.killpg if group else os.kill)(child.pid, sig)
+        child.wait(timeout=30)  # SIGINT: the command ends by itself
     finally:
         child.kill()
         child.wait()

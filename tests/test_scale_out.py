@@ -230,9 +230,13 @@ def test_sweep_out_dir_is_one_dataset_per_point(tmp_path, capsys):
     assert "a dataset --out is its own checkpoint" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("how", ["parent", "group"])
-def test_killed_report_resumes_to_the_uninterrupted_verdicts(tmp_path, how):
-    """SIGKILL `midstream report` mid-way (the parent alone, or its whole process group), rerun it:
+@pytest.mark.parametrize(
+    "how, sig",
+    [("parent", signal.SIGKILL), ("group", signal.SIGKILL), ("group", signal.SIGINT)],
+)
+def test_killed_report_resumes_to_the_uninterrupted_verdicts(tmp_path, how, sig):
+    """Kill `midstream report` mid-way (SIGKILL to the parent alone or to its whole process group,
+    or Ctrl-C: SIGINT to the group), rerun it:
     the verdicts of an uninterrupted run, the checkpoint removed, no temporary file and no process
     of the killed run left (its workers die with it)."""
     args = ["report", "text-interruption", "--streams", "60", "--seed", str(SEED)]
@@ -240,7 +244,7 @@ def test_killed_report_resumes_to_the_uninterrupted_verdicts(tmp_path, how):
     args += ["--workers", "2", "--no-sweep", "--no-validation", "--no-remedies", "--quiet"]
     out, parts = tmp_path / "r.pdf", tmp_path / "r.pdf.parts"
     body = f"from model.cli import main\nmain({[*args, '--out', str(out)]!r})\n"
-    kill_once_a_part_is_written(body, parts, group=how == "group")
+    kill_once_a_part_is_written(body, parts, group=how == "group", sig=sig)
     assert not out.exists() and len(list(parts.rglob("streams/part-*.parquet"))) > 0
 
     assert main([*args, "--out", str(out)]) == 0
