@@ -106,3 +106,11 @@ def kill_once_a_part_is_written(
         assert time.monotonic() < deadline, "a process of the killed run is still running"
         time.sleep(0.05)
     return len(list(parts.rglob(pattern)))
+
+
+def assert_same(a, b) -> None:
+    """Two runs' tables are identical, bit for bit."""
+    from pandas.testing import assert_frame_equal
+
+    assert_frame_equal(a.streams, b.streams, check_exact=True)
+    assert_frame_equal(a.disconnects, b.disconnects, check_exact=True)

@@ -11,7 +11,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import model.simulation
-from conftest import kill_once_a_part_is_written
+from conftest import assert_same, kill_once_a_part_is_written
 from model.config import apply_overrides
 from model.runner import (
     Chunk,
@@ -31,11 +31,6 @@ from model.simulation import simulate
 OVERRIDES = ["content.frames=200", "disconnects.rate_scale=10"]
 CFG = apply_overrides(get_scenario("text-interruption"), OVERRIDES)
 N, SEED = 120, 11
-
-
-def assert_same(a, b):
-    assert_frame_equal(a.streams, b.streams, check_exact=True)
-    assert_frame_equal(a.disconnects, b.disconnects, check_exact=True)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from pandas.testing import assert_frame_equal
 
-from conftest import kill_once_a_part_is_written
+from conftest import assert_same, kill_once_a_part_is_written
 from model import aggregate, slo, stats
 from model.cli import main
 from model.config import apply_overrides
@@ -34,11 +34,6 @@ distributed = pytest.importorskip("distributed")
 OVERRIDES = ["content.frames=200", "disconnects.rate_scale=10"]
 CFG = apply_overrides(get_scenario("text-interruption"), OVERRIDES)
 N, SEED = 80, 5
-
-
-def assert_same(a, b):
-    assert_frame_equal(a.streams, b.streams, check_exact=True)
-    assert_frame_equal(a.disconnects, b.disconnects, check_exact=True)
 
 
 @pytest.fixture(scope="module")
