@@ -80,9 +80,9 @@ class Lost:
     jitter: float
     cond: int
     sent: float  # when the attempt that gets through leaves (inf: none does)
+    ack_lost: bool = False  # the ACK of its (first) timeout retransmission to get through is lost
     trigger: int = TIMEOUT  # what sent the attempt that gets through
     decided_by: float = math.inf  # every attempt deciding `sent` happens by then
-    ack_lost: bool = False  # the ACK of its (first) timeout retransmission to get through is lost
     # the last attempt known to be final: (time, attempts so far, timer start, timeouts since it,
     # fast retransmit possible, ACK loss still to come)
     state: tuple | None = None
@@ -140,8 +140,6 @@ class LossRecovery:
             tx.jitter[lost],
             cond,
             tx.sent[lost],
-            np.full(len(lost), TIMEOUT),
-            np.full(len(lost), math.inf),
             ack_lost,
         )
         self.pending += [Lost(*fate) for fate in zip(*(c.tolist() for c in columns))]
