@@ -256,6 +256,11 @@ class Link:
 class Disconnects:
     """Disconnect events: a Poisson process (rate from the current condition) plus a fixed schedule.
 
+    Each random (Poisson) event's outage is, independently with probability `outage_mix`,
+    `outage_shift` + a draw from `outage`, else a plain draw from `outage` (a defensive shifted
+    mixture: a tilt for importance sampling that makes one long outage common while keeping every
+    outage length possible; the default, 0, is the plain law). Scheduled events keep their outage.
+
     `schedule` lists deterministic events as `time:kind:outage` separated by `;`
     (e.g. `5:close:1;12.5:half_open:3`), kinds close, reset or half_open.
     """
@@ -276,6 +281,17 @@ class Disconnects:
         lo=0.0,
     )
     outage: Dist = Dist("exponential", 1.5)
+    outage_mix: float = spec(
+        0.0,
+        "prob",
+        "share of random disconnects whose outage is `outage_shift` + a draw from `outage` "
+        "(a shifted mixture, for importance sampling; scheduled events unaffected)",
+        lo=0.0,
+        hi=1.0,
+    )
+    outage_shift: float = spec(
+        0.0, "s", "added to the outage of the `outage_mix` share of random disconnects", lo=0.0
+    )
     schedule: str = spec("", "-", "deterministic events 'time:kind:outage;...'")
 
     def __post_init__(self):

@@ -18,7 +18,11 @@ The density of the weather on [0, T] (README "Importance sampling"):
   jump probability, the last one its survival e^(-q (T - start)) (q = 1/mean_sojourn);
 - disconnect events: a Poisson process of piecewise-constant rate lambda(t) (the condition's rate
   times `rate_scale`): the product of lambda(t_k) over events at t_k <= T times
-  e^(-integral_0^T lambda); each event's kind (probability) and outage (density) are its marks;
+  e^(-integral_0^T lambda); each event's kind (probability) and outage (density) are its marks,
+  the outage's density the shifted mixture (1 - m) f(x) + m f(x - shift) when `outage_mix` m > 0
+  (a defensive mixture: tilted to m > 0 it draws one outage past a failure threshold often, and
+  its plain part keeps every outage the scenario can draw possible, with weight at most 1/(1 - m)
+  per event, so the estimate misses nothing);
 - scheduled events are the same under both laws and carry no weight.
 The likelihood ratio is computed from the weather record (what was drawn), never from the random
 number streams, so it does not depend on how the draws are made.
@@ -38,7 +42,14 @@ from model.fields import ConfigError
 from model.records import NetworkRecord
 
 CONDITION_SETTINGS = ("disconnect_rate", "mean_sojourn", "to_stable", "to_unstable", "to_poor")
-DISCONNECT_SETTINGS = ("rate_scale", "weight_close", "weight_reset", "weight_half_open")
+DISCONNECT_SETTINGS = (
+    "rate_scale",
+    "weight_close",
+    "weight_reset",
+    "weight_half_open",
+    "outage_mix",
+    "outage_shift",
+)
 OUTAGE_SETTINGS = ("outage.kind", "outage.scale", "outage.shape")
 
 
@@ -63,7 +74,8 @@ def parse_tilt(text: str) -> list[tuple[str, str]]:
                 "tilt",
                 item,
                 "a weather setting: disconnects.rate_scale, disconnects.weight_*, "
-                "disconnects.outage.*, network.CONDITION.{disconnect_rate, mean_sojourn, to_*}",
+                "disconnects.outage.*, disconnects.outage_mix, disconnects.outage_shift, "
+                "network.CONDITION.{disconnect_rate, mean_sojourn, to_*}",
             )
         pairs.append((path, value))
     return pairs
@@ -108,9 +120,33 @@ def _degenerate(d: Dist) -> bool:
     return d.kind == "constant" or d.scale == 0.0
 
 
-def outage_log_density(d: Dist, x: np.ndarray) -> np.ndarray:
-    """log f(x) of the outage law `d` (a point mass: 0 at its value, -inf elsewhere)."""
+def outage_log_density(d: Dist, x: np.ndarray, mix: float = 0.0, shift: float = 0.0) -> np.ndarray:
+    """log density at x of a random disconnect's outage: the law `d`, shifted by `shift` with
+    probability `mix` (`Disconnects.outage_mix`, `outage_shift`), i.e.
+
+        log((1 - mix) f(x) + mix f(x - shift) 1{x >= shift}),
+
+    summed in log space (np.logaddexp: no underflow where f(x) is e^-30 and less). mix = 0 or
+    shift = 0 is f itself, mix = 1 the shifted part alone (-inf below the shift). A point mass
+    (constant law) is a density on its points: 0 at its value, -inf elsewhere; shifted, its point
+    is value + shift, the same sum `network.Weather` draws."""
     x = np.asarray(x, dtype=float)
+    if mix == 0 or shift == 0:
+        return _plain_log_density(d, x)
+    if _degenerate(d):
+        point = d.scale if d.kind == "constant" else 0.0
+        shifted = np.where(x == point + shift, 0.0, -np.inf)
+    else:
+        above = x >= shift
+        shifted = np.full(x.shape, -np.inf)
+        shifted[above] = _plain_log_density(d, x[above] - shift)
+    if mix == 1:
+        return shifted
+    return np.logaddexp(math.log1p(-mix) + _plain_log_density(d, x), math.log(mix) + shifted)
+
+
+def _plain_log_density(d: Dist, x: np.ndarray) -> np.ndarray:
+    """log f(x) of the outage law `d` (a point mass: 0 at its value, -inf elsewhere)."""
     s, a = d.scale, d.shape
     if _degenerate(d):
         return np.where(x == (s if d.kind == "constant" else 0.0), 0.0, -np.inf)
@@ -119,9 +155,11 @@ def outage_log_density(d: Dist, x: np.ndarray) -> np.ndarray:
             return -math.log(s) - x / s
         if d.kind == "halfnormal":
             return 0.5 * math.log(2 / math.pi) - math.log(s) - x * x / (2 * s * s)
-        if d.kind == "lognormal":
-            z = np.log(x / s) / a
-            return -np.log(x) - math.log(a) - 0.5 * math.log(2 * math.pi) - z * z / 2
+        if d.kind == "lognormal":  # 0 at x = 0 (its log -inf, not the formula's inf - inf)
+            with np.errstate(invalid="ignore"):
+                z = np.log(x / s) / a
+                log_f = -np.log(x) - math.log(a) - 0.5 * math.log(2 * math.pi) - z * z / 2
+            return np.where(x > 0, log_f, -np.inf)
         if d.kind == "pareto":  # Lomax: scale * numpy's pareto(shape)
             return math.log(a / s) - (a + 1) * np.log1p(x / s)
         return np.where((x >= 0) & (x <= s), -math.log(s), -np.inf)  # uniform(0, scale)
@@ -160,7 +198,10 @@ def log_likelihood(cfg: Scenario, weather: NetworkRecord, end: float) -> float:
         rates = np.array([_event_rate(cfg, s) for s in weather.condition_at(times).tolist()])
         kind_p = dict(zip(DISCONNECT_KINDS, cfg.disconnects.kind_probabilities()))
         marks = np.array([kind_p[e.kind] for e in events])
-        outages = outage_log_density(cfg.disconnects.outage, [e.outage for e in events])
+        d = cfg.disconnects
+        outages = outage_log_density(
+            d.outage, [e.outage for e in events], d.outage_mix, d.outage_shift
+        )
         with np.errstate(divide="ignore"):
             ll += float(np.sum(np.log(rates * marks)) + np.sum(outages))
     return ll - exposure
@@ -212,11 +253,43 @@ def check_tilt(cfg: Scenario) -> None:
     ):
         if p > 0 and p_tilt == 0:
             raise ConfigError("tilt", cfg.tilt, f"`{kind}` events still possible")
-    a, b = cfg.disconnects.outage, tilt.disconnects.outage
-    if (_degenerate(a) or _degenerate(b)) and a != b:
-        raise ConfigError("tilt", cfg.tilt, "a constant outage law left unchanged")
-    if b.kind == "uniform" and (a.kind != "uniform" or b.scale < a.scale):
+    a, b = cfg.disconnects, tilt.disconnects
+    if (_degenerate(a.outage) or _degenerate(b.outage)) and _outage_law(a) != _outage_law(b):
+        raise ConfigError("tilt", cfg.tilt, "a constant outage law left unchanged (and unmixed)")
+    if not _covers(_outage_support(b), _outage_support(a)):
+        if b.outage_mix == 1:
+            raise ConfigError(
+                "tilt",
+                cfg.tilt,
+                "disconnects.outage_mix < 1 (at 1 with disconnects.outage_shift > 0, outages "
+                "shorter than the shift become impossible)",
+            )
         raise ConfigError("tilt", cfg.tilt, "a uniform outage law covering the scenario's")
+
+
+def _outage_law(d) -> tuple:
+    """What fixes the law of a random disconnect's outage."""
+    return d.outage, d.outage_mix, d.outage_shift
+
+
+def _outage_support(d) -> list[tuple[float, float]]:
+    """The intervals where a random disconnect's outage has positive density (the uniform law's
+    [0, scale], every other family's [0, inf); the shifted part's moved by the shift)."""
+    top = d.outage.scale if d.outage.kind == "uniform" else math.inf
+    plain = [(0.0, top)] if d.outage_mix < 1 else []
+    return plain + ([(d.outage_shift, d.outage_shift + top)] if d.outage_mix > 0 else [])
+
+
+def _covers(outer: list[tuple[float, float]], inner: list[tuple[float, float]]) -> bool:
+    """Every interval of `inner` inside the union of `outer`'s (end points aside: a null set)."""
+    for lo, hi in inner:
+        reach = lo
+        for a, b in sorted(outer):
+            if a <= reach:
+                reach = max(reach, b)
+        if reach < hi:
+            return False
+    return True
 
 
 def event_statistics(cfg: Scenario, weather: NetworkRecord, end: float) -> tuple[int, float, float]:

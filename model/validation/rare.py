@@ -4,6 +4,11 @@
   l: the Poisson tail P(N >= K), N ~ Poisson(l W) (about 1e-5 here). The weather is drawn as the
   model draws it, under a tilt of rate_scale = K / (l W) (the tail's exponential tilt: the mean
   moved to K), and weighted by `model.importance` up to the window's end (a fixed stopping time).
+- One long outage: P(some disconnect's outage is longer than theta within W s) for Poisson events
+  at rate l with exponential outages of mean s: such events are a thinned Poisson process, so
+  P = 1 - exp(-l W e^(-theta/s)) (about 1.6e-6 here). The weather is drawn under the defensive
+  shifted mixture `--tilt auto` adds for such failures (`model.tilting`): with probability MIX an
+  outage is shifted by SAFETY x theta, the rate untouched.
 - Its weighted 95 % interval's coverage over independent repetitions (the central-limit interval
   of `model.weighted`), against the nominal 0.95.
 - Restart (Kulkarni, Nicola & Trivedi 1987): the probability that a restarted stream is still
@@ -23,12 +28,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy import stats as sps
 
-from model import importance, runner, weighted
+from model import importance, runner, tilting, weighted
 from model.config import Scenario, apply_overrides
+from model.records import NetworkRecord
 from model.simulation import session_weather
 from model.validation.rows import CONFIDENCE, interval_row
 from model.validation.scenarios import GUARD, OUTAGE, RATE, WORK, completion_scenario
@@ -36,11 +43,13 @@ from model.validation.scenarios import GUARD, OUTAGE, RATE, WORK, completion_sce
 WINDOW = 20.0  # W, s
 WINDOW_RATE = 1 / WINDOW  # l: one event per window on average
 AT_LEAST = 8  # K: P(N >= 8) = 1.02e-5 for Poisson(1)
+LONG = 20.0  # theta, s: P(an outage > 20 s in the window) = 1.6e-6 at outages of mean 1.5 s
 DEADLINE = 80.0  # d, s: P(restarted stream unfinished) = 2.5e-3
 RESTART_TILT = 1.5  # rate_scale of the restart case's tilt
 STEP = 0.002  # grid of the numerical convolution, s
-SEEDS = {"poisson": 51, "coverage": 52, "restart": 53}
+SEEDS = {"poisson": 51, "coverage": 52, "restart": 53, "outage": 54}
 SIZES = {"poisson": (2000, 20000), "coverage_reps": (40, 400), "coverage_n": 500}
+SIZES["outage"] = (2000, 20000)
 SIZES["restart"] = (800, 10000)
 
 
@@ -66,40 +75,94 @@ def window_scenario() -> Scenario:
     )
 
 
-def window_estimate(cfg: Scenario, seed: int, first: int, n: int) -> weighted.WeightedRate:
-    """Importance-sampling estimate of P(N(0, W) >= K) from sessions first .. first+n-1."""
+def weather_estimate(
+    cfg: Scenario, seed: int, first: int, n: int, event: Callable[[NetworkRecord], bool]
+) -> weighted.WeightedRate:
+    """Importance-sampling estimate of P(event(weather on [0, W])) from the weathers of sessions
+    first .. first+n-1 of `cfg` (drawn under its tilt), each weighted to W (a fixed end)."""
     w, hit = np.empty(n), np.empty(n)
     for j in range(n):
         weather = session_weather(cfg, seed, first + j)
         w[j] = importance.weight(cfg, weather, WINDOW)
-        hit[j] = sum(e.time <= WINDOW for e in weather.events) >= AT_LEAST
+        hit[j] = event(weather)
     return weighted.weighted_rate(hit, np.ones(n), w, known_trials=1.0)
 
 
-def case_poisson_window(ctx) -> dict:
-    name = f"importance: P(at least {AT_LEAST} disconnects in {WINDOW:g} s), Poisson weather"
-    exact = float(sps.poisson.sf(AT_LEAST - 1, WINDOW_RATE * WINDOW))
-    expected = ctx.expected(name, exact)
-    cfg = window_scenario()
-    n = _size(ctx, "poisson")
-    r = window_estimate(cfg, SEEDS["poisson"], 0, n)
+def window_estimate(cfg: Scenario, seed: int, first: int, n: int) -> weighted.WeightedRate:
+    """Importance-sampling estimate of P(N(0, W) >= K) from sessions first .. first+n-1."""
+    return weather_estimate(
+        cfg, seed, first, n, lambda w: sum(e.time <= WINDOW for e in w.events) >= AT_LEAST
+    )
+
+
+def long_outage_scenario() -> Scenario:
+    """The window's steady weather (outages exponential, mean 1.5 s) under the shifted mixture
+    `--tilt auto` adds: MIX of the outages shifted by SAFETY x LONG."""
+    return apply_overrides(
+        window_scenario(),
+        {
+            "tilt": f"disconnects.outage_mix={tilting.MIX:g};"
+            f"disconnects.outage_shift={tilting.SAFETY * LONG:g}"
+        },
+    )
+
+
+def long_outage_exact(cfg: Scenario) -> float:
+    """P(an outage longer than LONG within W): 1 - exp(-l W e^(-LONG/s)), exponential outages."""
+    mean = cfg.disconnects.outage.scale
+    return -math.expm1(-WINDOW_RATE * WINDOW * math.exp(-LONG / mean))
+
+
+def long_outage_estimate(cfg: Scenario, seed: int, first: int, n: int) -> weighted.WeightedRate:
+    """Importance-sampling estimate of P(an outage longer than LONG within W)."""
+    return weather_estimate(
+        cfg,
+        seed,
+        first,
+        n,
+        lambda w: any(e.time <= WINDOW and e.outage > LONG for e in w.events),
+    )
+
+
+def _tail_row(name: str, expected: float, exact: float, cfg, r, n: int, law: str) -> dict:
+    """A row for a weighted estimate of a small probability, with its efficiency against crude
+    Monte Carlo (variance per session p(1 - p))."""
     lo, hi = r.bounds(CONFIDENCE)
-    crude_var = exact * (1 - exact)
     row = interval_row(
         name,
         expected,
         r.estimate,
         lo,
         hi,
-        f"Poisson(l W = {WINDOW_RATE * WINDOW:g}) tail; {n} weathers drawn under "
-        f"{cfg.tilt}, weighted to W; CLT 99.9 % interval (false alarm ~0.1 %); ESS "
-        f"{r.ess:.4g}, effective events {r.effective_events:.4g}, relative error "
-        f"{r.relative_error:.2g}; variance per session "
-        f"{crude_var / (r.se**2 * n):.3g}x below crude Monte Carlo's"
+        f"{law}; {n} weathers drawn under {cfg.tilt}, weighted to W; CLT 99.9 % interval "
+        f"(false alarm ~0.1 %); ESS {r.ess:.4g}, effective events {r.effective_events:.4g}, "
+        f"relative error {r.relative_error:.2g}; variance per session "
+        f"{exact * (1 - exact) / (r.se**2 * n):.3g}x below crude Monte Carlo's"
         + (f"; DEGENERATE: {r.degenerate}" if r.degenerate else ""),
     )
     row["agree"] = row["agree"] and not r.degenerate
     return row
+
+
+def case_poisson_window(ctx) -> dict:
+    name = f"importance: P(at least {AT_LEAST} disconnects in {WINDOW:g} s), Poisson weather"
+    exact = float(sps.poisson.sf(AT_LEAST - 1, WINDOW_RATE * WINDOW))
+    cfg, n = window_scenario(), _size(ctx, "poisson")
+    r = window_estimate(cfg, SEEDS["poisson"], 0, n)
+    law = f"Poisson(l W = {WINDOW_RATE * WINDOW:g}) tail"
+    return _tail_row(name, ctx.expected(name, exact), exact, cfg, r, n, law)
+
+
+def case_long_outage(ctx) -> dict:
+    name = f"importance: P(an outage longer than {LONG:g} s in {WINDOW:g} s), shifted mixture"
+    cfg, n = long_outage_scenario(), _size(ctx, "outage")
+    exact = long_outage_exact(cfg)
+    r = long_outage_estimate(cfg, SEEDS["outage"], 0, n)
+    law = (
+        f"1 - exp(-l W e^(-theta/s)), l W = {WINDOW_RATE * WINDOW:g}, theta = {LONG:g} s, "
+        f"s = {cfg.disconnects.outage.scale:g} s"
+    )
+    return _tail_row(name, ctx.expected(name, exact), exact, cfg, r, n, law)
 
 
 def case_weighted_coverage(ctx) -> dict:
@@ -204,6 +267,10 @@ CASES = [
     (
         f"importance: P(at least {AT_LEAST} disconnects in {WINDOW:g} s), Poisson weather",
         case_poisson_window,
+    ),
+    (
+        f"importance: P(an outage longer than {LONG:g} s in {WINDOW:g} s), shifted mixture",
+        case_long_outage,
     ),
     ("importance: weighted 95 % interval coverage (Poisson tail)", case_weighted_coverage),
     (
