@@ -104,10 +104,11 @@ def pilot(cfg: Scenario, seed: int, tilt: dict, sessions: int, workers=None) -> 
     s = res.streams
     by_session = s.groupby("session", sort=True)
     adverse, away = _trouble(res)
+    ends = by_session.end_time.max()
     return Pilot(
         trial,
-        by_session.end_time.max().index.to_numpy(),
-        by_session.end_time.max().to_numpy(),
+        ends.index.to_numpy(),
+        ends.to_numpy(),
         by_session.weight.first().to_numpy(),
         adverse,
         away,
