@@ -9,15 +9,20 @@ weather, so their figures are paired.
 The model is matched to loopback, each setting only where the user has not `--set` it:
 - `link.propagation` = half the loopback round-trip time: the testbed's `provenance["rtt_s"]`
   when it reports one, else the median of 200 one-byte TCP round trips measured here;
-- `network.<condition>.jitter` = constant 0 for every condition (loopback has no jitter and the
-  kernel here cannot add any: no `sch_netem`);
+- `network.<condition>.jitter` = the server's event-loop lag, for every condition: loopback
+  adds no network jitter (and the kernel here cannot add any: no `sch_netem`), but every frame
+  the real server generates waits for its loop's timer, which wakes late (asyncio's epoll
+  timeout is whole milliseconds, and the loop may be busy with other streams). The lag is
+  measured in the same run (the testbed's `provenance["loop_lag"]["server"]`) and matched as the
+  lognormal with its median and 99th percentile; without that measurement, constant 0;
 - `link.bandwidth` = loopback TCP throughput (the testbed's `provenance["bandwidth_bytes_per_s"]`,
   else 8 MiB timed through a loopback socket here: an upper bound on what a WebSocket stack
   reaches, and far above what text streams need);
 - `server.processing` = what the server's framework takes to answer, per handshake round trip:
   the median time of the real streams' first connections (before any fault; the testbed's
-  `provenance["first_connect_s"]`) over `client.handshake_rtts`, less the RTT. It is measured
-  on the same run, as the RTT is, and covers the asyncio and websockets work of both processes;
+  `provenance["first_connect_s"]`) over `client.handshake_rtts`, less the RTT and the mean
+  jitter of its two legs (the model draws jitter on every handshake leg too). It is measured on
+  the same run, as the RTT is, and covers the asyncio and websockets work of both processes;
 - then every `path: value` of the testbed's `provenance["model_overrides"]`: settings the
   testbed says it could not apply, stated by the testbed rather than guessed here.
 Everything else (the weather: conditions, disconnect times, kinds and outages; loss; the
@@ -32,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import math
 import socket
 import sys
 import threading
@@ -45,6 +51,7 @@ from matplotlib.figure import Figure
 
 from model import fidelity, figures, runner
 from model.config import CONDITIONS, ConfigError, Scenario, apply_overrides
+from model.distributions import Dist
 from model.simulation import Results
 
 __all__ = [
@@ -177,23 +184,42 @@ def matched_config(
             "link.propagation", rtt / 2, f"half the loopback RTT ({rtt * 1e6:.0f} us), " + rtt_from
         )
         match("link.bandwidth", bandwidth, f"loopback TCP throughput, {bw_from}")
+    jitter, why = loop_lag_jitter(testbed_provenance)
+    for cond in CONDITIONS:
+        if not _user_set(overrides, f"network.{cond}.jitter"):
+            for field in ("kind", "scale", "shape"):
+                match(f"network.{cond}.jitter.{field}", getattr(jitter, field), why)
     connect = testbed_provenance.get("first_connect_s")
     if connect is not None and not _user_set(overrides, "server.processing"):
         rtts = cfg.client.handshake_rtts
         rtt = 2 * matched.get("link.propagation", {}).get("value", cfg.link.propagation)
+        legs = 2 * (jitter.mean() if "network.stable.jitter.kind" in matched else 0.0)
         match(
             "server.processing",
-            max(0.0, connect / rtts - rtt),
+            max(0.0, connect / rtts - rtt - legs),
             f"the real first connections' median ({connect * 1e3:.2f} ms) over "
-            f"{rtts} handshake round trips, less the RTT",
+            f"{rtts} handshake round trips, less the RTT and two legs' mean jitter",
         )
-    for cond in CONDITIONS:
-        if not _user_set(overrides, f"network.{cond}.jitter"):
-            match(f"network.{cond}.jitter.kind", "constant", "no jitter on loopback")
-            match(f"network.{cond}.jitter.scale", 0.0, "no jitter on loopback")
     for path, value in (testbed_provenance.get("model_overrides") or {}).items():
         match(path, value, "stated by the testbed")
     return apply_overrides(cfg, {p: m["value"] for p, m in matched.items()}), matched
+
+
+Z99 = 2.3263478740408408  # the standard normal's 99th percentile
+
+
+def loop_lag_jitter(prov: dict) -> tuple[Dist, str]:
+    """The jitter matching the real server loop's timer lag (module docstring), and why."""
+    lag = (prov.get("loop_lag") or {}).get("server") or {}
+    median, p99 = lag.get("median"), lag.get("p99")
+    if median is None or p99 is None or not 0 < median < p99:
+        return Dist("constant", 0.0), "no jitter on loopback (no loop lag measured)"
+    why = (
+        f"the real server loop's timer lag (median {median * 1e3:.2f} ms, 99th percentile "
+        f"{p99 * 1e3:.2f} ms, {lag.get('n')} wake-ups); loopback itself has no jitter"
+    )
+    shape = math.log(p99 / median) / Z99  # the lognormal's log-sd through both quantiles
+    return Dist("lognormal", float(median), shape), why
 
 
 def _loopback(prov: dict, probe) -> tuple[tuple[float, str], tuple[float, str]]:

@@ -370,7 +370,7 @@ STREAM_SCHEMA = Schema("stream", (
     Column("disconnects", "int64", "count",
            "disconnects of the stream (its rows in the disconnect table)"),
     Column("outages_while_streaming", "int64", "count",
-           "network events that hit a live connection"),
+           "network events that hit a live connection being read, before the last frame"),
     Column("stalls_absorbed", "int64", "count",
            "silent outages the connection survived (no heartbeat timeout)"),
     Column("reconnect_attempts", "int64", "count", "connection attempts over all disconnects"),

@@ -68,9 +68,16 @@ class NetworkProcess:
 
     def __init__(self, env: simpy.Environment, weather: Weather, clients: list[Client]):
         self.env, self.weather, self.clients = env, weather, clients
-        self.outages_while_streaming = dict.fromkeys((c.sid for c in clients), 0)
-        self.silent_outages_while_streaming = dict.fromkeys((c.sid for c in clients), 0)
+        # (time, kind) of the events that struck each client while it was reading a connection
+        self.struck: dict[int, list] = {c.sid: [] for c in clients}
         env.process(self.run())
+
+    def outages_while_streaming(self, sid: int, completed_at: float) -> tuple[int, int]:
+        """(events, silent ones) that struck stream `sid` while it was reading, before its last
+        frame arrived: the client takes frames in at its protocol moments, so it may still be
+        reading (and be struck) a little after the frame that completed it."""
+        kinds = [kind for t, kind in self.struck[sid] if not t >= completed_at]
+        return len(kinds), sum(kind == DisconnectKind.HALF_OPEN for kind in kinds)
 
     def run(self):
         for ev in self.weather.events:
@@ -84,9 +91,7 @@ class NetworkProcess:
         conn = client.conn
         if not client.proc.is_alive or conn is None or not client.streaming or not conn.alive:
             return
-        self.outages_while_streaming[client.sid] += 1
-        if ev.kind == DisconnectKind.HALF_OPEN:
-            self.silent_outages_while_streaming[client.sid] += 1
+        self.struck[client.sid].append((ev.time, ev.kind))
         if ev.kind in (DisconnectKind.CLOSE, DisconnectKind.RESET):
             conn.cut = ev.time
             close = ev.kind == DisconnectKind.CLOSE
@@ -141,6 +146,7 @@ class StreamRun:
         integrity["integrity_ok"] = bool(completed and integrity["integrity_ok"])
         disconnects = tuple(d.record(sid, c.outcome) for d in c.disconnects)
         duplicates = 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs)))
+        struck, silent = self.network.outages_while_streaming(sid, h.completed_at)
         return StreamRecord(
             content_kind=cfg.content.kind,
             stream=sid,
@@ -158,10 +164,9 @@ class StreamRun:
             duplicates_delivered=duplicates,
             corrupt_detected=h.corrupt_detected,
             gaps=h.gaps,
-            outages_while_streaming=self.network.outages_while_streaming[sid],
+            outages_while_streaming=struck,
             # silent outages the connection survived (no heartbeat timeout blamed on them)
-            stalls_absorbed=self.network.silent_outages_while_streaming[sid]
-            - sum(d.cause == Cause.HALF_OPEN for d in disconnects),
+            stalls_absorbed=silent - sum(d.cause == Cause.HALF_OPEN for d in disconnects),
             **self.server.buffer_report(sid, cfg.horizon),
             session_buffer_peak_bytes=self.server.total_trace.peak,
             log=tuple((t, str(state)) for t, state in c.log),

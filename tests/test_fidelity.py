@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -228,6 +229,41 @@ def test_the_model_is_matched_to_loopback_except_where_the_user_set_it():
     assert "measured here" in matched["link.bandwidth"]["why"]
     rtt, bandwidth = loopback_probe()
     assert 0 < rtt < 0.1 and bandwidth > 1e6
+
+
+def test_the_server_loops_lag_is_matched_as_jitter_and_taken_out_of_processing():
+    lag = {"n": 500, "median": 5e-4, "p99": 2e-3, "max": 4e-3}
+    bed = {"rtt_s": 1e-4, "bandwidth_bytes_per_s": 1e9, "first_connect_s": 4e-3}
+    model, matched = matched_config(scenario(), [], {**bed, "loop_lag": {"server": lag}})
+    jitter = model.network.unstable.jitter
+    assert (jitter.kind, jitter.scale) == ("lognormal", 5e-4)
+    assert jitter.scale * math.exp(2.3263 * jitter.shape) == pytest.approx(2e-3, rel=1e-4)
+    assert (
+        model.network.poor.jitter == jitter
+        and "timer lag" in matched["network.poor.jitter.kind"]["why"]
+    )
+    # the median first connection, 2 round trips of RTT, two jittered legs and processing each
+    assert model.server.processing == pytest.approx(2e-3 - 1e-4 - 2 * jitter.mean())
+    unmeasured, _ = matched_config(scenario(), [], bed)
+    assert unmeasured.network.unstable.jitter.scale == 0
+    assert unmeasured.server.processing == pytest.approx(2e-3 - 1e-4)
+
+
+def test_the_first_connection_is_timed_from_its_own_attempt_not_the_streams_start():
+    from model.testbed.runner import first_connect
+
+    def record(log, breaks=()):
+        return SimpleNamespace(log=log, disconnect_log=[SimpleNamespace(time=t) for t in breaks])
+
+    records = [
+        record([(0.0, "connecting"), (0.003, "streaming")]),
+        # backoff.first_delay: the attempt starts after the wait
+        record(
+            [(0.0, "connecting"), (0.001, "backing_off"), (0.1, "connecting"), (0.105, "streaming")]
+        ),
+        record([(0.0, "connecting"), (0.5, "streaming")], breaks=[0.2]),  # a fault came first
+    ]
+    assert first_connect(records) == pytest.approx(0.004)
 
 
 def test_a_directory_without_a_calibration_is_refused(tmp_path):
