@@ -8,13 +8,18 @@ A client that gives up fails the connection as RFC 6455 7.1.7 and python websock
 close frame and waits, deaf to any data, for the server to close the TCP connection, at most
 `close_timeout`. The close frame travels behind the unanswered ping (TCP keeps order), so after a
 black-hole it gets through with the ping's first retransmission after the outage; the server's
-close comes back behind the data it had sent. The client learns the connection is gone only then.
+close comes back behind the data it had sent. The client learns the connection is gone only then,
+or sooner if a reset strikes the connection during the wait: the client's next transmission (a
+retransmission of its unanswered ping, which the close frame follows) meets the RST, as it would
+while streaming. With the ping and the close through, the client sends nothing more and a reset
+goes unnoticed until the wait ends.
 """
 
 from __future__ import annotations
 
 import math
 
+from model.config import DisconnectKind
 from model.protocol import Break
 from model.records import Cause, DetectedBy
 
@@ -51,9 +56,26 @@ class Heartbeat:
         # retransmission is acknowledged (go-back after the timeout), not on a timer of its own
         close_arrival = ping_arrival if ping_arrival > now else self.physics.transmit(now)
         at_server = close_arrival + self.cfg.server.processing
-        if at_server >= deadline:
-            return deadline
-        return min(deadline, conn.downstream_control(at_server))
+        closed = deadline if at_server >= deadline else conn.downstream_control(at_server)
+        return min(deadline, closed, self.reset_met(now, ping_sent, ping_arrival))
+
+    def reset_met(self, now: float, ping_sent: float, ping_arrival: float) -> float:
+        """When the client, failing its connection since `now`, meets the RST of the first reset
+        after `now`: at its first retransmission of the ping (sent at `ping_sent`, arriving at
+        `ping_arrival`) from the reset on, plus a round trip; inf if the ping is through by
+        then."""
+        resets = (e.time for e in self.weather.events if e.kind == DisconnectKind.RESET)
+        reset = next((t for t in resets if t > now), None)
+        if reset is None or reset >= ping_arrival:
+            return math.inf
+        offsets = self.physics.message_offsets[self.weather.condition_of(ping_sent)]
+        for offset in offsets:
+            attempt = ping_sent + offset
+            if attempt >= ping_arrival:
+                return math.inf
+            if attempt >= reset:
+                return attempt + self.physics.rtt_at(attempt)
+        return math.inf
 
     def adapt_tolerance(self, tolerance: float, pong_delay: float) -> float:
         """Adaptive heartbeat: a slow pong (over half the tolerance) doubles the tolerance, up to
