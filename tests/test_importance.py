@@ -381,22 +381,88 @@ def test_the_longest_outage_merges_overlapping_events():
     assert tilting.longest_outage(weather, 2.0) == 5.0
 
 
-def test_the_mixture_is_added_only_for_a_few_failures_by_an_outage_past_patience():
-    """Shift = SAFETY x the shortest longest outage of the sessions that failed by outlasting the
-    client; none while MIN_ELITE sessions fail, or none failed that way."""
+def test_the_mixture_is_added_only_for_a_few_failures_by_an_outage_past_patience(monkeypatch):
+    """One failure mode seen (each failing session's downtime one outage, the other spells short
+    or a reconnect window away): one shift, SAFETY x the shortest downtime, the shifted share
+    1/(1 + Lambda) and the plain-neutral rate; none while MIN_ELITE sessions fail, or none failed
+    by outlasting the client."""
     cfg = apply_overrides(Scenario(), STEADY)
-    trial = apply_overrides(cfg, {"tilt": "disconnects.rate_scale=40"})
+    weathers = {
+        2: (NetworkEvent(5.0, "close", 48.0), NetworkEvent(55.0, "reset", 2.0)),  # 48 + 2
+        5: (NetworkEvent(1.0, "close", 3.0), NetworkEvent(10.0, "half_open", 44.0)),  # 44 + 3
+    }
+    monkeypatch.setattr(  # mixture() reads each session's weather: these ones
+        tilting,
+        "session_weather",
+        lambda trial, seed, s: NetworkRecord(
+            weathers.get(s, (NetworkEvent(9.0, "close", 1.0),)), np.array([0.0]), np.array([1])
+        ),
+    )
     n = tilting.MIN_ELITE + 5
     sessions, ends = np.arange(n), np.full(n, 60.0)
     outlasted = np.isin(sessions, [2, 5])
 
     def pilot(adverse, outlasted):
-        return tilting.Pilot(trial, sessions, ends, np.ones(n), adverse, np.ones(n), outlasted)
+        return tilting.Pilot(cfg, sessions, ends, np.ones(n), adverse, np.ones(n), outlasted)
 
-    spells = [tilting.longest_outage(session_weather(trial, 1, s), 60.0) for s in (2, 5)]
+    total = tilting.shifted_share(cfg, 1, pilot(outlasted, outlasted))
+    assert total == pytest.approx(1 / (1 + 0.05 * 60.0))  # one shifted outage per session
     assert tilting.mixture(cfg, 1, pilot(outlasted, outlasted)) == {
-        "disconnects.outage_mix": tilting.MIX,
-        "disconnects.outage_shift": tilting.SAFETY * min(spells),
+        "disconnects.rate_scale": pytest.approx(cfg.disconnects.rate_scale / (1 - total)),
+        "disconnects.outage_mix": pytest.approx(total),
+        "disconnects.outage_shift": pytest.approx(tilting.SAFETY * 47.0),
     }
     assert tilting.mixture(cfg, 1, pilot(outlasted, np.zeros(n, bool))) == {}
     assert tilting.mixture(cfg, 1, pilot(np.ones(n, bool), outlasted)) == {}
+
+
+def test_failure_spells_are_the_longest_and_the_longest_within_a_reconnect_window():
+    events = (NetworkEvent(0.0, "close", 5.0), NetworkEvent(3.0, "reset", 4.0))  # 0-7
+    events += (NetworkEvent(30.0, "close", 20.0), NetworkEvent(100.0, "close", 12.0))
+    weather = NetworkRecord(events, np.array([0.0]), np.array([1]))
+    assert tilting.outage_spells(weather, 200.0) == [(0.0, 7.0), (30.0, 50.0), (100.0, 112.0)]
+    assert tilting.failure_spells(weather, 200.0, 60.0) == (20.0, 12.0)  # 50 -> 100: 50 s apart
+    assert tilting.failure_spells(weather, 200.0, 40.0) == (20.0, 7.0)  # 7 -> 30: 23 s apart
+    assert tilting.failure_spells(weather, 200.0, 10.0) == (20.0, 0.0)
+    assert tilting.failure_spells(weather, 20.0, 60.0) == (7.0, 0.0)
+
+
+def test_two_failure_modes_give_one_shift_each_weighing_alike(monkeypatch):
+    """Pilot failures by one outage (L2 small) and by two (L2 >= PAIR L1): a long shift from the
+    one-outage downtime, a short one from half the pair's, shares 1/(1 + Lambda) in all (Lambda
+    the disconnects the scenario gives a session), the rate the plain-neutral one, such that one
+    long shifted outage weighs as two short ones (exponential outages: e^(-T1/s)/(r m1) =
+    (e^(-T2/s)/(r m2))^2, r the plain-neutral rate)."""
+    cfg = apply_overrides(Scenario(), STEADY)
+    weathers = {
+        0: (NetworkEvent(5.0, "close", 48.0),),  # one outage of 48 s: mode a
+        1: (NetworkEvent(5.0, "reset", 25.0), NetworkEvent(32.0, "close", 24.0)),  # mode b
+        2: (NetworkEvent(5.0, "reset", 30.0), NetworkEvent(38.0, "close", 26.0)),  # mode b
+    }
+    found = {
+        s: tilting.failure_spells(NetworkRecord(e, np.array([0.0]), np.array([1])), 100.0, 60.0)
+        for s, e in weathers.items()
+    }
+    assert found == {0: (48.0, 0.0), 1: (25.0, 24.0), 2: (30.0, 26.0)}
+
+    monkeypatch.setattr(  # mixture() reads each session's weather: these ones
+        tilting,
+        "session_weather",
+        lambda trial, seed, s: NetworkRecord(weathers[s], np.array([0.0]), np.array([1])),
+    )
+    n = 3
+    on = np.ones(n, bool)
+    p = tilting.Pilot(cfg, np.arange(n), np.full(n, 100.0), np.ones(n), on, np.ones(n), on)
+    got = tilting.mixture(cfg, 1, p)
+    total = 1 / (1 + 0.05 * 100.0)  # shifted_share: one shifted outage per session
+    r = 1 / (1 - total)
+    long, short = tilting.SAFETY * 48.0, tilting.SAFETY * 24.5
+    assert got["disconnects.rate_scale"] == pytest.approx(cfg.disconnects.rate_scale * r)
+    assert got["disconnects.outage_shift"] == pytest.approx(long)
+    assert got["disconnects.outage_shift2"] == pytest.approx(short)
+    m1, m2 = got["disconnects.outage_mix"], got["disconnects.outage_mix2"]
+    assert m1 + m2 == pytest.approx(total)
+    one_long = -long / 1.5 - math.log(r * m1)
+    two_short = 2 * (-short / 1.5 - math.log(r * m2))
+    assert one_long == pytest.approx(two_short, abs=1e-9)
+    apply_overrides(cfg, {"tilt": importance.tilt_text(got)})  # a valid tilt
