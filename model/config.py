@@ -256,10 +256,11 @@ class Link:
 class Disconnects:
     """Disconnect events: a Poisson process (rate from the current condition) plus a fixed schedule.
 
-    Each random (Poisson) event's outage is, independently with probability `outage_mix`,
-    `outage_shift` + a draw from `outage`, else a plain draw from `outage` (a defensive shifted
-    mixture: a tilt for importance sampling that makes one long outage common while keeping every
-    outage length possible; the default, 0, is the plain law). Scheduled events keep their outage.
+    Each random (Poisson) event's outage is, independently, `outage_shift` + a draw from `outage`
+    with probability `outage_mix`, `outage_shift2` + a draw with probability `outage_mix2`, else a
+    plain draw from `outage` (a defensive shifted mixture: a tilt for importance sampling that makes
+    long outages common, one shift per failure mode, while keeping every outage length possible;
+    the default, both shares 0, is the plain law). Scheduled events keep their outage.
 
     `schedule` lists deterministic events as `time:kind:outage` separated by `;`
     (e.g. `5:close:1;12.5:half_open:3`), kinds close, reset or half_open.
@@ -292,6 +293,17 @@ class Disconnects:
     outage_shift: float = spec(
         0.0, "s", "added to the outage of the `outage_mix` share of random disconnects", lo=0.0
     )
+    outage_mix2: float = spec(
+        0.0,
+        "prob",
+        "share of random disconnects whose outage is `outage_shift2` + a draw from `outage` (a "
+        "second component of the shifted mixture; outage_mix + outage_mix2 at most 1)",
+        lo=0.0,
+        hi=1.0,
+    )
+    outage_shift2: float = spec(
+        0.0, "s", "added to the outage of the `outage_mix2` share of random disconnects", lo=0.0
+    )
     schedule: str = spec("", "-", "deterministic events 'time:kind:outage;...'")
 
     def __post_init__(self):
@@ -300,7 +312,26 @@ class Disconnects:
             raise ConfigError(
                 "weight_close", self.weight_close, "the three kind weights must not all be 0"
             )
+        if self.outage_mix + self.outage_mix2 > 1:
+            raise ConfigError(
+                "outage_mix2",
+                self.outage_mix2,
+                f"at most 1 - outage_mix = {1 - self.outage_mix:g} (the shares of shifted "
+                "outages sum to at most 1)",
+            )
         self.scheduled()
+
+    def outage_components(self) -> tuple[tuple[float, float], ...]:
+        """The shifted components of the outage law as (share, shift), those with a share > 0, in
+        the order `network.Weather` draws them (the plain law has the rest of the probability)."""
+        return tuple(
+            (m, s)
+            for m, s in (
+                (self.outage_mix, self.outage_shift),
+                (self.outage_mix2, self.outage_shift2),
+            )
+            if m > 0
+        )
 
     def kind_probabilities(self) -> tuple[float, float, float]:
         """P(close), P(reset), P(half_open): the weights normalised."""

@@ -19,10 +19,11 @@ The density of the weather on [0, T] (README "Importance sampling"):
 - disconnect events: a Poisson process of piecewise-constant rate lambda(t) (the condition's rate
   times `rate_scale`): the product of lambda(t_k) over events at t_k <= T times
   e^(-integral_0^T lambda); each event's kind (probability) and outage (density) are its marks,
-  the outage's density the shifted mixture (1 - m) f(x) + m f(x - shift) when `outage_mix` m > 0
-  (a defensive mixture: tilted to m > 0 it draws one outage past a failure threshold often, and
-  its plain part keeps every outage the scenario can draw possible, with weight at most 1/(1 - m)
-  per event, so the estimate misses nothing);
+  the outage's density the shifted mixture (1 - sum_j m_j) f(x) + sum_j m_j f(x - shift_j) over
+  the components with `outage_mix`/`outage_mix2` m_j > 0 (a defensive mixture: tilted to m_j > 0
+  it draws outages past a failure threshold often, one shift per failure mode, and its plain part
+  keeps every outage the scenario can draw possible, with weight at most 1/(1 - sum_j m_j) per
+  event, so the estimate misses nothing);
 - scheduled events are the same under both laws and carry no weight.
 The likelihood ratio is computed from the weather record (what was drawn), never from the random
 number streams, so it does not depend on how the draws are made.
@@ -49,6 +50,8 @@ DISCONNECT_SETTINGS = (
     "weight_half_open",
     "outage_mix",
     "outage_shift",
+    "outage_mix2",
+    "outage_shift2",
 )
 OUTAGE_SETTINGS = ("outage.kind", "outage.scale", "outage.shape")
 
@@ -75,6 +78,7 @@ def parse_tilt(text: str) -> list[tuple[str, str]]:
                 item,
                 "a weather setting: disconnects.rate_scale, disconnects.weight_*, "
                 "disconnects.outage.*, disconnects.outage_mix, disconnects.outage_shift, "
+                "disconnects.outage_mix2, disconnects.outage_shift2, "
                 "network.CONDITION.{disconnect_rate, mean_sojourn, to_*}",
             )
         pairs.append((path, value))
@@ -120,29 +124,37 @@ def _degenerate(d: Dist) -> bool:
     return d.kind == "constant" or d.scale == 0.0
 
 
-def outage_log_density(d: Dist, x: np.ndarray, mix: float = 0.0, shift: float = 0.0) -> np.ndarray:
-    """log density at x of a random disconnect's outage: the law `d`, shifted by `shift` with
-    probability `mix` (`Disconnects.outage_mix`, `outage_shift`), i.e.
+def outage_log_density(d: Dist, x: np.ndarray, mix=0.0, shift=0.0) -> np.ndarray:
+    """log density at x of a random disconnect's outage: the law `d`, shifted by shift_j with
+    probability mix_j (`Disconnects.outage_mix`, `outage_shift` and `outage_mix2`,
+    `outage_shift2`; `mix` and `shift` a number each, or sequences of the same length), i.e.
 
-        log((1 - mix) f(x) + mix f(x - shift) 1{x >= shift}),
+        log((1 - sum_j mix_j) f(x) + sum_j mix_j f(x - shift_j) 1{x >= shift_j}),
 
-    summed in log space (np.logaddexp: no underflow where f(x) is e^-30 and less). mix = 0 or
-    shift = 0 is f itself, mix = 1 the shifted part alone (-inf below the shift). A point mass
-    (constant law) is a density on its points: 0 at its value, -inf elsewhere; shifted, its point
-    is value + shift, the same sum `network.Weather` draws."""
+    summed in log space (np.logaddexp: no underflow where f(x) is e^-30 and less). A component
+    with mix_j = 0 or shift_j = 0 is f itself; sum_j mix_j = 1 leaves no plain part (-inf below the
+    shortest shift). A point mass (constant law) is a density on its points: 0 at its value, -inf
+    elsewhere; shifted, its point is value + shift, the same sum `network.Weather` draws."""
     x = np.asarray(x, dtype=float)
-    if mix == 0 or shift == 0:
-        return _plain_log_density(d, x)
-    if _degenerate(d):
-        point = d.scale if d.kind == "constant" else 0.0
-        shifted = np.where(x == point + shift, 0.0, -np.inf)
-    else:
-        above = x >= shift
-        shifted = np.full(x.shape, -np.inf)
-        shifted[above] = _plain_log_density(d, x[above] - shift)
-    if mix == 1:
-        return shifted
-    return np.logaddexp(math.log1p(-mix) + _plain_log_density(d, x), math.log(mix) + shifted)
+    mixes, shifts = np.atleast_1d(np.asarray(mix, float)), np.atleast_1d(np.asarray(shift, float))
+    if mixes.shape != shifts.shape:
+        raise ValueError(f"mix {mix!r} and shift {shift!r}: one share per shift")
+    plain = _plain_log_density(d, x)
+    shifted_parts = [(m, s) for m, s in zip(mixes.tolist(), shifts.tolist()) if m > 0 and s > 0]
+    if not shifted_parts:
+        return plain  # no shifted component (a share or shift of 0 is f itself): f, bit for bit
+    shifted_share = sum(m for m, _ in shifted_parts)  # the plain part has 1 - this
+    parts = [math.log1p(-shifted_share) + plain] if shifted_share < 1 - 1e-12 else []
+    for m, s in shifted_parts:
+        if _degenerate(d):
+            point = d.scale if d.kind == "constant" else 0.0
+            shifted = np.where(x == point + s, 0.0, -np.inf)
+        else:
+            above = x >= s
+            shifted = np.full(x.shape, -np.inf)
+            shifted[above] = _plain_log_density(d, x[above] - s)
+        parts.append(math.log(m) + shifted)
+    return functools.reduce(np.logaddexp, parts)
 
 
 def _plain_log_density(d: Dist, x: np.ndarray) -> np.ndarray:
@@ -200,7 +212,10 @@ def log_likelihood(cfg: Scenario, weather: NetworkRecord, end: float) -> float:
         marks = np.array([kind_p[e.kind] for e in events])
         d = cfg.disconnects
         outages = outage_log_density(
-            d.outage, [e.outage for e in events], d.outage_mix, d.outage_shift
+            d.outage,
+            [e.outage for e in events],
+            [m for m, _ in d.outage_components()],
+            [s for _, s in d.outage_components()],
         )
         with np.errstate(divide="ignore"):
             ll += float(np.sum(np.log(rates * marks)) + np.sum(outages))
@@ -257,27 +272,33 @@ def check_tilt(cfg: Scenario) -> None:
     if (_degenerate(a.outage) or _degenerate(b.outage)) and _outage_law(a) != _outage_law(b):
         raise ConfigError("tilt", cfg.tilt, "a constant outage law left unchanged (and unmixed)")
     if not _covers(_outage_support(b), _outage_support(a)):
-        if b.outage_mix == 1:
+        if _plain_share(b) <= 0:
             raise ConfigError(
                 "tilt",
                 cfg.tilt,
-                "disconnects.outage_mix < 1 (at 1 with disconnects.outage_shift > 0, outages "
-                "shorter than the shift become impossible)",
+                "disconnects.outage_mix + disconnects.outage_mix2 < 1 (at "
+                f"{b.outage_mix:g} + {b.outage_mix2:g} = 1 no plain part is left, and with a "
+                "shift > 0 outages shorter than the shortest shift become impossible)",
             )
         raise ConfigError("tilt", cfg.tilt, "a uniform outage law covering the scenario's")
 
 
 def _outage_law(d) -> tuple:
     """What fixes the law of a random disconnect's outage."""
-    return d.outage, d.outage_mix, d.outage_shift
+    return d.outage, d.outage_components()
+
+
+def _plain_share(d) -> float:
+    """The probability that a random disconnect's outage is a plain draw (no shift)."""
+    return 1.0 - sum(m for m, _ in d.outage_components())
 
 
 def _outage_support(d) -> list[tuple[float, float]]:
     """The intervals where a random disconnect's outage has positive density (the uniform law's
-    [0, scale], every other family's [0, inf); the shifted part's moved by the shift)."""
+    [0, scale], every other family's [0, inf); each shifted component's moved by its shift)."""
     top = d.outage.scale if d.outage.kind == "uniform" else math.inf
-    plain = [(0.0, top)] if d.outage_mix < 1 else []
-    return plain + ([(d.outage_shift, d.outage_shift + top)] if d.outage_mix > 0 else [])
+    plain = [(0.0, top)] if _plain_share(d) > 0 else []
+    return plain + [(shift, shift + top) for _, shift in d.outage_components()]
 
 
 def _covers(outer: list[tuple[float, float]], inner: list[tuple[float, float]]) -> bool:

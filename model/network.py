@@ -7,7 +7,8 @@ Assumptions (see README "Model assumptions"):
   They are exogenous: they keep arriving while the client is reconnecting (an event during an
   outage extends the time the network is unreachable).
 - A random event's outage is drawn from `disconnects.outage`, plus `disconnects.outage_shift`
-  with probability `disconnects.outage_mix` (independently per event; 0 by default).
+  with probability `disconnects.outage_mix`, or plus `disconnects.outage_shift2` with probability
+  `disconnects.outage_mix2` (one uniform draw per event picks the component; both 0 by default).
 - Each event makes the network unreachable for its outage: `close` and `reset` also tear down the
   current connection; `half_open` silently black-holes every packet (nothing is torn down; whether
   anyone notices is up to the heartbeat and TCP).
@@ -65,8 +66,13 @@ class Weather:
             rng.random(len(times)), side="right"
         )  # = rng.choice(3, p=...)
         outages = d.outage.sample(rng, len(times))
-        if d.outage_mix > 0:  # drawn after the rest: without a mixture the draws are unchanged
-            outages = outages + d.outage_shift * (rng.random(len(times)) < d.outage_mix)
+        components = d.outage_components()
+        if components:  # drawn after the rest: without a mixture the draws are unchanged
+            u, low, shifts = rng.random(len(times)), 0.0, np.zeros(len(times))
+            for mix, shift in components:  # component j where u falls in [low_j, low_j + mix_j)
+                shifts[(u >= low) & (u < low + mix)] = shift
+                low += mix
+            outages = outages + shifts
         events = [
             NetworkEvent(float(t), DISCONNECT_KINDS[k], float(o))
             for t, k, o in zip(times, kinds, outages)

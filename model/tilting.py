@@ -20,19 +20,25 @@ is a poor change of measure: longer outages for every disconnect spread the fail
 weights over many orders of magnitude, and the cross-entropy rounds end with fewer than
 `MIN_ELITE` failures. Then, if some pilot sessions of the last round did fail because an outage
 outlasted the client (a stream's error `network_timeout` or `resume_window_exceeded`), the tilt
-becomes: the fitted rate, the scenario's own outage law, and with probability `MIX` an outage
-shifted by
+becomes: the scenario's own outage law, and with probability `MIX` in all an outage shifted by T
+(one shift), or by T1 or T2 (one shift per failure mode: `mixture` states the rule), e.g.
 
-    T = SAFETY x (the shortest of those sessions' longest outages)
+    T = SAFETY x (the shortest downtime that failed a pilot session)
 
-(an outage counted as the network's whole unreachable spell, overlapping events merged). Under it
-a shifted outage needs only the law's own excess past the threshold, and (for exponential outages,
-memoryless) every failing session's long outage carries the same factor e^(-T/s)/MIX: the weights
-of the failures stay within the spread of (1 - MIX)^-(events) and the rate tilt's.
+(an outage counted as the network's whole unreachable spell, overlapping events merged), and the
+plain-neutral rate: the scenario's disconnect rate / (1 - MIX), under which a plain disconnect
+weighs (1/r) / (1 - MIX) = 1 (the cross-entropy rate, fitted to longer outages, would spread the
+weights by r^-(events)). Under it a shifted outage needs only the law's own excess past the
+threshold, and (for exponential outages, memoryless) every failing session's long outage carries
+the same factor e^(-T/s)/(r m): a session's weight is fixed by how many outages were shifted (and
+by e^((r - 1) Lambda), Lambda its expected disconnects), so the failures of one mode weigh alike.
+With two modes (the multi-stream scenarios: one outage past ~50 s, or two of ~25 s inside one
+reconnect minute, which the backoff's attempts both fall into) the shares are set so that one
+long-shifted outage and two short-shifted ones weigh the same (`_shares`).
 
 Why T must stay below the failure threshold theta: outages between theta and T fail the session
 but can only be drawn by the plain part (1 - MIX), about as rarely as under the scenario, while
-the weight of such a session is about 1/(1 - MIX) per event instead of e^(-T/s)/MIX: the estimate
+the weight of such a session is about 1 per event instead of e^(-T/s)/(r m): the estimate
 stays unbiased (the plain part keeps every outage possible, so nothing is left out of the
 support), but that part of the failure probability would be carried by sessions that almost never
 appear, and the run would underestimate with high probability, its interval not showing it. The
@@ -41,16 +47,21 @@ schedule), hence the safety factor. A T below theta costs efficiency: only e^(-(
 the shifted outages reach theta, and once theta - T is many outage means that part of the failures
 is as good as missed too, its rare samples carrying weights far above the rest (the effective
 number of adverse events then stays small and the verdict is flagged degenerate, not decided).
-Assumptions: the failures are caused by one long spell (not many medium ones: those are the
-exponential family's case), and the pilot's failing sessions show the threshold's scale. Where
-failures have two comparable modes (the multi-stream scenarios: one outage past ~50 s, or two of
-~25 s inside one reconnect minute, which the backoff's attempts both fall into), one shift
-samples one mode well and the other rarely, and the weights stay degenerate (README
-"Importance sampling").
+Assumptions: the failures are caused by one long spell or two (not many medium ones: those are
+the exponential family's case), and the pilot's failing sessions show the threshold's scale.
+Limit (measured, README "Importance sampling"): on the multi-stream scenarios the pilot's
+shortest failing spells come from overlapping and adjacent outages, so the long shift sits 4 to 9
+outage means below the one-outage threshold (about 50 to 55 s); few sessions then fail with one
+shifted outage, most failures under the tilt have two or more (weights 10^10 and more below), the
+effective number of adverse events counts that lighter class (it cannot see a heavier class that
+was not sampled) and stays below 30 at the report's budgets. The two-outage mode needs the second
+outage soon after the first ends: a matter of the disconnect times, which no shift of outage
+lengths makes common.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,8 +77,9 @@ ELITE_FRACTION = 0.1
 PILOT_FIRST = 10**9  # the pilots' sessions: far from any real run's (0, 1, ...)
 START = {"disconnects.rate_scale": 4.0}  # the first round's tilt: disconnects 4x as often
 AWAY = ("time_disconnected", "time_backing_off", "time_connecting", "time_resuming")
-MIX = 0.5  # the mixture's share of shifted outages: defensive (the plain part keeps half)
+MIX = 0.5  # the mixture's largest share of shifted outages: defensive (the plain part keeps half)
 SAFETY = 0.9  # the shift: this share of the shortest failing outage (below the threshold)
+PAIR = 0.25  # a second spell this share of the longest, within a reconnect window: two outages
 OUTLASTED = ("network_timeout", "resume_window_exceeded")  # errors of an outage past patience
 
 
@@ -142,33 +154,113 @@ def cross_entropy_step(cfg: Scenario, seed: int, tilt: dict, sessions: int, work
     return cross_entropy_fit(cfg, seed, pilot(cfg, seed, tilt, sessions, workers), tilt)
 
 
+def outage_spells(weather, end: float) -> list[tuple[float, float]]:
+    """The spells the network is unreachable in a weather record, as (start, stop) in time order,
+    over the events at or before `end` (overlapping outages merged: an event during an outage
+    extends it)."""
+    spells: list[list[float]] = []
+    for e in sorted((e for e in weather.events if e.time <= end), key=lambda e: e.time):
+        if spells and e.time <= spells[-1][1]:
+            spells[-1][1] = max(spells[-1][1], e.time + e.outage)
+        else:
+            spells.append([e.time, e.time + e.outage])
+    return [(a, b) for a, b in spells]
+
+
 def longest_outage(weather, end: float) -> float:
     """The longest spell the network is unreachable in a weather record, over the events at or
     before `end` (overlapping outages merged: an event during an outage extends it)."""
-    longest, start, stop = 0.0, None, None
-    for e in sorted((e for e in weather.events if e.time <= end), key=lambda e: e.time):
-        if start is None or e.time > stop:
-            start, stop = e.time, e.time + e.outage
-        else:
-            stop = max(stop, e.time + e.outage)
-        longest = max(longest, stop - start)
-    return longest
+    return max((b - a for a, b in outage_spells(weather, end)), default=0.0)
+
+
+def failure_spells(weather, end: float, window: float) -> tuple[float, float]:
+    """(the longest unreachable spell, the longest other spell less than `window` apart from it
+    (0 if none)): the outage, or the two outages, one reconnect's attempts fell into."""
+    spells = outage_spells(weather, end)
+    if not spells:
+        return 0.0, 0.0
+    a, b = max(spells, key=lambda s: s[1] - s[0])
+    near = [d - c for c, d in spells if (c, d) != (a, b) and max(c - b, a - d) < window]
+    return b - a, max(near, default=0.0)
+
+
+def _shares(cfg: Scenario, total: float, long: float, short: float) -> tuple[float, float]:
+    """The shares (m1, m2), m1 + m2 = `total`, of the long and the short shift: such that one long
+    shifted outage and two short ones weigh the same under the plain-neutral rate
+    r = 1/(1 - total) (for exponential outages of mean s a shifted outage weighs e^(-T/s)/(r m)
+    whatever its excess, so m1 = c m2^2 with c = r e^((2 short - long)/s); other laws: c = r),
+    each kept within [total/10, 9 total/10] so that both modes stay sampled."""
+    d, r = cfg.disconnects.outage, 1.0 / (1.0 - total)
+    exponent = (2 * short - long) / d.scale if d.kind == "exponential" else 0.0
+    c = r * math.exp(min(max(exponent, -30.0), 30.0))
+    m2 = (math.sqrt(1.0 + 4.0 * c * total) - 1.0) / (2.0 * c)
+    m2 = min(max(m2, total / 10), 9 * total / 10)
+    return total - m2, m2
+
+
+def shifted_share(cfg: Scenario, seed: int, p: Pilot) -> float:
+    """The mixture's total share of shifted outages: 1/(1 + Lambda), Lambda the mean number of
+    random disconnects the scenario gives a pilot session up to its end, so that under the
+    plain-neutral rate a session has one shifted outage on average (Lambda m/(1 - m) = 1: the
+    most sessions with exactly one, a session's weight falling by orders of magnitude with each
+    shifted outage more); at most MIX."""
+    lam = np.mean(
+        [
+            importance.event_statistics(cfg, session_weather(p.trial, seed, int(s)), float(e))[1]
+            for s, e in zip(p.sessions, p.ends)
+        ]
+    )
+    return min(MIX, 1.0 / (1.0 + cfg.disconnects.rate_scale * float(lam)))
 
 
 def mixture(cfg: Scenario, seed: int, p: Pilot) -> dict:
     """The shifted-mixture settings the pilot `p` calls for (module docstring), or {}: none while
     the pilot has `MIN_ELITE` failures (the exponential family works), none of them an outage
-    outlasting the client, or the scenario's outages are a point mass or already mixed."""
+    outlasting the client, or the scenario's outages are a point mass or already mixed.
+
+    The rule: each session that failed by an outage outlasting the client shows the outage its
+    reconnect fell into (its longest unreachable spell, L1) and the longest other spell less than
+    one reconnect window (`client.backoff.deadline`) from it (L2); L1 + L2 is the downtime the
+    reconnect faced. A session with L2 >= `PAIR` L1 failed by two outages (mode b), else by one
+    (mode a). Only mode a seen: one shift, SAFETY x the shortest L1 + L2. Mode b seen: two shifts,
+    the short one SAFETY x the shortest (L1 + L2)/2 over mode-b sessions (two outages sharing the
+    downtime evenly: for exponential outages every split of a total is as likely, and the even
+    one is what two shifted draws make), the long one SAFETY x the shortest L1 + L2 over mode-a
+    sessions (2 x the short shift if none: one outage carrying a pair's downtime), their shares
+    `_shares`. The shares sum to `shifted_share` m (at most MIX), the rate is the plain-neutral
+    one, the scenario's / (1 - m): a plain disconnect then weighs (1/r)/(1 - m) = 1, and a
+    session's weight is fixed by its shifted outages (and e^((r-1) Lambda))."""
     d = cfg.disconnects
     if p.adverse.sum() >= MIN_ELITE or not p.outlasted.any():
         return {}
-    if d.outage_mix > 0 or d.outage.kind == "constant" or d.outage.scale == 0:
+    if d.outage_components() or d.outage.kind == "constant" or d.outage.scale == 0:
         return {}
-    spells = [
-        longest_outage(session_weather(p.trial, seed, int(session)), float(end))
+    deadline = cfg.client.backoff.deadline
+    window = deadline if math.isfinite(deadline) else cfg.horizon
+    found = [
+        failure_spells(session_weather(p.trial, seed, int(session)), float(end), window)
         for session, end in zip(p.sessions[p.outlasted], p.ends[p.outlasted])
     ]
-    return {"disconnects.outage_mix": MIX, "disconnects.outage_shift": SAFETY * min(spells)}
+    one = [l1 + l2 for l1, l2 in found if l2 < PAIR * l1]
+    two = [(l1 + l2) / 2 for l1, l2 in found if l2 >= PAIR * l1]
+    total = shifted_share(cfg, seed, p)
+    rate = {"disconnects.rate_scale": d.rate_scale / (1.0 - total)}
+    if not two:
+        return {
+            **rate,
+            "disconnects.outage_mix": total,
+            "disconnects.outage_shift": SAFETY * min(one),
+        }
+    short = SAFETY * min(two)
+    long = SAFETY * min(one) if one else 2 * short
+    m1, m2 = _shares(cfg, total, long, short)
+    return {
+        **rate,
+        "disconnects.outage_mix": m1,
+        "disconnects.outage_shift": long,
+        "disconnects.outage_mix2": m2,
+        "disconnects.outage_shift2": short,
+    }
 
 
 def choose_tilt(
@@ -176,8 +268,8 @@ def choose_tilt(
 ) -> str:
     """The tilt text `--tilt auto` uses for `cfg` (empty if the scenario has no random
     disconnects to tilt): `rounds` of cross-entropy, then the shifted mixture if the last round
-    calls for it (with the fitted rate; the outage law is then the scenario's own, the shift
-    carrying the outage's rarity)."""
+    calls for it (with the plain-neutral rate; the outage law is then the scenario's own, the
+    shifts carrying the outage's rarity)."""
     rates = [cfg.network.condition(c).disconnect_rate for c in ("stable", "unstable", "poor")]
     if cfg.disconnects.rate_scale == 0 or not any(rates):
         return ""
@@ -187,7 +279,7 @@ def choose_tilt(
         tilt = cross_entropy_fit(cfg, seed, last, tilt)
     mixed = mixture(cfg, seed, last) if last else {}
     if mixed:
-        tilt = {"disconnects.rate_scale": tilt["disconnects.rate_scale"], **mixed}
+        tilt = mixed
     return importance.tilt_text({k: float(f"{v:.3g}") for k, v in tilt.items()})
 
 

@@ -93,7 +93,15 @@ def test_a_tilted_run_keeps_what_the_weather_does_not_touch():
         ("disconnects.rate_scale=0", "disconnect rate > 0"),
         ("disconnects.weight_half_open=0", "half_open"),
         ("disconnects.rate_scale", "entries 'path=value'"),
-        ("disconnects.outage_mix=1;disconnects.outage_shift=40", "disconnects.outage_mix < 1"),
+        (
+            "disconnects.outage_mix=1;disconnects.outage_shift=40",
+            "disconnects.outage_mix + disconnects.outage_mix2 < 1",
+        ),
+        (
+            "disconnects.outage_mix=0.4;disconnects.outage_shift=40;"
+            "disconnects.outage_mix2=0.6;disconnects.outage_shift2=20",
+            "no plain part is left",
+        ),
         ("disconnects.outage.kind=uniform", "uniform outage law covering"),
     ],
 )
@@ -120,7 +128,7 @@ def test_an_all_shifted_tilt_is_allowed_where_the_scenario_is_shifted_at_least_a
     )
     apply_overrides(shifted, {"tilt": "disconnects.outage_shift=5"})
     apply_overrides(Scenario(), {"tilt": "disconnects.outage_mix=1"})
-    with pytest.raises(ConfigError, match="outage_mix < 1"):
+    with pytest.raises(ConfigError, match="outage_mix2 < 1"):
         apply_overrides(shifted, {"tilt": "disconnects.outage_shift=12"})
 
 
@@ -234,6 +242,123 @@ def test_no_mixture_leaves_the_weather_draws_unchanged():
     assert shifted > 0
 
 
+@pytest.mark.parametrize("law", LAWS, ids=lambda d: d.kind)
+@pytest.mark.parametrize("mixes", [(0.3, 0.2), (0.6, 0.4)])
+def test_the_two_shift_mixture_density_integrates_to_one(law, mixes):
+    """(1 - m1 - m2) f(x) + m1 f(x - T1) + m2 f(x - T2) is a density (m1 + m2 = 1: no plain part,
+    nothing below the shorter shift), and each component's share is the mass above its shift
+    where the others' is 0 there (a uniform law narrower than the gaps)."""
+    shifts = (7.0, 20.0)
+
+    def density(x):
+        return math.exp(importance.outage_log_density(law, [x], mixes, shifts)[0])
+
+    cuts = [0.0, 3.0, 7.0, 10.0, 20.0, 23.0, math.inf]
+    total = sum(integrate.quad(density, a, b, limit=200)[0] for a, b in zip(cuts, cuts[1:]))
+    assert total == pytest.approx(1.0, abs=1e-7)
+    below = importance.outage_log_density(law, [0.5, 2.0], mixes, shifts)
+    assert (below == -np.inf).all() if sum(mixes) == 1 else np.isfinite(below).all()
+
+
+def test_the_two_shift_mixture_density_is_the_closed_form():
+    """At a point above both shifts: log of the three exponential terms, written out."""
+    law, (m1, m2), (t1, t2), x = Dist("exponential", 1.5), (0.25, 0.25), (45.0, 22.0), 50.0
+
+    def f(y):
+        return math.exp(-y / 1.5) / 1.5
+
+    expected = math.log(0.5 * f(x) + m1 * f(x - t1) + m2 * f(x - t2))
+    got = importance.outage_log_density(law, [x], [m1, m2], [t1, t2])[0]
+    assert got == pytest.approx(expected, rel=1e-12)
+    # one component of share 0 (or shift 0) is the one-shift mixture, bit for bit
+    one = importance.outage_log_density(law, [x, 3.0], 0.25, 45.0)
+    assert np.array_equal(importance.outage_log_density(law, [x, 3.0], [0.25, 0.0], [45, 9]), one)
+
+
+def test_the_two_shift_tilt_weight_is_exact_on_a_fixed_weather():
+    """The session weight of a hand-made weather under a two-shift tilt: the Poisson rate terms
+    (rate unchanged: they cancel) times, per event, f(x) over the tilted mixture density."""
+    tilt = (
+        "disconnects.outage_mix=0.2;disconnects.outage_shift=40;"
+        "disconnects.outage_mix2=0.3;disconnects.outage_shift2=20"
+    )
+    cfg = apply_overrides(Scenario(), {**STEADY, "tilt": tilt})
+    outages = (1.0, 23.0, 44.5)
+    events = tuple(NetworkEvent(5.0 + 10 * i, "close", o) for i, o in enumerate(outages))
+    weather = NetworkRecord(events, np.array([0.0]), np.array([1]))
+
+    def f(y):
+        return math.exp(-y / 1.5) / 1.5 if y >= 0 else 0.0
+
+    expected = math.prod(
+        f(x) / (0.5 * f(x) + 0.2 * f(x - 40.0) + 0.3 * f(x - 20.0)) for x in outages
+    )
+    assert importance.weight(cfg, weather, 60.0) == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_two_shift_weights_average_to_one():
+    """E_tilt[L] = 1 over whole weathers drawn under a two-shift tilt (seeded, 4,000 sessions;
+    the tolerance is 4 standard errors of the mean weight)."""
+    tilt = (
+        "disconnects.rate_scale=2;disconnects.outage_mix=0.2;disconnects.outage_shift=6;"
+        "disconnects.outage_mix2=0.2;disconnects.outage_shift2=3"
+    )
+    cfg = apply_overrides(Scenario(), {**STEADY, "horizon": 20.0, "tilt": tilt})
+    tilted = importance.tilted(cfg)
+    w = np.array([importance.weight(cfg, session_weather(tilted, 3, s), 20.0) for s in range(4000)])
+    se = w.std(ddof=1) / math.sqrt(len(w))
+    assert abs(w.mean() - 1.0) < 4 * se
+    assert se < 0.05
+
+
+def test_the_two_shift_mixture_draws_each_component_at_its_share():
+    """Component j is drawn with probability m_j from one uniform per event; with outage_mix2 = 0
+    the draws are the one-shift mixture's, bit for bit."""
+    base = apply_overrides(Scenario(), {**STEADY, "disconnects.rate_scale": 20.0})
+    one = apply_overrides(base, {"disconnects.outage_mix": 0.3, "disconnects.outage_shift": 100.0})
+    idle = apply_overrides(one, {"disconnects.outage_shift2": 50.0})
+    two = apply_overrides(idle, {"disconnects.outage_mix2": 0.2})
+    counts, n = np.zeros(3), 0
+    for session in range(60):
+        p, a, b, c = (session_weather(cfg, 5, session) for cfg in (base, one, idle, two))
+        assert a.events == b.events
+        for e, f, g in zip(p.events, a.events, c.events):
+            assert g.outage - e.outage in (0.0, 50.0, 100.0)
+            if f.outage != e.outage:  # the first component: the same draws pick it
+                assert g.outage == f.outage
+            counts[[0.0, 50.0, 100.0].index(g.outage - e.outage)] += 1
+            n += 1
+    shares = counts / n
+    tol = 4 * np.sqrt(np.array([0.5, 0.2, 0.3]) * (1 - np.array([0.5, 0.2, 0.3])) / n)
+    assert np.all(np.abs(shares - [0.5, 0.2, 0.3]) < tol)
+
+
+def test_the_shifted_shares_may_not_exceed_one():
+    with pytest.raises(ConfigError) as e:
+        apply_overrides(Scenario(), {"disconnects.outage_mix": 0.7, "disconnects.outage_mix2": 0.4})
+    assert "outage_mix2" in str(e.value) and "0.4" in str(e.value) and "at most 1" in str(e.value)
+
+
+def test_an_all_shifted_two_shift_tilt_covers_a_scenario_shifted_at_least_as_far():
+    """No plain part: the tilt must still reach every outage of the scenario (itself shifted by
+    10 s here): shifts of 5 and 8 do, shifts of 12 and 8 do too (the 8 covers from 8 up), 12 and
+    15 do not."""
+    shifted = apply_overrides(
+        Scenario(), {"disconnects.outage_mix": 1.0, "disconnects.outage_shift": 10.0}
+    )
+    both = "disconnects.outage_mix=0.5;disconnects.outage_mix2=0.5;"
+    apply_overrides(
+        shifted, {"tilt": both + "disconnects.outage_shift=5;disconnects.outage_shift2=8"}
+    )
+    apply_overrides(
+        shifted, {"tilt": both + "disconnects.outage_shift=12;disconnects.outage_shift2=8"}
+    )
+    with pytest.raises(ConfigError, match="no plain part is left"):
+        apply_overrides(
+            shifted, {"tilt": both + "disconnects.outage_shift=12;disconnects.outage_shift2=15"}
+        )
+
+
 def test_one_long_outage_estimate_covers_the_exact_value():
     """P(an outage > 20 s in 20 s) = 1 - exp(-l W e^(-20/1.5)) (1.6e-6) from 2,000 weathers under
     the shifted mixture: within 4 standard errors, not degenerate, with a variance per session
@@ -256,22 +381,88 @@ def test_the_longest_outage_merges_overlapping_events():
     assert tilting.longest_outage(weather, 2.0) == 5.0
 
 
-def test_the_mixture_is_added_only_for_a_few_failures_by_an_outage_past_patience():
-    """Shift = SAFETY x the shortest longest outage of the sessions that failed by outlasting the
-    client; none while MIN_ELITE sessions fail, or none failed that way."""
+def test_the_mixture_is_added_only_for_a_few_failures_by_an_outage_past_patience(monkeypatch):
+    """One failure mode seen (each failing session's downtime one outage, the other spells short
+    or a reconnect window away): one shift, SAFETY x the shortest downtime, the shifted share
+    1/(1 + Lambda) and the plain-neutral rate; none while MIN_ELITE sessions fail, or none failed
+    by outlasting the client."""
     cfg = apply_overrides(Scenario(), STEADY)
-    trial = apply_overrides(cfg, {"tilt": "disconnects.rate_scale=40"})
+    weathers = {
+        2: (NetworkEvent(5.0, "close", 48.0), NetworkEvent(55.0, "reset", 2.0)),  # 48 + 2
+        5: (NetworkEvent(1.0, "close", 3.0), NetworkEvent(10.0, "half_open", 44.0)),  # 44 + 3
+    }
+    monkeypatch.setattr(  # mixture() reads each session's weather: these ones
+        tilting,
+        "session_weather",
+        lambda trial, seed, s: NetworkRecord(
+            weathers.get(s, (NetworkEvent(9.0, "close", 1.0),)), np.array([0.0]), np.array([1])
+        ),
+    )
     n = tilting.MIN_ELITE + 5
     sessions, ends = np.arange(n), np.full(n, 60.0)
     outlasted = np.isin(sessions, [2, 5])
 
     def pilot(adverse, outlasted):
-        return tilting.Pilot(trial, sessions, ends, np.ones(n), adverse, np.ones(n), outlasted)
+        return tilting.Pilot(cfg, sessions, ends, np.ones(n), adverse, np.ones(n), outlasted)
 
-    spells = [tilting.longest_outage(session_weather(trial, 1, s), 60.0) for s in (2, 5)]
+    total = tilting.shifted_share(cfg, 1, pilot(outlasted, outlasted))
+    assert total == pytest.approx(1 / (1 + 0.05 * 60.0))  # one shifted outage per session
     assert tilting.mixture(cfg, 1, pilot(outlasted, outlasted)) == {
-        "disconnects.outage_mix": tilting.MIX,
-        "disconnects.outage_shift": tilting.SAFETY * min(spells),
+        "disconnects.rate_scale": pytest.approx(cfg.disconnects.rate_scale / (1 - total)),
+        "disconnects.outage_mix": pytest.approx(total),
+        "disconnects.outage_shift": pytest.approx(tilting.SAFETY * 47.0),
     }
     assert tilting.mixture(cfg, 1, pilot(outlasted, np.zeros(n, bool))) == {}
     assert tilting.mixture(cfg, 1, pilot(np.ones(n, bool), outlasted)) == {}
+
+
+def test_failure_spells_are_the_longest_and_the_longest_within_a_reconnect_window():
+    events = (NetworkEvent(0.0, "close", 5.0), NetworkEvent(3.0, "reset", 4.0))  # 0-7
+    events += (NetworkEvent(30.0, "close", 20.0), NetworkEvent(100.0, "close", 12.0))
+    weather = NetworkRecord(events, np.array([0.0]), np.array([1]))
+    assert tilting.outage_spells(weather, 200.0) == [(0.0, 7.0), (30.0, 50.0), (100.0, 112.0)]
+    assert tilting.failure_spells(weather, 200.0, 60.0) == (20.0, 12.0)  # 50 -> 100: 50 s apart
+    assert tilting.failure_spells(weather, 200.0, 40.0) == (20.0, 7.0)  # 7 -> 30: 23 s apart
+    assert tilting.failure_spells(weather, 200.0, 10.0) == (20.0, 0.0)
+    assert tilting.failure_spells(weather, 20.0, 60.0) == (7.0, 0.0)
+
+
+def test_two_failure_modes_give_one_shift_each_weighing_alike(monkeypatch):
+    """Pilot failures by one outage (L2 small) and by two (L2 >= PAIR L1): a long shift from the
+    one-outage downtime, a short one from half the pair's, shares 1/(1 + Lambda) in all (Lambda
+    the disconnects the scenario gives a session), the rate the plain-neutral one, such that one
+    long shifted outage weighs as two short ones (exponential outages: e^(-T1/s)/(r m1) =
+    (e^(-T2/s)/(r m2))^2, r the plain-neutral rate)."""
+    cfg = apply_overrides(Scenario(), STEADY)
+    weathers = {
+        0: (NetworkEvent(5.0, "close", 48.0),),  # one outage of 48 s: mode a
+        1: (NetworkEvent(5.0, "reset", 25.0), NetworkEvent(32.0, "close", 24.0)),  # mode b
+        2: (NetworkEvent(5.0, "reset", 30.0), NetworkEvent(38.0, "close", 26.0)),  # mode b
+    }
+    found = {
+        s: tilting.failure_spells(NetworkRecord(e, np.array([0.0]), np.array([1])), 100.0, 60.0)
+        for s, e in weathers.items()
+    }
+    assert found == {0: (48.0, 0.0), 1: (25.0, 24.0), 2: (30.0, 26.0)}
+
+    monkeypatch.setattr(  # mixture() reads each session's weather: these ones
+        tilting,
+        "session_weather",
+        lambda trial, seed, s: NetworkRecord(weathers[s], np.array([0.0]), np.array([1])),
+    )
+    n = 3
+    on = np.ones(n, bool)
+    p = tilting.Pilot(cfg, np.arange(n), np.full(n, 100.0), np.ones(n), on, np.ones(n), on)
+    got = tilting.mixture(cfg, 1, p)
+    total = 1 / (1 + 0.05 * 100.0)  # shifted_share: one shifted outage per session
+    r = 1 / (1 - total)
+    long, short = tilting.SAFETY * 48.0, tilting.SAFETY * 24.5
+    assert got["disconnects.rate_scale"] == pytest.approx(cfg.disconnects.rate_scale * r)
+    assert got["disconnects.outage_shift"] == pytest.approx(long)
+    assert got["disconnects.outage_shift2"] == pytest.approx(short)
+    m1, m2 = got["disconnects.outage_mix"], got["disconnects.outage_mix2"]
+    assert m1 + m2 == pytest.approx(total)
+    one_long = -long / 1.5 - math.log(r * m1)
+    two_short = 2 * (-short / 1.5 - math.log(r * m2))
+    assert one_long == pytest.approx(two_short, abs=1e-9)
+    apply_overrides(cfg, {"tilt": importance.tilt_text(got)})  # a valid tilt

@@ -6,9 +6,10 @@
   moved to K), and weighted by `model.importance` up to the window's end (a fixed stopping time).
 - One long outage: P(some disconnect's outage is longer than theta within W s) for Poisson events
   at rate l with exponential outages of mean s: such events are a thinned Poisson process, so
-  P = 1 - exp(-l W e^(-theta/s)) (about 1.6e-6 here). The weather is drawn under the defensive
-  shifted mixture `--tilt auto` adds for such failures (`model.tilting`): with probability MIX an
-  outage is shifted by SAFETY x theta, the rate untouched.
+  P = 1 - exp(-l W e^(-theta/s)) (about 1.6e-6 here). The weather is drawn under the one-shift
+  form of the defensive shifted mixture `--tilt auto` adds for such failures (`model.tilting`):
+  with probability MIX an outage is shifted by SAFETY x theta, the rate untouched (`--tilt auto`
+  also sets the share from a session's expected disconnects and the rate to the plain-neutral one).
 - Its weighted 95 % interval's coverage over independent repetitions (the central-limit interval
   of `model.weighted`), against the nominal 0.95.
 - Restart (Kulkarni, Nicola & Trivedi 1987): the probability that a restarted stream is still
