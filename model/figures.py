@@ -557,6 +557,10 @@ def buffer_memory(session: SessionRecord, slo: Slo | None = None, name: str = ""
     )
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
+    moving = np.flatnonzero(np.diff(b))  # the trace runs to the horizon: show where it moves
+    right = t[moving[-1] + 1] if len(moving) else t[-1]
+    if right > t[0]:
+        ax.set_xlim(t[0], right + 0.05 * (right - t[0]))
     last = b[-1]
     cap = (
         f"Replay-buffer bytes held by the server for all {streams} streams of session "

@@ -237,8 +237,9 @@ class StreamTimeline:
 
 @dataclass(frozen=True)
 class BufferTrace:
-    """Replay-buffer bytes just before and just after every server event: exact, since between
-    events the buffer only grows, so its maximum is reached just before an event."""
+    """Replay-buffer bytes just before and just after every server event, and at the horizon:
+    exact, since between events the buffer only grows, so its maximum is reached just before an
+    event or at the horizon (generation may go on after the last event)."""
 
     times: list = field(default_factory=list)
     bytes: list = field(default_factory=list)

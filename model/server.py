@@ -261,16 +261,19 @@ class Server:
 
     def trace(self, sid: int | None = None) -> BufferTrace:
         """Stream `sid`'s replay buffer, or with None all streams' together (the server's memory),
-        just before and just after each of its events. Summed after the fact from the streams'
-        schedules (`StreamOnServer.buffer_bytes_at`), so a server event costs O(1), not
-        O(streams)."""
+        just before and just after each of its events, and at the horizon. Summed after the fact
+        from the streams' schedules (`StreamOnServer.buffer_bytes_at`), so a server event costs
+        O(1), not O(streams)."""
         sids = list(self.event_times) if sid is None else [sid]
         for i in sids:
             self._settle_acks(i)
         key = (sid, sum(map(len, self.event_times.values())))  # stale once more events happen
         if key not in self._traces:
             events = [self.event_times[i] for i in sids]
-            times = np.unique(np.concatenate(events)) if events else np.empty(0)
+            # the horizon too: generation may go on after the last event
+            times = (
+                np.unique(np.concatenate([*events, [self.cfg.horizon]])) if events else np.empty(0)
+            )
             held = [s for i in sids for s in self.incarnations[i]]
             # (just before, just after) each event time
             pairs = np.zeros((len(times), 2), dtype=np.int64)
