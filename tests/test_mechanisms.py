@@ -204,36 +204,28 @@ def test_closing_handshake_ends_when_the_server_close_gets_through():
     )
     _, _, (d,) = run(cfg)
     assert d["detected_by"] == "heartbeat" and 4.88 < d["detected_at"] < 4.58 + 0.5
-    late = calm(
-        disconnects__schedule="4:half_open:30",
+    _, _, (d,) = run(long_closing("4:half_open:30"))
+    assert d["detected_at"] == pytest.approx(4.58 + 2.0)  # the server never answers in time
+
+
+def long_closing(schedule: str):
+    """Pings every second, 0.5 s late is dead, 2 s for the closing handshake; `schedule`."""
+    return calm(
+        disconnects__schedule=schedule,
         client__ping_interval=1,
         client__ping_timeout=0.5,
         client__close_timeout=2.0,
     )
-    _, _, (d,) = run(late)
-    assert d["detected_at"] == pytest.approx(4.58 + 2.0)  # the server never answers in time
 
 
 def test_a_reset_during_the_closing_handshake_is_met_by_the_next_ping_retransmission():
     # as above, the client gives up at 4.58 and waits for the server's close; a reset at 5.0
     # meets the ping's next retransmission (4.08 + 1.6 = 5.68), whose RST is back one RTT later
-    cfg = calm(
-        disconnects__schedule="4:half_open:30;5:reset:1",
-        client__ping_interval=1,
-        client__ping_timeout=0.5,
-        client__close_timeout=2.0,
-    )
-    _, _, (d, *_) = run(cfg)
+    _, _, (d, *_) = run(long_closing("4:half_open:30;5:reset:1"))
     assert d["cause"] == "half_open" and d["detected_by"] == "heartbeat"
     assert d["detected_at"] == pytest.approx(5.68 + 0.04)
     # a reset after the wait has run its course changes nothing
-    later = calm(
-        disconnects__schedule="4:half_open:30;7:reset:1",
-        client__ping_interval=1,
-        client__ping_timeout=0.5,
-        client__close_timeout=2.0,
-    )
-    _, _, (d, *_) = run(later)
+    _, _, (d, *_) = run(long_closing("4:half_open:30;7:reset:1"))
     assert d["detected_at"] == pytest.approx(4.58 + 2.0)
 
 
