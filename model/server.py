@@ -267,7 +267,8 @@ class Server:
         sids = list(self.event_times) if sid is None else [sid]
         for i in sids:
             self._settle_acks(i)
-        key = (sid, sum(map(len, self.event_times.values())))  # stale once more events happen
+        # by the streams summed (one stream's trace is its server's too), stale once more events
+        key = (tuple(sids), sum(map(len, self.event_times.values())))
         if key not in self._traces:
             events = [self.event_times[i] for i in sids]
             # the horizon too: generation may go on after the last event
