@@ -260,21 +260,17 @@ class Server:
             self.event_times[sid].append(self.env.now if at is None else at)
 
     def trace(self, sid: int | None = None) -> BufferTrace:
-        """Stream `sid`'s replay buffer, or with None all streams' together (the server's memory),
-        just before and just after each of its events, and at the horizon. Summed after the fact
-        from the streams' schedules (`StreamOnServer.buffer_bytes_at`), so a server event costs
-        O(1), not O(streams)."""
+        """Stream `sid`'s replay buffer (None: all streams', the server's memory) just before and
+        after each of its events, and at the horizon; summed after the fact from the streams'
+        schedules (`StreamOnServer.buffer_bytes_at`): a server event costs O(1), not O(streams)."""
         sids = list(self.event_times) if sid is None else [sid]
         for i in sids:
             self._settle_acks(i)
-        # by the streams summed (one stream's trace is its server's too), stale once more events
+        # one stream's trace is its server's too; stale once more events happen
         key = (tuple(sids), sum(map(len, self.event_times.values())))
         if key not in self._traces:
-            events = [self.event_times[i] for i in sids]
-            # the horizon too: generation may go on after the last event
-            times = (
-                np.unique(np.concatenate([*events, [self.cfg.horizon]])) if events else np.empty(0)
-            )
+            events = [self.event_times[i] for i in sids]  # and the horizon: generation goes on
+            times = np.unique(np.concatenate([*events, [self.cfg.horizon]])) if events else []
             held = [s for i in sids for s in self.incarnations[i]]
             # (just before, just after) each event time
             pairs = np.zeros((len(times), 2), dtype=np.int64)
