@@ -22,7 +22,7 @@ import functools
 import numpy as np
 
 from model.config import CONDITIONS, DISCONNECT_KINDS, Scenario
-from model.records import NetworkEvent, NetworkRecord
+from model.records import NetworkEvent, NetworkRecord, merged_spells
 
 
 class Weather:
@@ -129,13 +129,5 @@ def _kind_cdf(p: tuple[float, float, float]) -> np.ndarray:
 
 def _merge(intervals) -> tuple[np.ndarray, np.ndarray]:
     """Union of [start, end) intervals as sorted, disjoint start and end arrays."""
-    merged: list[list[float]] = []
-    for s, e in sorted(intervals):
-        if e <= s:
-            continue
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], e)
-        else:
-            merged.append([s, e])
-    arr = np.array(merged, dtype=float).reshape(-1, 2)
+    arr = np.array(merged_spells(intervals), dtype=float).reshape(-1, 2)
     return arr[:, 0].copy(), arr[:, 1].copy()

@@ -18,6 +18,7 @@ full one. The README's column reference is generated from them (`python -m model
 from __future__ import annotations
 
 import functools
+import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -207,6 +208,20 @@ class Arrivals:
     connection: np.ndarray
 
 
+def merged_spells(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The union of [start, stop) intervals as sorted, disjoint (start, stop) pairs, empty ones
+    dropped: the spells the network is unreachable, overlapping outages merged."""
+    merged: list[list[float]] = []
+    for start, stop in sorted(intervals):
+        if stop <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    return [(start, stop) for start, stop in merged]
+
+
 @dataclass(frozen=True)
 class NetworkRecord:
     """The weather a stream saw: disconnect events and the condition changes (index into
@@ -215,6 +230,10 @@ class NetworkRecord:
     events: tuple[NetworkEvent, ...]
     condition_start: np.ndarray
     condition_index: np.ndarray
+
+    def outage_spells(self, end: float = math.inf) -> list[tuple[float, float]]:
+        """The spells the network is unreachable, from the events at or before `end`."""
+        return merged_spells((e.time, e.time + e.outage) for e in self.events if e.time <= end)
 
     def condition_at(self, t: np.ndarray) -> np.ndarray:
         """Index of the condition in force at each time of t."""

@@ -154,29 +154,16 @@ def cross_entropy_step(cfg: Scenario, seed: int, tilt: dict, sessions: int, work
     return cross_entropy_fit(cfg, seed, pilot(cfg, seed, tilt, sessions, workers), tilt)
 
 
-def outage_spells(weather, end: float) -> list[tuple[float, float]]:
-    """The spells the network is unreachable in a weather record, as (start, stop) in time order,
-    over the events at or before `end` (overlapping outages merged: an event during an outage
-    extends it)."""
-    spells: list[list[float]] = []
-    for e in sorted((e for e in weather.events if e.time <= end), key=lambda e: e.time):
-        if spells and e.time <= spells[-1][1]:
-            spells[-1][1] = max(spells[-1][1], e.time + e.outage)
-        else:
-            spells.append([e.time, e.time + e.outage])
-    return [(a, b) for a, b in spells]
-
-
 def longest_outage(weather, end: float) -> float:
     """The longest spell the network is unreachable in a weather record, over the events at or
     before `end` (overlapping outages merged: an event during an outage extends it)."""
-    return max((b - a for a, b in outage_spells(weather, end)), default=0.0)
+    return max((b - a for a, b in weather.outage_spells(end)), default=0.0)
 
 
 def failure_spells(weather, end: float, window: float) -> tuple[float, float]:
     """(the longest unreachable spell, the longest other spell less than `window` apart from it
     (0 if none)): the outage, or the two outages, one reconnect's attempts fell into."""
-    spells = outage_spells(weather, end)
+    spells = weather.outage_spells(end)
     if not spells:
         return 0.0, 0.0
     a, b = max(spells, key=lambda s: s[1] - s[0])

@@ -420,7 +420,7 @@ def test_failure_spells_are_the_longest_and_the_longest_within_a_reconnect_windo
     events = (NetworkEvent(0.0, "close", 5.0), NetworkEvent(3.0, "reset", 4.0))  # 0-7
     events += (NetworkEvent(30.0, "close", 20.0), NetworkEvent(100.0, "close", 12.0))
     weather = NetworkRecord(events, np.array([0.0]), np.array([1]))
-    assert tilting.outage_spells(weather, 200.0) == [(0.0, 7.0), (30.0, 50.0), (100.0, 112.0)]
+    assert weather.outage_spells(200.0) == [(0.0, 7.0), (30.0, 50.0), (100.0, 112.0)]
     assert tilting.failure_spells(weather, 200.0, 60.0) == (20.0, 12.0)  # 50 -> 100: 50 s apart
     assert tilting.failure_spells(weather, 200.0, 40.0) == (20.0, 7.0)  # 7 -> 30: 23 s apart
     assert tilting.failure_spells(weather, 200.0, 10.0) == (20.0, 0.0)
