@@ -193,7 +193,10 @@ def matched_config(
     if connect is not None and not _user_set(overrides, "server.processing"):
         rtts = cfg.client.handshake_rtts
         rtt = 2 * matched.get("link.propagation", {}).get("value", cfg.link.propagation)
-        legs = 2 * (jitter.mean() if "network.stable.jitter.kind" in matched else 0.0)
+        # the jitter the model draws on a first connection's legs: its initial condition's
+        initial = cfg.network.initial
+        first = jitter if f"network.{initial}.jitter.kind" in matched else None
+        legs = 2 * (first or cfg.network.condition(initial).jitter).mean()
         match(
             "server.processing",
             max(0.0, connect / rtts - rtt - legs),

@@ -76,7 +76,8 @@ class NetworkProcess:
         """(events, silent ones) that struck stream `sid` while it was reading, before its last
         frame arrived: the client takes frames in at its protocol moments, so it may still be
         reading (and be struck) a little after the frame that completed it."""
-        kinds = [kind for t, kind in self.struck[sid] if not t >= completed_at]
+        before = completed_at if not math.isnan(completed_at) else math.inf  # nan: never completed
+        kinds = [kind for t, kind in self.struck[sid] if t < before]
         return len(kinds), sum(kind == DisconnectKind.HALF_OPEN for kind in kinds)
 
     def run(self):
