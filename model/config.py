@@ -260,7 +260,10 @@ class Disconnects:
     with probability `outage_mix`, `outage_shift2` + a draw with probability `outage_mix2`, else a
     plain draw from `outage` (a defensive shifted mixture: a tilt for importance sampling that makes
     long outages common, one shift per failure mode, while keeping every outage length possible;
-    the default, both shares 0, is the plain law). Scheduled events keep their outage.
+    the default, both shares 0, is the plain law). Scheduled events keep their outage. With
+    `shift_once` the mixture ends with the session's shifted outages (`last_shifted`): the random
+    disconnects after them are plain, at the rate times `after_shift_rate`, so that a session
+    under a tilt carries one long outage (or one short pair), not a pile of them.
 
     `schedule` lists deterministic events as `time:kind:outage` separated by `;`
     (e.g. `5:close:1;12.5:half_open:3`), kinds close, reset or half_open.
@@ -304,6 +307,28 @@ class Disconnects:
     outage_shift2: float = spec(
         0.0, "s", "added to the outage of the `outage_mix2` share of random disconnects", lo=0.0
     )
+    shifted_scale: float = spec(
+        0.0,
+        "s",
+        "scale of the shifted outages' law beyond their shift (`outage`'s family and shape; 0: "
+        "`outage`'s own scale): wider than the plain law's where the failure threshold varies",
+        lo=0.0,
+    )
+    shift_once: bool = spec(
+        False,
+        "-",
+        "true: the shifted mixture holds only until the random outages of at least the shortest "
+        "shift add up to the longest (one long shifted outage, or two short ones); later random "
+        "disconnects have plain outages, their rate times `after_shift_rate`",
+        choices=(True, False),
+    )
+    after_shift_rate: float = spec(
+        1.0,
+        "x",
+        "with `shift_once`: multiplier on the disconnect rate after the shifted outages (a tilt "
+        "returns to the scenario's rate with it)",
+        lo=0.0,
+    )
     schedule: str = spec("", "-", "deterministic events 'time:kind:outage;...'")
 
     def __post_init__(self):
@@ -319,7 +344,17 @@ class Disconnects:
                 f"at most 1 - outage_mix = {1 - self.outage_mix:g} (the shares of shifted "
                 "outages sum to at most 1)",
             )
+        if self.shifted_scale > 0 and self.outage.kind == "constant":
+            raise ConfigError(
+                "shifted_scale", self.shifted_scale, "0 with a constant outage (it has no scale)"
+            )
         self.scheduled()
+
+    def shifted_law(self) -> Dist:
+        """The law of a shifted outage beyond its shift."""
+        if self.shifted_scale == 0:
+            return self.outage
+        return dataclasses.replace(self.outage, scale=self.shifted_scale)
 
     def outage_components(self) -> tuple[tuple[float, float], ...]:
         """The shifted components of the outage law as (share, shift), those with a share > 0, in
@@ -332,6 +367,22 @@ class Disconnects:
             )
             if m > 0
         )
+
+    def last_shifted(self, outages) -> int | None:
+        """With `shift_once`: the index of the random event (in time order, of `outages`) at which
+        the outages of at least the shortest shift add up to the longest, after which the mixture
+        stops; None while it holds (and always without `shift_once`). An observable rule (outage
+        lengths, not which component drew them), so the weather's density stays exact."""
+        shifts = [s for _, s in self.outage_components() if s > 0]
+        if not self.shift_once or not shifts:
+            return None
+        total = 0.0
+        for i, x in enumerate(outages):
+            if x >= min(shifts):
+                total += x
+                if total >= max(shifts):
+                    return i
+        return None
 
     def kind_probabilities(self) -> tuple[float, float, float]:
         """P(close), P(reset), P(half_open): the weights normalised."""

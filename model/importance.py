@@ -52,6 +52,9 @@ DISCONNECT_SETTINGS = (
     "outage_shift",
     "outage_mix2",
     "outage_shift2",
+    "shifted_scale",
+    "shift_once",
+    "after_shift_rate",
 )
 OUTAGE_SETTINGS = ("outage.kind", "outage.scale", "outage.shape")
 
@@ -124,12 +127,16 @@ def _degenerate(d: Dist) -> bool:
     return d.kind == "constant" or d.scale == 0.0
 
 
-def outage_log_density(d: Dist, x: np.ndarray, mix=0.0, shift=0.0) -> np.ndarray:
+def outage_log_density(
+    d: Dist, x: np.ndarray, mix=0.0, shift=0.0, shifted: Dist | None = None
+) -> np.ndarray:
     """log density at x of a random disconnect's outage: the law `d`, shifted by shift_j with
     probability mix_j (`Disconnects.outage_mix`, `outage_shift` and `outage_mix2`,
     `outage_shift2`; `mix` and `shift` a number each, or sequences of the same length), i.e.
 
-        log((1 - sum_j mix_j) f(x) + sum_j mix_j f(x - shift_j) 1{x >= shift_j}),
+        log((1 - sum_j mix_j) f(x) + sum_j mix_j g(x - shift_j) 1{x >= shift_j}),
+
+    g the shifted outages' law (`Disconnects.shifted_law`; `d` itself if `shifted` is None),
 
     summed in log space (np.logaddexp: no underflow where f(x) is e^-30 and less). A component
     with mix_j = 0 or shift_j = 0 is f itself; sum_j mix_j = 1 leaves no plain part (-inf below the
@@ -145,15 +152,16 @@ def outage_log_density(d: Dist, x: np.ndarray, mix=0.0, shift=0.0) -> np.ndarray
         return plain  # no shifted component (a share or shift of 0 is f itself): f, bit for bit
     shifted_share = sum(m for m, _ in shifted_parts)  # the plain part has 1 - this
     parts = [math.log1p(-shifted_share) + plain] if shifted_share < 1 - 1e-12 else []
+    g = d if shifted is None else shifted
     for m, s in shifted_parts:
-        if _degenerate(d):
-            point = d.scale if d.kind == "constant" else 0.0
-            shifted = np.where(x == point + s, 0.0, -np.inf)
+        if _degenerate(g):
+            point = g.scale if g.kind == "constant" else 0.0
+            part = np.where(x == point + s, 0.0, -np.inf)
         else:
             above = x >= s
-            shifted = np.full(x.shape, -np.inf)
-            shifted[above] = _plain_log_density(d, x[above] - s)
-        parts.append(math.log(m) + shifted)
+            part = np.full(x.shape, -np.inf)
+            part[above] = _plain_log_density(g, x[above] - s)
+        parts.append(math.log(m) + part)
     return functools.reduce(np.logaddexp, parts)
 
 
@@ -177,7 +185,7 @@ def _plain_log_density(d: Dist, x: np.ndarray) -> np.ndarray:
         return np.where((x >= 0) & (x <= s), -math.log(s), -np.inf)  # uniform(0, scale)
 
 
-def _random_events(cfg: Scenario, weather: NetworkRecord, end: float) -> list:
+def random_events(cfg: Scenario, weather: NetworkRecord, end: float) -> list:
     """The weather's Poisson events at or before `end` (the scheduled ones taken out)."""
     scheduled = Counter(cfg.disconnects.scheduled())
     events = []
@@ -192,34 +200,64 @@ def _random_events(cfg: Scenario, weather: NetworkRecord, end: float) -> list:
 
 def log_likelihood(cfg: Scenario, weather: NetworkRecord, end: float) -> float:
     """log density, under `cfg`'s weather settings, of what `weather` shows on [0, end]."""
+    return _conditions_log_likelihood(cfg, weather, end) + _events_log_likelihood(cfg, weather, end)
+
+
+def _conditions_log_likelihood(cfg: Scenario, weather: NetworkRecord, end: float) -> float:
     starts, states = weather.condition_start, weather.condition_index.tolist()
-    ll, exposure = 0.0, 0.0  # exposure: the integral of the event rate over [0, end]
+    ll = 0.0
     for i, state in enumerate(states):
         start = float(starts[i])
         stop = float(starts[i + 1]) if i + 1 < len(states) else math.inf
         q = _exit_rate(cfg, state)
-        exposure += _event_rate(cfg, state) * (min(stop, end) - start)
         if stop > end:
-            ll -= q * (end - start)
-            break
+            return ll - q * (end - start)
         p = _jump_probability(cfg, state, states[i + 1]) if q > 0 else 0.0
         ll += (math.log(q * p) if q * p > 0 else -math.inf) - q * (stop - start)
-    events = _random_events(cfg, weather, end)
-    if events:
-        times = np.array([e.time for e in events])
-        rates = np.array([_event_rate(cfg, s) for s in weather.condition_at(times).tolist()])
-        kind_p = dict(zip(DISCONNECT_KINDS, cfg.disconnects.kind_probabilities()))
-        marks = np.array([kind_p[e.kind] for e in events])
-        d = cfg.disconnects
-        outages = outage_log_density(
-            d.outage,
-            [e.outage for e in events],
-            [m for m, _ in d.outage_components()],
-            [s for _, s in d.outage_components()],
-        )
-        with np.errstate(divide="ignore"):
-            ll += float(np.sum(np.log(rates * marks)) + np.sum(outages))
-    return ll - exposure
+    return ll
+
+
+def _events_log_likelihood(cfg: Scenario, weather: NetworkRecord, end: float) -> float:
+    """The random events' part: a Poisson process of the conditions' rates, each event's kind and
+    outage its marks; with `shift_once`, after the event that ends the mixture
+    (`Disconnects.last_shifted`), the rate times `after_shift_rate` and plain outages."""
+    d = cfg.disconnects
+    events = random_events(cfg, weather, end)
+    last = d.last_shifted([e.outage for e in events])
+    switch = events[last].time if last is not None else math.inf  # the mixture's last moment
+    exposure = _exposure(cfg, weather, 0.0, min(switch, end))
+    if switch < end:
+        exposure += d.after_shift_rate * _exposure(cfg, weather, switch, end)
+    if not events:
+        return -exposure
+    n = len(events) if last is None else last + 1  # the events the mixture covers
+    times = np.array([e.time for e in events])
+    rates = np.array([_event_rate(cfg, s) for s in weather.condition_at(times).tolist()])
+    rates[n:] *= d.after_shift_rate
+    kind_p = dict(zip(DISCONNECT_KINDS, cfg.disconnects.kind_probabilities()))
+    marks = np.array([kind_p[e.kind] for e in events])
+    outages = np.array([e.outage for e in events])
+    components = d.outage_components()
+    mixed = outage_log_density(
+        d.outage,
+        outages[:n],
+        [m for m, _ in components],
+        [s for _, s in components],
+        d.shifted_law(),
+    )
+    plain = outage_log_density(d.outage, outages[n:])
+    with np.errstate(divide="ignore"):
+        return float(np.sum(np.log(rates * marks)) + mixed.sum() + plain.sum()) - exposure
+
+
+def _exposure(cfg: Scenario, weather: NetworkRecord, a: float, b: float) -> float:
+    """The integral of the random events' rate over [a, b]."""
+    starts = weather.condition_start.tolist()
+    stops = [*starts[1:], math.inf]
+    return sum(
+        _event_rate(cfg, s) * max(0.0, min(stop, b) - max(start, a))
+        for start, stop, s in zip(starts, stops, weather.condition_index.tolist())
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -269,6 +307,10 @@ def check_tilt(cfg: Scenario) -> None:
         if p > 0 and p_tilt == 0:
             raise ConfigError("tilt", cfg.tilt, f"`{kind}` events still possible")
     a, b = cfg.disconnects, tilt.disconnects
+    if b.shift_once and b.after_shift_rate == 0 and any(map(_event_rate, [cfg] * 3, range(3))):
+        raise ConfigError(
+            "tilt", cfg.tilt, "disconnects.after_shift_rate > 0 (the scenario's disconnects go on)"
+        )
     if (_degenerate(a.outage) or _degenerate(b.outage)) and _outage_law(a) != _outage_law(b):
         raise ConfigError("tilt", cfg.tilt, "a constant outage law left unchanged (and unmixed)")
     if not _covers(_outage_support(b), _outage_support(a)):
@@ -285,7 +327,7 @@ def check_tilt(cfg: Scenario) -> None:
 
 def _outage_law(d) -> tuple:
     """What fixes the law of a random disconnect's outage."""
-    return d.outage, d.outage_components()
+    return d.outage, d.outage_components(), d.shifted_law()
 
 
 def _plain_share(d) -> float:
@@ -297,8 +339,9 @@ def _outage_support(d) -> list[tuple[float, float]]:
     """The intervals where a random disconnect's outage has positive density (the uniform law's
     [0, scale], every other family's [0, inf); each shifted component's moved by its shift)."""
     top = d.outage.scale if d.outage.kind == "uniform" else math.inf
+    reach = d.shifted_law().scale if d.outage.kind == "uniform" else math.inf
     plain = [(0.0, top)] if _plain_share(d) > 0 else []
-    return plain + [(shift, shift + top) for _, shift in d.outage_components()]
+    return plain + [(shift, shift + reach) for _, shift in d.outage_components()]
 
 
 def _covers(outer: list[tuple[float, float]], inner: list[tuple[float, float]]) -> bool:
@@ -323,5 +366,5 @@ def event_statistics(cfg: Scenario, weather: NetworkRecord, end: float) -> tuple
         cfg.network.condition(CONDITIONS[s]).disconnect_rate * max(0.0, min(b, end) - a)
         for a, b, s in zip(starts.tolist(), stops, states)
     )
-    events = _random_events(cfg, weather, end)
+    events = random_events(cfg, weather, end)
     return len(events), exposure, float(sum(e.outage for e in events))

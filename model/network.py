@@ -9,6 +9,9 @@ Assumptions (see README "Model assumptions"):
 - A random event's outage is drawn from `disconnects.outage`, plus `disconnects.outage_shift`
   with probability `disconnects.outage_mix`, or plus `disconnects.outage_shift2` with probability
   `disconnects.outage_mix2` (one uniform draw per event picks the component; both 0 by default).
+  With `disconnects.shift_once` the mixture holds only until the session's shifted outages are in
+  (`Disconnects.last_shifted`); the events after that one are drawn afresh, plain, at the rate
+  times `disconnects.after_shift_rate` (a tilt's way back to the scenario's own weather).
 - Each event makes the network unreachable for its outage: `close` and `reset` also tear down the
   current connection; `half_open` silently black-holes every packet (nothing is torn down; whether
   anyone notices is up to the heartbeat and TCP).
@@ -72,13 +75,38 @@ class Weather:
             for mix, shift in components:  # component j where u falls in [low_j, low_j + mix_j)
                 shifts[(u >= low) & (u < low + mix)] = shift
                 low += mix
+            if d.shifted_scale > 0 and d.outage.scale > 0:  # a scale family: the draw rescaled
+                outages = np.where(
+                    shifts > 0, outages * (d.shifted_scale / d.outage.scale), outages
+                )
             outages = outages + shifts
+        times, kinds, outages = list(times), list(kinds), list(outages)
+        last = d.last_shifted(outages)
+        if last is not None:  # the shifted outages are in: the rest drawn plain, at the rate after
+            times, kinds, outages = times[: last + 1], kinds[: last + 1], outages[: last + 1]
+            after = self._plain_events(cfg, rng, times[-1], d.rate_scale * d.after_shift_rate)
+            times, kinds, outages = times + after[0], kinds + after[1], outages + after[2]
         events = [
             NetworkEvent(float(t), DISCONNECT_KINDS[k], float(o))
             for t, k, o in zip(times, kinds, outages)
         ]
         events += [NetworkEvent(t, kind, outage) for t, kind, outage in d.scheduled()]
         return sorted(events, key=lambda e: e.time)
+
+    def _plain_events(self, cfg: Scenario, rng, start: float, rate_scale: float) -> tuple:
+        """(times, kinds, outages) of Poisson events after `start`: the conditions' rates times
+        `rate_scale`, plain outages (`shift_once`: after the shifted outages)."""
+        ends = np.append(self.cond_start[1:], cfg.horizon)
+        times = []
+        for a, b, state in zip(self.cond_start, ends, self.cond_index):
+            a = max(a, start)
+            rate = cfg.network.condition(CONDITIONS[state]).disconnect_rate * rate_scale
+            if b > a and rate > 0:
+                times.extend(np.sort(rng.uniform(a, b, rng.poisson(rate * (b - a)))))
+        kinds = _kind_cdf(cfg.disconnects.kind_probabilities()).searchsorted(
+            rng.random(len(times)), side="right"
+        )
+        return times, list(kinds), list(cfg.disconnects.outage.sample(rng, len(times)))
 
     def record(self) -> NetworkRecord:
         """The weather as a record: its events and condition changes."""

@@ -311,6 +311,128 @@ def test_the_two_shift_weights_average_to_one():
     assert se < 0.05
 
 
+ONCE = (
+    "disconnects.rate_scale=4;disconnects.outage_mix=0.2;disconnects.outage_shift=40;"
+    "disconnects.outage_mix2=0.3;disconnects.outage_shift2=20;disconnects.shift_once=true;"
+    "disconnects.after_shift_rate=0.25"
+)
+
+
+def test_a_shift_once_tilt_weight_is_exact_on_a_fixed_weather():
+    """Outages 1, 23 (a short shift's), 44.5 (with 23, past the longest shift: the mixture's last
+    event, at t = 25), then 2 and 50 s: the rate is 4x up to t = 25 and 4 x 0.25 = 1x after, the
+    outages mixed up to and including the third event and plain after it."""
+    cfg = apply_overrides(Scenario(), {**STEADY, "tilt": ONCE})
+    outages, lam, end = (1.0, 23.0, 44.5, 2.0, 50.0), 0.05, 90.0
+    events = tuple(NetworkEvent(5.0 + 10 * i, "close", o) for i, o in enumerate(outages))
+    weather = NetworkRecord(events, np.array([0.0]), np.array([1]))
+
+    def f(y):
+        return math.exp(-y / 1.5) / 1.5 if y >= 0 else 0.0
+
+    mixed = math.prod(
+        f(x) / (4 * (0.5 * f(x) + 0.2 * f(x - 40.0) + 0.3 * f(x - 20.0))) for x in outages[:3]
+    )
+    after = (1 / (4 * 0.25)) ** 2  # rate ratio only: plain outages under both
+    exposure = math.exp(-lam * end + 4 * lam * 25.0 + 4 * 0.25 * lam * (end - 25.0))
+    assert importance.weight(cfg, weather, end) == pytest.approx(mixed * after * exposure, rel=1e-9)
+    # before the mixture's last event the weight is the mixture's alone
+    early = math.prod(
+        f(x) / (4 * (0.5 * f(x) + 0.2 * f(x - 40) + 0.3 * f(x - 20))) for x in (1, 23)
+    )
+    expected = early * math.exp(-lam * 20.0 + 4 * lam * 20.0)
+    assert importance.weight(cfg, weather, 20.0) == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_wider_shifted_law_weighs_by_its_own_density_and_rescales_the_draw():
+    """`shifted_scale` 5: a shifted outage is T + a draw of the exponential law of mean 5 (the
+    plain draw rescaled, so the other draws stay as they were), and weighs f(x) over
+    (1 - m) f(x) + m g(x - T), g that law."""
+    tilt = "disconnects.outage_mix=0.4;disconnects.outage_shift=30;disconnects.shifted_scale=5"
+    cfg = apply_overrides(Scenario(), {**STEADY, "tilt": tilt})
+    outages = (2.0, 33.0, 41.0)
+    events = tuple(NetworkEvent(5.0 + 10 * i, "reset", o) for i, o in enumerate(outages))
+    weather = NetworkRecord(events, np.array([0.0]), np.array([1]))
+
+    def f(y, scale=1.5):
+        return math.exp(-y / scale) / scale if y >= 0 else 0.0
+
+    expected = math.prod(f(x) / (0.6 * f(x) + 0.4 * f(x - 30.0, 5.0)) for x in outages)
+    assert importance.weight(cfg, weather, 60.0) == pytest.approx(expected, rel=1e-9)
+
+    busy = {**STEADY, "disconnects.rate_scale": 10.0, "disconnects.outage_mix": 0.5}
+    narrow = apply_overrides(Scenario(), {**busy, "disconnects.outage_shift": 30.0})
+    wide = apply_overrides(narrow, {"disconnects.shifted_scale": 5.0})
+    shifted = 0
+    for session in range(20):
+        a, b = session_weather(narrow, 7, session), session_weather(wide, 7, session)
+        for e, g in zip(a.events, b.events, strict=True):
+            if e.outage >= 30.0:
+                assert g.outage - 30.0 == pytest.approx((e.outage - 30.0) * 5.0 / 1.5, rel=1e-12)
+                shifted += 1
+            else:
+                assert g.outage == e.outage
+    assert shifted > 10
+
+
+@pytest.mark.parametrize("end", [8.0, 20.0])
+def test_shift_once_weights_average_to_one(end):
+    """E_tilt[L] = 1 over weathers drawn under a shift-once tilt that often ends its mixture
+    inside the window (shifts 3 and 1.5 s, rate 3x then 1x; seeded, 4,000 sessions, within 4
+    standard errors), also at an end before the horizon."""
+    tilt = (
+        "disconnects.rate_scale=3;disconnects.outage_mix=0.2;disconnects.outage_shift=3;"
+        "disconnects.outage_mix2=0.2;disconnects.outage_shift2=1.5;disconnects.shift_once=true;"
+        f"disconnects.after_shift_rate={1 / 3}"
+    )
+    cfg = apply_overrides(Scenario(), {**STEADY, "horizon": 20.0, "tilt": tilt})
+    tilted = importance.tilted(cfg)
+    weathers = [session_weather(tilted, 4, s) for s in range(4000)]
+    stopped = [tilted.disconnects.last_shifted([e.outage for e in w.events]) for w in weathers]
+    assert 0.3 < np.mean([i is not None for i in stopped]) < 0.95  # the switch is exercised
+    w = np.array([importance.weight(cfg, weather, end) for weather in weathers])
+    se = w.std(ddof=1) / math.sqrt(len(w))
+    assert abs(w.mean() - 1.0) < 4 * se
+    assert se < 0.03
+
+
+def test_a_shift_once_tilt_that_stops_the_disconnects_is_refused():
+    """after_shift_rate 0 would make the scenario's later disconnects impossible under the tilt
+    (an infinite weight, never drawn): refused, naming the setting."""
+    tilt = "disconnects.outage_mix=0.5;disconnects.outage_shift=30;disconnects.shift_once=true"
+    cfg = apply_overrides(Scenario(), {**STEADY, "tilt": tilt})
+    importance.check_tilt(cfg)
+    with pytest.raises(ConfigError, match="after_shift_rate"):
+        importance.check_tilt(
+            apply_overrides(cfg, {"tilt": tilt + ";disconnects.after_shift_rate=0"})
+        )
+
+
+def test_shift_once_draws_plain_events_at_the_rate_after_its_last_shifted_outage():
+    """After the mixture's last event no outage is shifted, and the events come at the rate
+    after (here 0: none at all); before it, the draws are those of the plain mixture."""
+    mixed = apply_overrides(
+        Scenario(),
+        {
+            **STEADY,
+            "disconnects.rate_scale": 10.0,
+            "disconnects.outage_mix": 0.5,
+            "disconnects.outage_shift": 30.0,
+        },
+    )
+    once = apply_overrides(
+        mixed, {"disconnects.shift_once": True, "disconnects.after_shift_rate": 0.0}
+    )
+    cut = 0
+    for session in range(40):
+        a, b = session_weather(mixed, 6, session), session_weather(once, 6, session)
+        last = once.disconnects.last_shifted([e.outage for e in a.events])
+        kept = len(a.events) if last is None else last + 1
+        assert b.events == a.events[:kept]
+        cut += kept < len(a.events)
+    assert cut > 10
+
+
 def test_the_two_shift_mixture_draws_each_component_at_its_share():
     """Component j is drawn with probability m_j from one uniform per event; with outage_mix2 = 0
     the draws are the one-shift mixture's, bit for bit."""
@@ -409,11 +531,51 @@ def test_the_mixture_is_added_only_for_a_few_failures_by_an_outage_past_patience
     assert total == pytest.approx(1 / (1 + 0.05 * 60.0))  # one shifted outage per session
     assert tilting.mixture(cfg, 1, pilot(outlasted, outlasted)) == {
         "disconnects.rate_scale": pytest.approx(cfg.disconnects.rate_scale / (1 - total)),
+        "disconnects.shift_once": True,
+        "disconnects.after_shift_rate": pytest.approx(1 - total),  # back to the scenario's rate
         "disconnects.outage_mix": pytest.approx(total),
         "disconnects.outage_shift": pytest.approx(tilting.SAFETY * 47.0),
     }
     assert tilting.mixture(cfg, 1, pilot(outlasted, np.zeros(n, bool))) == {}
     assert tilting.mixture(cfg, 1, pilot(np.ones(n, bool), outlasted)) == {}
+
+
+def test_the_refit_puts_the_long_shift_below_the_shortest_outage_that_failed_alone(monkeypatch):
+    """Under a shift-once pilot (long shift 40): sessions failed by outages of 47, 44 and 50 (each
+    the mixture's last), one by 3 + 2 s (nothing shifted: not counted), one with 42 did not
+    fail. The refit: 44 - NEAR x 1.5."""
+    cfg = apply_overrides(Scenario(), STEADY)
+    tilt = {
+        "disconnects.outage_mix": 0.5,
+        "disconnects.outage_shift": 40.0,
+        "disconnects.shift_once": True,
+    }
+    weathers = {
+        0: (NetworkEvent(5.0, "close", 47.0),),
+        1: (NetworkEvent(2.0, "close", 1.0), NetworkEvent(9.0, "reset", 44.0)),
+        2: (NetworkEvent(4.0, "close", 3.0), NetworkEvent(50.0, "reset", 50.0)),
+        3: (NetworkEvent(4.0, "close", 3.0), NetworkEvent(8.0, "reset", 2.0)),
+        4: (NetworkEvent(4.0, "close", 42.0),),  # did not fail
+    }
+    n = len(weathers)
+    failed = np.array([True, True, True, True, False])
+    trial = apply_overrides(cfg, {"tilt": importance.tilt_text(tilt)})
+    monkeypatch.setattr(
+        tilting,
+        "pilot",
+        lambda *a: tilting.Pilot(
+            trial, np.arange(n), np.full(n, 200.0), np.ones(n), failed, np.ones(n), failed
+        ),
+    )
+    monkeypatch.setattr(
+        tilting,
+        "session_weather",
+        lambda trial, seed, s: NetworkRecord(weathers[s], np.array([0.0]), np.array([1])),
+    )
+    got = tilting.refined(cfg, 1, tilt, n)
+    assert got == {**tilt, "disconnects.outage_shift": pytest.approx(44.0 - tilting.NEAR * 1.5)}
+    failed[:3] = False
+    assert tilting.refined(cfg, 1, tilt, n) == tilt  # nothing failed by one long outage
 
 
 def test_failure_spells_are_the_longest_and_the_longest_within_a_reconnect_window():
