@@ -268,7 +268,7 @@ def zero_failure_sample_size(reliability: float, confidence: float) -> int:
     return max(1, math.ceil(math.log1p(-confidence) / math.log(reliability)))
 
 
-def _first_true(pred, lo: int, cap: int, step: int = 1) -> int | None:
+def first_true(pred, lo: int, cap: int, step: int = 1) -> int | None:
     """Smallest boundary hi in (lo, cap] with pred(hi) true and pred(hi - 1) false, or None.
 
     Assumes pred(lo) is false. Gallops (doubling the step) then bisects, so O(log) evaluations.
@@ -309,7 +309,7 @@ def demonstration_sample_size(reliability: float, confidence: float, failures: i
 
     # Below n0 even zero failures would not demonstrate R, so n0 - 1 is a known "no".
     lo = max(c, n0 - 1)
-    found = _first_true(demonstrates, lo, _SEARCH_CAP, step=max(1, lo))
+    found = first_true(demonstrates, lo, _SEARCH_CAP, step=max(1, lo))
     if found is None:  # pragma: no cover - unreachable for R < 1
         raise ValueError(f"failures={c}: no demonstration size below {_SEARCH_CAP}")
     return found
@@ -380,7 +380,7 @@ def _more_trials(successes, n, target, confidence, higher_is_better, method) -> 
             != "INCONCLUSIVE"
         )
 
-    return _first_true(decided, 0, MAX_EXTRA_TRIALS)
+    return first_true(decided, 0, MAX_EXTRA_TRIALS)
 
 
 def rate_verdict(

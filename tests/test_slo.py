@@ -1,5 +1,7 @@
 """SLO verdicts from tables: the conventions of model/slo.py on constructed data."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,6 +84,10 @@ def test_sessions_of_several_streams_are_judged_per_session():
     assert r.lower == pytest.approx(
         0.05 ** (1 / 60)
     )  # one-sided C-P lower bound, 60/60 clean sessions
+    # with none failing a PASS needs n sessions with 0.05^(1/n) >= 0.9995: n = 5,990, so
+    # 5,930 more sessions of 100 streams
+    assert math.log(0.05) / math.log(0.9995) == pytest.approx(5989.97, abs=0.01)
+    assert r.more_streams == (5990 - 60) * 100
     # a failure in 40 % of sessions: even if each held only one failed stream (1/100), the stream
     # completion rate is at most 1 - lower(0.4)/100 < 99.95 %: FAIL
     failed = res.streams.session < 24
