@@ -494,6 +494,23 @@ def test_one_long_outage_estimate_covers_the_exact_value():
     assert exact * (1 - exact) / (r.se**2 * 2000) > 1000
 
 
+def test_one_long_outage_estimate_under_a_shift_once_tilt_covers_the_exact_value():
+    """The same probability under the tilt `--tilt auto` builds: share m = 1/(1 + Lambda) = 0.5,
+    the plain-neutral rate 2x until the first shifted outage, the scenario's after it. Within 4
+    standard errors, and a variance per session more than 50,000 times below crude Monte Carlo's
+    (measured 114,000 at seed 9; the mixture that shifts every outage: 35,500)."""
+    tilt = (
+        "disconnects.rate_scale=2;disconnects.outage_mix=0.5;disconnects.outage_shift=18;"
+        "disconnects.shift_once=true;disconnects.after_shift_rate=0.5"
+    )
+    cfg = apply_overrides(rare.window_scenario(), {"tilt": tilt})
+    exact = rare.long_outage_exact(cfg)
+    r = rare.long_outage_estimate(cfg, 9, 0, 2000)
+    assert not r.degenerate
+    assert abs(r.estimate - exact) < 4 * r.se
+    assert exact * (1 - exact) / (r.se**2 * 2000) > 5e4
+
+
 def test_the_longest_outage_merges_overlapping_events():
     events = (NetworkEvent(0.0, "close", 5.0), NetworkEvent(3.0, "reset", 4.0))
     events += (NetworkEvent(10.0, "close", 6.5),)
