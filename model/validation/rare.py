@@ -8,9 +8,9 @@
   at rate l with exponential outages of mean s: such events are a thinned Poisson process, so
   P = 1 - exp(-l W e^(-theta/s)) (about 1.6e-6 here). The weather is drawn under the one-shift
   form of the defensive shifted mixture `--tilt auto` adds for such failures (`model.tilting`):
-  with probability SHARE an outage is shifted by SAFETY x theta, the rate untouched (`--tilt auto`
-  also sets the share from a session's expected disconnects, the rate to the plain-neutral one,
-  ends the mixture at the first long outage and refits the shift).
+  with probability 1/(1 + l W) an outage is shifted by SAFETY x theta, at the plain-neutral rate
+  until the first shifted outage and the scenario's rate after it (`disconnects.shift_once`;
+  `--tilt auto` also refits the shift from a pilot).
 - Its weighted 95 % interval's coverage over independent repetitions (the central-limit interval
   of `model.weighted`), against the nominal 0.95.
 - Restart (Kulkarni, Nicola & Trivedi 1987): the probability that a restarted stream is still
@@ -48,7 +48,6 @@ AT_LEAST = 8  # K: P(N >= 8) = 1.02e-5 for Poisson(1)
 LONG = 20.0  # theta, s: P(an outage > 20 s in the window) = 1.6e-6 at outages of mean 1.5 s
 DEADLINE = 80.0  # d, s: P(restarted stream unfinished) = 2.5e-3
 RESTART_TILT = 1.5  # rate_scale of the restart case's tilt
-SHARE = 0.5  # the long-outage case's share of shifted outages
 STEP = 0.002  # grid of the numerical convolution, s
 SEEDS = {"poisson": 51, "coverage": 52, "restart": 53, "outage": 54}
 SIZES = {"poisson": (2000, 20000), "coverage_reps": (40, 400), "coverage_n": 500}
@@ -100,12 +99,21 @@ def window_estimate(cfg: Scenario, seed: int, first: int, n: int) -> weighted.We
 
 def long_outage_scenario() -> Scenario:
     """The window's steady weather (outages exponential, mean 1.5 s) under the shifted mixture
-    `--tilt auto` adds: SHARE of the outages shifted by SAFETY x LONG."""
+    `--tilt auto` adds: a share 1/(1 + Lambda) = 1/2 of the outages shifted by SAFETY x LONG,
+    at the plain-neutral rate (x2) until the first shifted outage and the scenario's after it."""
+    share = 1 / (1 + WINDOW_RATE * WINDOW)
     return apply_overrides(
         window_scenario(),
         {
-            "tilt": f"disconnects.outage_mix={SHARE:g};"
-            f"disconnects.outage_shift={tilting.SAFETY * LONG:g}"
+            "tilt": importance.tilt_text(
+                {
+                    "disconnects.rate_scale": 1 / (1 - share),
+                    "disconnects.outage_mix": share,
+                    "disconnects.outage_shift": tilting.SAFETY * LONG,
+                    "disconnects.shift_once": True,
+                    "disconnects.after_shift_rate": 1 - share,
+                }
+            )
         },
     )
 
