@@ -97,7 +97,11 @@ def test_model_against_itself_differs_in_nothing(base):
     p = t[["p_difference", "p_means", "p_ks", "p_ad"]].to_numpy(dtype=float)
     assert (p[np.isfinite(p)] >= 0.01).all()
     assert (t.pairs == t.real_n).all()  # every stream and every disconnect found its twin
-    assert (fidelity.acceptance(t.reset_index()).status == "PASS").all()
+    checks = fidelity.acceptance(t.reset_index()).set_index("check")
+    assert (checks.status == "PASS").all()
+    half = (t.real_upper - t.real_lower)["detected_to_first_frame"] / 2
+    own = f"±{half / t.real['detected_to_first_frame']:.0%})"  # the real mean's own uncertainty
+    assert checks.criterion["detected to first frame"].endswith(own)
 
 
 def test_a_doubled_mean_outage_is_caught(base):
