@@ -94,6 +94,8 @@ def weighted_rate(adverse, trials, weights, known_trials: float | None = None) -
         degenerate = (
             f"tiny effective sample: {events:.3g} effective adverse events (< {MIN_EFFECTIVE})"
         )
+        if events > 0:  # they grow with the sessions if further ones fail as these did
+            degenerate += f"; about {math.ceil(n * MIN_EFFECTIVE / events):,} sessions would do"
     elif known_trials is None and kish_ess(w * b) < MIN_EFFECTIVE:
         degenerate = f"tiny effective sample: {kish_ess(w * b):.3g} effective trials"
     return WeightedRate(estimate, se, n, ess, events, mean, degenerate)

@@ -145,6 +145,10 @@ def test_weighted_rate_with_unit_weights_is_the_plain_mean():
 def test_no_events_under_the_tilt_is_degenerate_not_a_pass():
     r = weighted.weighted_rate(np.zeros(400), np.ones(400), np.full(400, 0.5), known_trials=1.0)
     assert r.estimate == 0 and "effective adverse events" in r.degenerate
+    # 10 equal failures of 400 sessions: 10 effective events, and 1,200 sessions would carry 30
+    few = weighted.weighted_rate(np.arange(400) < 10, np.ones(400), np.ones(400), known_trials=1.0)
+    assert few.effective_events == pytest.approx(10)
+    assert few.degenerate.endswith("about 1,200 sessions would do")
 
 
 def test_poisson_tail_estimate_covers_the_exact_value():
