@@ -9,7 +9,10 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = [ROOT / "notebooks" / f"{name}.ipynb" for name in ("exploration", "what_if", "tuning")]
+NOTEBOOKS = [
+    ROOT / "notebooks" / f"{name}.ipynb"
+    for name in ("exploration", "what_if", "tuning", "rare_events")
+]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
