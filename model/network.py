@@ -59,19 +59,11 @@ class Weather:
 
     def _events(self, cfg: Scenario, rng) -> list[NetworkEvent]:
         d = cfg.disconnects
-        ends = np.append(self.cond_start[1:], cfg.horizon)
-        times = []
-        for start, end, state in zip(self.cond_start, ends, self.cond_index):
-            rate = cfg.network.condition(CONDITIONS[state]).disconnect_rate * d.rate_scale
-            count = rng.poisson(rate * (end - start)) if rate > 0 else 0
-            times.extend(np.sort(rng.uniform(start, end, count)))
-        kinds = _kind_cdf(d.kind_probabilities()).searchsorted(
-            rng.random(len(times)), side="right"
-        )  # = rng.choice(3, p=...)
-        outages = d.outage.sample(rng, len(times))
+        times, kinds, outages = self._plain_events(cfg, rng, 0.0, d.rate_scale)
         components = d.outage_components()
         if components:  # drawn after the rest: without a mixture the draws are unchanged
-            u, low, shifts = rng.random(len(times)), 0.0, np.zeros(len(times))
+            outages, u = np.asarray(outages), rng.random(len(times))
+            low, shifts = 0.0, np.zeros(len(times))
             for mix, shift in components:  # component j where u falls in [low_j, low_j + mix_j)
                 shifts[(u >= low) & (u < low + mix)] = shift
                 low += mix
@@ -80,7 +72,7 @@ class Weather:
                     shifts > 0, outages * (d.shifted_scale / d.outage.scale), outages
                 )
             outages = outages + shifts
-        times, kinds, outages = list(times), list(kinds), list(outages)
+        outages = list(outages)
         last = d.last_shifted(outages)
         if last is not None:  # the shifted outages are in: the rest drawn plain, at the rate after
             times, kinds, outages = times[: last + 1], kinds[: last + 1], outages[: last + 1]
@@ -94,18 +86,20 @@ class Weather:
         return sorted(events, key=lambda e: e.time)
 
     def _plain_events(self, cfg: Scenario, rng, start: float, rate_scale: float) -> tuple:
-        """(times, kinds, outages) of Poisson events after `start`: the conditions' rates times
-        `rate_scale`, plain outages (`shift_once`: after the shifted outages)."""
+        """(times, kinds, outages) as lists, in time order, of the Poisson events after `start`:
+        the conditions' rates times `rate_scale`, each with its kind and a plain outage."""
         ends = np.append(self.cond_start[1:], cfg.horizon)
         times = []
         for a, b, state in zip(self.cond_start, ends, self.cond_index):
             a = max(a, start)
+            if b <= a:
+                continue
             rate = cfg.network.condition(CONDITIONS[state]).disconnect_rate * rate_scale
-            if b > a and rate > 0:
-                times.extend(np.sort(rng.uniform(a, b, rng.poisson(rate * (b - a)))))
+            count = rng.poisson(rate * (b - a)) if rate > 0 else 0
+            times.extend(np.sort(rng.uniform(a, b, count)))
         kinds = _kind_cdf(cfg.disconnects.kind_probabilities()).searchsorted(
             rng.random(len(times)), side="right"
-        )
+        )  # = rng.choice(3, p=...)
         return times, list(kinds), list(cfg.disconnects.outage.sample(rng, len(times)))
 
     def record(self) -> NetworkRecord:
