@@ -103,7 +103,7 @@ SAFETY = 0.9  # the first shift: this share of the shortest failing outage (belo
 NEAR = 1.0  # a refined long shift: this many outage scales below the shortest failing outage
 SCAN = 1.0  # the refitting pilot's shifted law: its scale this multiple of the first long shift
 PILOT_STREAMS = 2000  # a pilot round's streams: its sessions are at most this / streams a session
-MIN_PILOT = 20
+MIN_PILOT = 20  # a pilot round's fewest sessions
 PAIR = 0.25  # a second spell this share of the longest, within a reconnect window: two outages
 OUTLASTED = ("network_timeout", "resume_window_exceeded")  # errors of an outage past patience
 
@@ -335,7 +335,8 @@ def choose_tilt(
     if mixed:
         scan = SCAN * mixed["disconnects.outage_shift"]  # wide: the pilot sees the threshold
         wide = {**mixed, "disconnects.shifted_scale": max(scan, cfg.disconnects.outage.scale)}
-        tilt = {**refined(cfg, seed, wide, sessions, workers), "disconnects.shifted_scale": 0.0}
+        tilt = refined(cfg, seed, wide, sessions, workers)
+        del tilt["disconnects.shifted_scale"]  # the final tilt: the scenario's law past the shift
     return importance.tilt_text(
         {k: v if isinstance(v, bool) else float(f"{v:.3g}") for k, v in tilt.items()}
     )
