@@ -376,11 +376,11 @@ class Disconnects:
         shifts = [s for _, s in self.outage_components() if s > 0]
         if not self.shift_once or not shifts:
             return None
-        total = 0.0
+        shortest, longest, total = min(shifts), max(shifts), 0.0
         for i, x in enumerate(outages):
-            if x >= min(shifts):
+            if x >= shortest:
                 total += x
-                if total >= max(shifts):
+                if total >= longest:
                     return i
         return None
 

@@ -250,12 +250,14 @@ def _events_log_likelihood(cfg: Scenario, weather: NetworkRecord, end: float) ->
         return float(np.sum(np.log(rates * marks)) + mixed.sum() + plain.sum()) - exposure
 
 
-def _exposure(cfg: Scenario, weather: NetworkRecord, a: float, b: float) -> float:
-    """The integral of the random events' rate over [a, b]."""
+def _exposure(cfg: Scenario, weather: NetworkRecord, a: float, b: float, rate=None) -> float:
+    """The integral of the random events' rate over [a, b] (`rate(cfg, condition)`: the events'
+    rate in each condition, `_event_rate` by default)."""
+    rate = rate or _event_rate
     starts = weather.condition_start.tolist()
     stops = [*starts[1:], math.inf]
     return sum(
-        _event_rate(cfg, s) * max(0.0, min(stop, b) - max(start, a))
+        rate(cfg, s) * max(0.0, min(stop, b) - max(start, a))
         for start, stop, s in zip(starts, stops, weather.condition_index.tolist())
     )
 
@@ -360,11 +362,8 @@ def event_statistics(cfg: Scenario, weather: NetworkRecord, end: float) -> tuple
     """The Poisson events' sufficient statistics on [0, end] for a tilt of `rate_scale` and an
     exponential outage mean: (events, their expected number per unit of `rate_scale` (the
     integral of the conditions' rates), total outage)."""
-    starts, states = weather.condition_start, weather.condition_index.tolist()
-    stops = [*starts[1:].tolist(), math.inf]
-    exposure = sum(
-        cfg.network.condition(CONDITIONS[s]).disconnect_rate * max(0.0, min(b, end) - a)
-        for a, b, s in zip(starts.tolist(), stops, states)
+    exposure = _exposure(
+        cfg, weather, 0.0, end, lambda c, s: c.network.condition(CONDITIONS[s]).disconnect_rate
     )
     events = random_events(cfg, weather, end)
     return len(events), exposure, float(sum(e.outage for e in events))
