@@ -354,7 +354,7 @@ class Connection:
         if self._repaired_to >= t:
             return NO_ROWS
         self._repaired_to = t
-        changed = self.recovery.repair(self.busy_until, t) if self.recovery.pending else []
+        changed = self.recovery.repair(self.busy_until, t) if self.recovery.busy else []
         if changed:
             propagation = self.physics.cfg.link.propagation
             for lost in changed:

@@ -102,6 +102,11 @@ class LossRecovery:
         # a loss in the open state: the tail loss probe, then the RTO (R, 2R, 4R, ...)
         self.probed = physics.message_offsets
         self.pending: list[Lost] = []
+        # lost frames not yet followed (column blocks, in row order after `pending`): a frame
+        # becomes a `Lost` only once a repair reaches its departure, so the frames committed to a
+        # connection that is abandoned before they leave cost no object each
+        self.waiting: list[list[list]] = []  # blocks of columns (`Lost`'s first seven fields)
+        self._waiting_at = 0  # the first block's next frame
         self._pass_next, self._pass_heads = 0, []  # the current pass of `repair`: next, heads
         self.heads: list[tuple[int, float]] = []  # (row, retransmission time) of settled heads
         # frames whose first transmission got through and was SACKed: departure, SACK heard
@@ -142,7 +147,36 @@ class LossRecovery:
             tx.sent[lost],
             ack_lost,
         )
-        self.pending += [Lost(*fate) for fate in zip(*(c.tolist() for c in columns))]
+        self.waiting.append([c.tolist() for c in columns])
+
+    @property
+    def busy(self) -> bool:
+        """Whether any lost frame is still to be repaired."""
+        return bool(self.pending or self.waiting)
+
+    def _follow(self, upto: float) -> None:
+        """Make `Lost` records of the waiting frames that left by `upto` (departures never
+        decrease with the row)."""
+        while self.waiting:
+            block, a = self.waiting[0], self._waiting_at
+            k = bisect.bisect_right(block[1], upto, a)
+            if k > a:
+                self.pending += [Lost(*fate) for fate in zip(*(c[a:k] for c in block))]
+            if k < len(block[1]):
+                self._waiting_at = k
+                return
+            self.waiting.pop(0)
+            self._waiting_at = 0
+
+    def _waiting_heads(self, row: int) -> list[tuple[int, float]]:
+        """(row, time) of the waiting frames before `row` whose first timeout retransmission, as
+        drawn, gets through (not followed yet: their trigger is the timer)."""
+        heads, a = [], self._waiting_at
+        for block in self.waiting:
+            rows, sent = block[0][a:], block[5][a:]
+            heads += [(r, t) for r, t in zip(rows, sent) if r < row and math.isfinite(t)]
+            a = 0
+        return heads
 
     def _acks_get_back(self, sent: np.ndarray) -> np.ndarray:
         """Whether an ACK sent at each time leaves while the network is up."""
@@ -158,6 +192,7 @@ class LossRecovery:
         `Connection.settle`), attempts up to `final_by` (the newest departure) being final; return
         those whose retransmission time changed (in row order). When the pass is complete, settle
         the ones that cannot change any more."""
+        self._follow(upto)
         changed, pending, heads, i = [], self.pending, self._pass_heads, self._pass_next
         while i < len(pending) and pending[i].depart <= upto:
             lost = pending[i]  # in row order: a go-back follows an older frame's timeout
@@ -169,7 +204,7 @@ class LossRecovery:
                 heads.append((lost.row, lost.sent))
             i += 1
         self._pass_next = i
-        if i == len(pending):
+        if i == len(pending) and not self.waiting:
             still = []
             for lost in pending:
                 if lost.decided_by > final_by:
@@ -187,6 +222,7 @@ class LossRecovery:
             for lost in self.pending
             if lost.trigger == TIMEOUT and math.isfinite(lost.sent)
         ]
+        heads += self._waiting_heads(row)
         lost = Lost(row, t, failures, 0.0, cond, math.inf)
         self._recover(lost, -math.inf, heads)
         return lost.sent
