@@ -5,7 +5,8 @@ Four sections, each printing its figures, then a summary table setting each figu
 target. Timings are wall-clock medians of --repeats runs (same seed every repeat: the same work, so
 the spread is timing noise only) on a shared machine: read them as figures, not verdicts.
 
-Sections run in the order memory, frames, streams, parallel (memory first: see below).
+Sections run in the order memory, frames, streams, disconnects, parallel (memory first: see
+below).
 
 - frames: the `text-interruption` scenario at content.frames = 100 ... 10,000 (a 100x range), a
   fixed number of streams each, in one process (`simulate`). Seconds per stream, the marginal cost
@@ -17,6 +18,10 @@ Sections run in the order memory, frames, streams, parallel (memory first: see b
   process's peak RSS (VmHWM) after each size shows memory growing with frames.
 - streams: the standard stream (1,000 frames), 100 ... 10,000 streams in one process; seconds,
   microseconds per stream and the log-log slope.
+- disconnects: the standard stream at disconnects.rate_scale = 1 ... 32, resuming and restarting
+  (the corners of the report's sweep), in one process: milliseconds per stream, disconnects per
+  stream and a fit a + b * disconnects per strategy (b: the cost of one disconnect). A restart
+  regenerates and resends the whole response, so its b grows with the frames.
 - memory: `run(cfg, 100_000, seed, workers=2)` in a fresh interpreter (this one's high-water marks
   would carry the earlier sections, and forked workers would inherit its heap). It runs first
   because on Linux a process started by fork + exec inherits its launcher's RSS into its own
@@ -29,8 +34,8 @@ Sections run in the order memory, frames, streams, parallel (memory first: see b
   parallel sections also print the cores our processes kept busy and the cores everything else on
   the machine used meanwhile (/proc/stat): a competing load explains a low efficiency.
 
-    python benchmarks/scaling.py [--quick] [--only frames,streams,memory,parallel] [--repeats 3]
-                                 [--seed 1] [--workers 2]
+    python benchmarks/scaling.py [--quick] [--only frames,streams,disconnects,memory,parallel]
+                                 [--repeats 3] [--seed 1] [--workers 2]
 
 --quick runs tiny sizes (a smoke test, well under 30 s); the full run takes a few minutes on 2
 cores.
@@ -58,7 +63,7 @@ from model import Scenario, apply_overrides, get_scenario, run
 from model.simulation import CountingEnvironment, run_session, simulate
 
 SCENARIO = "text-interruption"
-SECTIONS = ("memory", "frames", "streams", "parallel")  # the order they run in
+SECTIONS = ("memory", "frames", "streams", "disconnects", "parallel")  # the order they run in
 MEMORY_TARGET_MB = 1000.0
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 MB = 1e6
@@ -70,6 +75,8 @@ class Sizes:
     frames_streams: int  # streams simulated at each frames value
     count_streams: int  # streams whose SimPy events are counted (untimed)
     streams: tuple[int, ...]  # stream counts (streams section)
+    rate_scales: tuple[float, ...]  # disconnects.rate_scale values (disconnects section)
+    rate_streams: int  # streams simulated at each of them
     memory_streams: int
     parallel_streams: int
 
@@ -79,6 +86,8 @@ FULL = Sizes(
     frames_streams=200,
     count_streams=20,
     streams=(100, 300, 1000, 3000, 10_000),
+    rate_scales=(1, 4, 16, 32),
+    rate_streams=100,
     memory_streams=100_000,
     parallel_streams=10_000,
 )
@@ -87,6 +96,8 @@ QUICK = Sizes(
     frames_streams=10,
     count_streams=3,
     streams=(20, 60, 200),
+    rate_scales=(1, 8),
+    rate_streams=5,
     memory_streams=1000,
     parallel_streams=400,
 )
@@ -271,6 +282,36 @@ def bench_streams(sizes: Sizes, repeats: int, seed: int) -> list[Row]:
     span = f"{sizes.streams[0]:,}..{sizes.streams[-1]:,}"
     print(f"log-log slope, streams {span}: {slope:.3f}")
     return [(f"cost vs streams: log-log slope ({span})", f"{slope:.3f}", "1.0 (linear)")]
+
+
+# ---------------------------------------------------------------- section: disconnects
+
+
+def bench_disconnects(sizes: Sizes, repeats: int, seed: int) -> list[Row]:
+    """Cost against the disconnect rate, resuming and restarting (the report's sweep): a restart
+    regenerates and resends the whole response, so its cost per disconnect grows with frames."""
+    n = sizes.rate_streams
+    print(
+        f"\n== cost vs disconnects: {SCENARIO}, disconnects.rate_scale "
+        f"{', '.join(f'{x:g}' for x in sizes.rate_scales)}, {n} streams each, one process, median "
+        f"of {repeats}"
+    )
+    print(f"{'strategy':>8} {'rate x':>7} {'ms/stream':>10} {'disc/stream':>12}")
+    simulate(get_scenario(SCENARIO), 2, seed=seed)  # warm: the first stream pays for imports
+    rows = []
+    for strategy in ("resume", "restart"):
+        per_stream, per_disc = [], []
+        for scale in sizes.rate_scales:
+            sets = [f"disconnects.rate_scale={scale:g}", f"client.strategy={strategy}"]
+            cfg = apply_overrides(get_scenario(SCENARIO), sets)
+            seconds, res = timed_median(functools.partial(simulate, cfg, n, seed=seed), repeats)
+            per_stream.append(seconds / n)
+            per_disc.append(len(res.disconnects) / n)
+            print(f"{strategy:>8} {scale:>7g} {per_stream[-1] * 1e3:>10.3f} {per_disc[-1]:>12.2f}")
+        a, b = linear_fit(per_disc, per_stream)
+        print(f"{strategy}: fit a = {a * 1e3:.3f} ms/stream + b = {b * 1e3:.3f} ms/disconnect")
+        rows.append((f"cost per disconnect ({strategy})", f"{b * 1e3:.3f} ms", "-"))
+    return rows
 
 
 # ---------------------------------------------------------------- section: memory
@@ -556,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_frames(sizes, args.repeats, args.seed)
     if "streams" in args.only:
         rows += bench_streams(sizes, args.repeats, args.seed)
+    if "disconnects" in args.only:
+        rows += bench_disconnects(sizes, args.repeats, args.seed)
     if "parallel" in args.only:
         rows += bench_parallel(sizes, args.repeats, args.seed, args.workers)
     print_summary(rows)

@@ -59,6 +59,8 @@ def _summary(text: str) -> str:
         r"cost vs frames: log-log slope \([\d,.]+\) \[standard buffer\]",
         r"cost vs frames: log-log slope \([\d,.]+\) \[whole response fits the buffer\]",
         r"cost vs streams: log-log slope \([\d,.]+\)",
+        r"cost per disconnect \(resume\)",
+        r"cost per disconnect \(restart\)",
         r"peak RSS, [\d,]+ streams, 2 workers \(tree sum\)",
         r"parallel efficiency, 2 workers, [\d,]+ streams",
     ],
