@@ -233,7 +233,8 @@ class LossRecovery:
         timeout retransmissions that get through."""
         t, attempts, timer_start, timeouts, fast, ack_lost = lost.state
         rtt = self.physics.rtt[lost.cond]
-        leads = [sent for row, sent in heads if row < lost.row]  # frames it may go back behind
+        # the times of the frames it may go back behind, sorted: the next one after t is a search
+        leads = sorted([sent for row, sent in heads if row < lost.row])
         while True:
             open_state = timer_start == lost.depart  # no timeout or fast retransmit yet
             offsets = (self.probed if open_state else self.offsets)[lost.cond]
@@ -242,10 +243,9 @@ class LossRecovery:
                 sack = self._first_sack_after(t, at, rtt)
                 if sack < at:
                     at, trigger = sack, FAST
-            if leads:
-                behind = min((sent for sent in leads if sent > t), default=math.inf)
-                if behind < at:
-                    at, trigger = behind, GO_BACK
+            k = bisect.bisect_right(leads, t)
+            if k < len(leads) and leads[k] < at:
+                at, trigger = leads[k], GO_BACK
             if at == math.inf:  # past tcp_retries: it never gets through
                 lost.sent, lost.trigger, lost.decided_by = math.inf, TIMEOUT, t
                 return
