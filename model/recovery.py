@@ -168,13 +168,12 @@ class LossRecovery:
             self.waiting.pop(0)
             self._waiting_at = 0
 
-    def _waiting_heads(self, row: int) -> list[tuple[int, float]]:
-        """(row, time) of the waiting frames before `row` whose first timeout retransmission, as
-        drawn, gets through (not followed yet: their trigger is the timer)."""
+    def _waiting_heads(self) -> list[tuple[int, float]]:
+        """(row, time) of the waiting frames whose first timeout retransmission, as drawn, gets
+        through (not followed yet: their trigger is the timer)."""
         heads, a = [], self._waiting_at
         for block in self.waiting:
-            rows, sent = block[0][a:], block[5][a:]
-            heads += [(r, t) for r, t in zip(rows, sent) if r < row and math.isfinite(t)]
+            heads += [(r, t) for r, t in zip(block[0][a:], block[5][a:]) if math.isfinite(t)]
             a = 0
         return heads
 
@@ -222,7 +221,7 @@ class LossRecovery:
             for lost in self.pending
             if lost.trigger == TIMEOUT and math.isfinite(lost.sent)
         ]
-        heads += self._waiting_heads(row)
+        heads += self._waiting_heads()
         lost = Lost(row, t, failures, 0.0, cond, math.inf)
         self._recover(lost, -math.inf, heads)
         return lost.sent
