@@ -1,7 +1,7 @@
 """Benchmark: how the cost of the model scales — in frames per stream, in streams, in memory, across
 workers.
 
-Four sections, each printing its figures, then a summary table setting each figure next to its
+Five sections, each printing its figures, then a summary table setting each figure next to its
 target. Timings are wall-clock medians of --repeats runs (same seed every repeat: the same work, so
 the spread is timing noise only) on a shared machine: read them as figures, not verdicts.
 

@@ -33,9 +33,9 @@ COMPONENTS = {
     "acks": 7,
 }
 WORDS = 4  # 64-bit words of seed per component (PCG64's 128-bit state and increment)
-# the components a stream may use, hashed in one call (a second call costs more than the words:
-# numpy guards each call with an errstate context); a lossy stream uses "acks", key 7
-EAGER = 8
+# every component's words are hashed in one call (a second call costs more than the words: numpy
+# guards each call with an errstate context; a lossy stream uses "acks", the last key)
+EAGER = len(COMPONENTS)
 
 
 class _Words(ISeedSequence):
