@@ -13,6 +13,8 @@ import pytest
 from scipy import stats as sps
 
 from model import validation
+from model.validation import theory
+from model.validation.scenarios import FAST_GAP
 
 ROW_KEYS = {"case", "expected", "estimate", "lower", "upper", "agree", "note"}
 
@@ -43,7 +45,10 @@ def test_case_agrees_with_theory(quick_rows, name):
         # a constant RTO (no doubling) would give R p/(1-p)
         ("link: RTO retransmission delay R p/(1-2p)", 1.0 * 0.1 / (1 - 0.1)),
         # a lost resend repaired by the next SACK (no fast-recovery stall): g/(1-p)^2 + RTT
-        ("link: fast retransmit delay g/(1-p) + RTT + Rp(1+2p(1-p))/(1-2p)", 0.1 / 0.9**2 + 0.04),
+        (
+            "link: fast retransmit delay g/(1-p) + RTT + Rp(1+2p(1-p))/(1-2p) + go-back",
+            FAST_GAP / 0.9**2 + 0.04,
+        ),
         # "an exact interval covers exactly its nominal level":
         # Clopper-Pearson over-covers at rare p
         ("stats: clopper-pearson 95 % coverage at p=0.001, n=2000", 0.95),
@@ -111,3 +116,32 @@ def test_theory_helpers_match_hand_values():
     # compound law of (X - T)/c sums to ~1 and starts at P(no interruption)
     pmf = validation.attempts_sum_pmf(1000, math.exp(-0.001), math.exp(-0.1), 60)
     assert pmf[0] == pytest.approx(math.exp(-1.0)) and pmf.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("p", [0.02, 0.1, 0.2])
+def test_following_a_lost_frames_attempts_gives_the_closed_form_without_heads(p):
+    g, rtt, rto = FAST_GAP, 0.04, 1.0
+    frame = theory._LostFrame(g, p, rtt, rto, [])
+    mean = sum(pn * frame.expected(n) for n, pn in theory._first_through(g, p, rtt, rto))
+    # what the sum leaves out: N >= 9 (p^8) and branches below probability 1e-8
+    assert mean == pytest.approx(theory.fast_retransmit_mean(g, p, rtt, rto), abs=1e-4)
+
+
+def test_a_certain_head_before_the_fast_resend_is_gone_back_behind():
+    # N = 1: the resend would leave at F = g + RTT; a head at h < F takes the frame at h, and if
+    # that attempt is lost the SACK of frame 1 still resends it at F, then the timer (R p T0)
+    g, p, rtt, rto, h = FAST_GAP, 0.1, 0.04, 1.0, 0.05
+    frame = theory._LostFrame(g, p, rtt, rto, [(h, 1.0)])
+    after_f = (theory.fast_retransmit_mean(g, p, rtt, rto) - g / (1 - p) - rtt) / p  # T0
+    expected = (1 - p) * h + p * (g + rtt + p * after_f)
+    assert frame.expected(1) == pytest.approx(expected, abs=1e-6)
+
+
+def test_go_back_term_starts_as_p_squared_from_the_heads_before_the_resend():
+    # By hand, first order: N = 1 (resend at F = g + RTT = 0.155 s); the heads that can come
+    # before it are R + RTT - m g for m = 8, 9 (0.12 s and 0.005 s), each with probability p^2
+    # (frame m + n older lost, its resend lost; any n), saving F - h: 0.035 + 0.15 = 0.185 s.
+    # The next order (the lost frame's own resend lost, (1-p) factors) is a few p of it.
+    p = 0.001
+    term = theory.fast_retransmit_go_back(FAST_GAP, p, 0.04, 1.0)
+    assert term / p**2 == pytest.approx(-0.185, rel=0.03)

@@ -23,7 +23,9 @@ POLL = 0.05  # attempt grid for exponential outages
 HORIZON = 1000.0
 
 # ---- fast retransmit special case: frames FAST_GAP apart, Bernoulli loss FAST_LOSS
-FAST_GAP = 0.1  # g, s between departures: g >= 5/4 RTT (RTT = 0.04 s)
+# g, s between departures: g >= 5/4 RTT (RTT = 0.04 s); R/g and RTT/g far from ratios of small
+# integers, so that no retransmission lands exactly on another's time (a tie float rounding decides)
+FAST_GAP = 0.115
 FAST_LOSS = 0.1  # p, per transmission
 
 # ---- backoff special case
