@@ -145,3 +145,13 @@ def test_go_back_term_starts_as_p_squared_from_the_heads_before_the_resend():
     p = 0.001
     term = theory.fast_retransmit_go_back(FAST_GAP, p, 0.04, 1.0)
     assert term / p**2 == pytest.approx(-0.185, rel=0.03)
+
+
+def test_a_lost_frame_whose_first_sack_comes_after_the_probe_is_sent_by_the_probe():
+    # N = 9: frame 9's SACK (9 g + RTT = 1.075 s) comes after the tail loss probe at R = 1 s; a
+    # lost probe leaves the sender open to that SACK, and a lost SACK resend waits for the timer
+    g, p, rtt, rto = FAST_GAP, 0.1, 0.04, 1.0
+    after_f = (theory.fast_retransmit_mean(g, p, rtt, rto) - g / (1 - p) - rtt) / p  # T0
+    sack = 9 * g + rtt
+    expected = (1 - p) * rto + p * ((1 - p) * sack + p * (sack + after_f))
+    assert theory._LostFrame(g, p, rtt, rto, []).expected(9) == pytest.approx(expected, abs=1e-6)

@@ -220,7 +220,7 @@ class _LostFrame:
         """The timer's next attempt: R, 2R, 4R, ... after the departure (the probe first), R, 3R,
         7R, ... after a retransmission."""
         if start == 0.0:
-            return self.rto * 2 ** (timeouts - 1) if timeouts else self.rto
+            return self.rto * 2**timeouts
         return start + self.rto * (2 ** (timeouts + 1) - 1)
 
     def _sacks(self, t: float, before: float, known: int, through: frozenset):
