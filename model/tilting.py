@@ -47,8 +47,9 @@ schedule), hence the safety factor. A T below theta costs efficiency: only e^(-(
 the shifted outages reach theta, and once theta - T is many outage means that part of the failures
 is as good as missed too, its rare samples carrying weights far above the rest (the effective
 number of adverse events then stays small and the verdict is flagged degenerate, not decided).
-Assumptions: the failures are caused by one long spell or two (not many medium ones: those are
-the exponential family's case), and the pilot's failing sessions show the threshold's scale.
+Assumptions: the failures are caused by one long spell or two (a pilot's pile of many medium
+ones inside one failed reconnect is read as one spell spanning it, `is_pile`), and the pilot's
+failing sessions show the threshold's scale.
 
 Shift once (`disconnects.shift_once`). Under a tilt a long outage extends its session by the
 client's whole reconnect window, and disconnects go on arriving in it; with every one of them
@@ -106,6 +107,7 @@ PILOT_STREAMS = 2000  # a pilot round's streams: its sessions are at most this /
 MIN_PILOT = 20  # a pilot round's fewest sessions
 PAIR = 0.25  # a second spell this share of the longest, within a reconnect window: two outages
 OUTLASTED = ("network_timeout", "resume_window_exceeded")  # errors of an outage past patience
+PILE = 0.75  # a failed reconnect whose two longest spells carry less of its downtime: a pile
 
 
 def _trouble(res) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +132,8 @@ class Pilot:
     adverse: np.ndarray  # a stream not completed or a disconnect not recovered
     away: np.ndarray  # the longest time a stream spent without streaming
     outlasted: np.ndarray  # a stream failed because an outage outlasted the client (OUTLASTED)
+    # per session: (break, give-up) of its shortest reconnect that failed so (NaN if none)
+    windows: np.ndarray | None = None
 
 
 def pilot(cfg: Scenario, seed: int, tilt: dict, sessions: int, workers=None) -> Pilot:
@@ -150,7 +154,18 @@ def pilot(cfg: Scenario, seed: int, tilt: dict, sessions: int, workers=None) -> 
         adverse,
         away,
         by_session.error.agg(lambda e: bool(e.isin(OUTLASTED).any())).to_numpy(),
+        _failed_reconnects(res, ends.index),
     )
+
+
+def _failed_reconnects(res, sessions) -> np.ndarray:
+    """Per session: (start, end) of its shortest reconnect that an outage outlasted, from its
+    stream's last break to its giving up; NaN where none did."""
+    s = res.streams[res.streams.error.isin(OUTLASTED)]
+    start = s.stream.map(res.disconnects.groupby("stream").time.max())
+    window = s.assign(start=start, length=s.end_time - start).sort_values("length")
+    first = window.groupby("session").first()
+    return first.reindex(sessions)[["start", "end_time"]].to_numpy(dtype=float)
 
 
 def cross_entropy_fit(cfg: Scenario, seed: int, p: Pilot, tilt: dict) -> dict:
@@ -196,6 +211,14 @@ def failure_spells(weather, end: float, window: float) -> tuple[float, float]:
     return b - a, max(near, default=0.0)
 
 
+def is_pile(weather, start: float, end: float) -> bool:
+    """Whether the reconnect [start, end] failed in a pile of outages: its two longest spells
+    (their parts inside it) carry less than PILE of the time it was unreachable, so neither one
+    outage nor two explain the failure (a tilted pilot's high rate makes such piles)."""
+    inside = [min(b, end) - max(a, start) for a, b in weather.outage_spells(end) if b > start]
+    return sum(sorted(inside)[-2:]) < PILE * sum(inside)
+
+
 def _shares(cfg: Scenario, total: float, long: float, short: float) -> tuple[float, float]:
     """The shares (m1, m2), m1 + m2 = `total`, of the long and the short shift: such that one long
     shifted outage and two short ones weigh the same under the plain-neutral rate
@@ -234,7 +257,11 @@ def mixture(cfg: Scenario, seed: int, p: Pilot) -> dict:
     reconnect fell into (its longest unreachable spell, L1) and the longest other spell less than
     one reconnect window (`client.backoff.deadline`) from it (L2); L1 + L2 is the downtime the
     reconnect faced. A session with L2 >= `PAIR` L1 failed by two outages (mode b), else by one
-    (mode a). Only mode a seen: one shift, SAFETY x the shortest L1 + L2. Mode b seen: two shifts,
+    (mode a). A pile (`is_pile`: many outages inside its shortest failed reconnect, none of them
+    long) is mode a with that reconnect's length as its downtime: the mixture can shift one or
+    two outages, not a pile, and the reconnect's length is the patience the pile outlasted (read
+    as a pair, its two longest spells gave shifts that failed nothing: measured on stress).
+    Only mode a seen: one shift, SAFETY x the shortest L1 + L2. Mode b seen: two shifts,
     the short one SAFETY x the shortest (L1 + L2)/2 over mode-b sessions (two outages sharing the
     downtime evenly: for exponential outages every split of a total is as likely, and the even
     one is what two shifted draws make), the long one SAFETY x the shortest L1 + L2 over mode-a
@@ -249,11 +276,17 @@ def mixture(cfg: Scenario, seed: int, p: Pilot) -> dict:
         return {}
     deadline = cfg.client.backoff.deadline
     window = deadline if math.isfinite(deadline) else cfg.horizon
-    found = [
-        failure_spells(session_weather(p.trial, seed, int(session)), float(end), window)
-        for session, end in zip(p.sessions[p.outlasted], p.ends[p.outlasted])
-    ]
-    one = [l1 + l2 for l1, l2 in found if l2 < PAIR * l1]
+    windows = p.windows if p.windows is not None else np.full((len(p.sessions), 2), np.nan)
+    found, piles = [], []
+    for session, end, (start, stop) in zip(
+        p.sessions[p.outlasted], p.ends[p.outlasted], windows[p.outlasted]
+    ):
+        weather = session_weather(p.trial, seed, int(session))
+        if is_pile(weather, start, stop):
+            piles.append(stop - start)  # one outage would have to span the whole reconnect
+        else:
+            found.append(failure_spells(weather, float(end), window))
+    one = [l1 + l2 for l1, l2 in found if l2 < PAIR * l1] + piles
     two = [(l1 + l2) / 2 for l1, l2 in found if l2 >= PAIR * l1]
     total = shifted_share(cfg, seed, p)
     rate = {

@@ -1,6 +1,7 @@
 """Importance sampling: the weights are the exact likelihood ratio of the weather, untilted runs
 are untouched, bad tilts are refused, and the weighted estimators and verdicts behave."""
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -593,6 +594,44 @@ def test_failure_spells_are_the_longest_and_the_longest_within_a_reconnect_windo
     assert tilting.failure_spells(weather, 200.0, 40.0) == (20.0, 7.0)  # 7 -> 30: 23 s apart
     assert tilting.failure_spells(weather, 200.0, 10.0) == (20.0, 0.0)
     assert tilting.failure_spells(weather, 20.0, 60.0) == (7.0, 0.0)
+
+
+def _weather(*spells):
+    return NetworkRecord(
+        tuple(NetworkEvent(a, "close", b - a) for a, b in spells), np.array([0.0]), np.array([1])
+    )
+
+
+def test_a_failed_reconnect_in_a_pile_of_outages_is_told_from_one_or_two():
+    # a reconnect from 10 s to 66 s (the stress pilot's, rounded)
+    pile = _weather((10, 17.5), (19, 21), (23, 31.8), (33, 38.4), (40, 43.7), (45, 47), (52, 66))
+    assert tilting.is_pile(pile, 10.0, 66.0)  # 14 + 8.8 of 43.4 s
+    assert not tilting.is_pile(_weather((10, 70)), 10.0, 66.0)  # one outage spans it
+    assert not tilting.is_pile(_weather((10, 36), (38, 64), (65, 65.5)), 10.0, 66.0)  # a pair
+    # only the parts inside the reconnect count: a long spell mostly after it is no pair member
+    assert tilting.is_pile(_weather((2, 20), (25, 33), (35, 43), (45, 55), (60, 120)), 10, 66)
+    assert not tilting.is_pile(pile, math.nan, math.nan)  # no failed reconnect: never a pile
+
+
+def test_a_pile_counts_as_one_outage_spanning_its_reconnect(monkeypatch):
+    """Session 1 failed in a pile (its reconnect 10 -> 66 s), session 0 by one outage of 60 s; read
+    as a pair, the pile would have given a short shift of SAFETY x (14 + 8.8)/2."""
+    cfg = apply_overrides(Scenario(), STEADY)
+    weathers = {
+        0: _weather((5, 65)),
+        1: _weather((10, 17.5), (19, 21), (23, 31.8), (33, 38.4), (40, 43.7), (45, 47), (52, 66)),
+    }
+    monkeypatch.setattr(tilting, "session_weather", lambda trial, seed, s: weathers[s])
+    on = np.ones(2, bool)
+    windows = np.array([[5.0, 61.0], [10.0, 66.0]])
+    p = tilting.Pilot(cfg, np.arange(2), np.full(2, 100.0), np.ones(2), on, np.ones(2), on, windows)
+    got = tilting.mixture(cfg, 1, p)
+    assert "disconnects.outage_shift2" not in got  # one mode: no pair
+    assert got["disconnects.outage_shift"] == pytest.approx(tilting.SAFETY * 56.0)
+    without_windows = dataclasses.replace(p, windows=None)  # as before: the pile is a pair
+    assert tilting.mixture(cfg, 1, without_windows)["disconnects.outage_shift2"] == pytest.approx(
+        tilting.SAFETY * (14.0 + 8.8) / 2
+    )
 
 
 def test_two_failure_modes_give_one_shift_each_weighing_alike(monkeypatch):
