@@ -96,6 +96,9 @@ class LossRecovery:
     """One connection's SACKs, the lost frames whose recovery later frames may still change, and
     the frames recovered by a timeout (their retransmission leads a go-back)."""
 
+    # Linux's one timer per connection; False only to measure what the go-back adds (validation)
+    go_back = True
+
     def __init__(self, physics):
         self.physics, self.weather = physics, physics.weather
         self.offsets = physics.offset_lists  # retransmission offsets by condition
@@ -233,7 +236,7 @@ class LossRecovery:
         t, attempts, timer_start, timeouts, fast, ack_lost = lost.state
         rtt = self.physics.rtt[lost.cond]
         # the times of the frames it may go back behind, sorted: the next one after t is a search
-        leads = sorted([sent for row, sent in heads if row < lost.row])
+        leads = sorted([sent for row, sent in heads if row < lost.row]) if self.go_back else []
         while True:
             open_state = timer_start == lost.depart  # no timeout or fast retransmit yet
             offsets = (self.probed if open_state else self.offsets)[lost.cond]

@@ -167,11 +167,7 @@ def _lost_frame_delays(reps: int, go_back: bool, monkeypatch) -> np.ndarray:
     from model.network import Weather
     from model.validation.scenarios import FAST_LOSS
 
-    if not go_back:
-        recover = recovery.LossRecovery._recover
-        monkeypatch.setattr(
-            recovery.LossRecovery, "_recover", lambda self, lost, by, _: recover(self, lost, by, [])
-        )
+    monkeypatch.setattr(recovery.LossRecovery, "go_back", go_back)
     cfg = validation.link_scenario({"model": "bernoulli", "p": FAST_LOSS}, fast_recovery=True)
     depart = 1.0 + np.arange(2000) * FAST_GAP
     out = []
