@@ -133,7 +133,7 @@ class Pilot:
     away: np.ndarray  # the longest time a stream spent without streaming
     outlasted: np.ndarray  # a stream failed because an outage outlasted the client (OUTLASTED)
     # per session: (break, give-up) of its shortest reconnect that failed so (NaN if none)
-    windows: np.ndarray | None = None
+    reconnects: np.ndarray | None = None
 
 
 def pilot(cfg: Scenario, seed: int, tilt: dict, sessions: int, workers=None) -> Pilot:
@@ -276,10 +276,10 @@ def mixture(cfg: Scenario, seed: int, p: Pilot) -> dict:
         return {}
     deadline = cfg.client.backoff.deadline
     window = deadline if math.isfinite(deadline) else cfg.horizon
-    windows = p.windows if p.windows is not None else np.full((len(p.sessions), 2), np.nan)
+    failed = p.reconnects if p.reconnects is not None else np.full((len(p.sessions), 2), np.nan)
     found, piles = [], []
     for session, end, (start, stop) in zip(
-        p.sessions[p.outlasted], p.ends[p.outlasted], windows[p.outlasted]
+        p.sessions[p.outlasted], p.ends[p.outlasted], failed[p.outlasted]
     ):
         weather = session_weather(p.trial, seed, int(session))
         if is_pile(weather, start, stop):

@@ -623,13 +623,15 @@ def test_a_pile_counts_as_one_outage_spanning_its_reconnect(monkeypatch):
     }
     monkeypatch.setattr(tilting, "session_weather", lambda trial, seed, s: weathers[s])
     on = np.ones(2, bool)
-    windows = np.array([[5.0, 61.0], [10.0, 66.0]])
-    p = tilting.Pilot(cfg, np.arange(2), np.full(2, 100.0), np.ones(2), on, np.ones(2), on, windows)
+    reconnects = np.array([[5.0, 61.0], [10.0, 66.0]])
+    p = tilting.Pilot(
+        cfg, np.arange(2), np.full(2, 100.0), np.ones(2), on, np.ones(2), on, reconnects
+    )
     got = tilting.mixture(cfg, 1, p)
     assert "disconnects.outage_shift2" not in got  # one mode: no pair
     assert got["disconnects.outage_shift"] == pytest.approx(tilting.SAFETY * 56.0)
-    without_windows = dataclasses.replace(p, windows=None)  # as before: the pile is a pair
-    assert tilting.mixture(cfg, 1, without_windows)["disconnects.outage_shift2"] == pytest.approx(
+    unknown = dataclasses.replace(p, reconnects=None)  # as before: the pile is read as a pair
+    assert tilting.mixture(cfg, 1, unknown)["disconnects.outage_shift2"] == pytest.approx(
         tilting.SAFETY * (14.0 + 8.8) / 2
     )
 
