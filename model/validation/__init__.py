@@ -108,8 +108,11 @@ acceptance region, and the case agrees iff the statistic falls in it.
    at h (a head), a lost frame still waiting goes back behind it, at h, before its own next
    attempt: its wait is shorter and it escapes the ACK-loss timeout. A head comes from a frame Y
    that is lost, whose resend is lost and whose timer's attempt gets through (with its ACK):
-   about p^2 per older frame within reach, about (R/g) p^3 in all, -0.011 s at p = 0.1 (a
-   paired run with heads switched off, 1,000 replications at g = 0.115: -0.0111 +- 0.0007).
+   about p^2 per older frame within reach. Heads before the lost frame's resend shorten it by a
+   fraction of g (-0.185 p^2 s at g = 0.115, to first order), heads while a lost resend waits
+   for its timer (probability p) by a fraction of R, from about R/g older frames: -0.011 s in all
+   at p = 0.1 (a paired run with heads switched off, `recovery.LossRecovery.go_back`, 1,000
+   replications at g = 0.115: -0.0111 +- 0.0007).
    `theory.fast_retransmit_go_back` computes the term: each frame's head law (less the heads
    moved by their own frame's go-back), heads taken as independent, and the lost frame's
    attempts followed with their probabilities, each time behind the first head before its next
