@@ -128,13 +128,19 @@ def test_following_a_lost_frames_attempts_gives_the_closed_form_without_heads(p)
     assert mean == pytest.approx(theory.fast_retransmit_mean(g, p, rtt, rto), abs=1e-4)
 
 
+def _timer_wait(p: float) -> float:
+    """E[wait after a lost fast resend] (the timer, with its ACK loss): the closed form's part that
+    follows the resend, R (1 + 2p(1-p))/(1-2p) with R = 1 s."""
+    g = FAST_GAP
+    return (theory.fast_retransmit_mean(g, p, 0.04, 1.0) - g / (1 - p) - 0.04) / p
+
+
 def test_a_certain_head_before_the_fast_resend_is_gone_back_behind():
     # N = 1: the resend would leave at F = g + RTT; a head at h < F takes the frame at h, and if
     # that attempt is lost the SACK of frame 1 still resends it at F, then the timer (R p T0)
     g, p, rtt, rto, h = FAST_GAP, 0.1, 0.04, 1.0, 0.05
     frame = theory._LostFrame(g, p, rtt, rto, [(h, 1.0)])
-    after_f = (theory.fast_retransmit_mean(g, p, rtt, rto) - g / (1 - p) - rtt) / p  # T0
-    expected = (1 - p) * h + p * (g + rtt + p * after_f)
+    expected = (1 - p) * h + p * (g + rtt + p * _timer_wait(p))
     assert frame.expected(1) == pytest.approx(expected, abs=1e-6)
 
 
@@ -152,42 +158,32 @@ def test_a_lost_frame_whose_first_sack_comes_after_the_probe_is_sent_by_the_prob
     # N = 9: frame 9's SACK (9 g + RTT = 1.075 s) comes after the tail loss probe at R = 1 s; a
     # lost probe leaves the sender open to that SACK, and a lost SACK resend waits for the timer
     g, p, rtt, rto = FAST_GAP, 0.1, 0.04, 1.0
-    after_f = (theory.fast_retransmit_mean(g, p, rtt, rto) - g / (1 - p) - rtt) / p  # T0
     sack = 9 * g + rtt
-    expected = (1 - p) * rto + p * ((1 - p) * sack + p * (sack + after_f))
+    expected = (1 - p) * rto + p * ((1 - p) * sack + p * (sack + _timer_wait(p)))
     assert theory._LostFrame(g, p, rtt, rto, []).expected(9) == pytest.approx(expected, abs=1e-6)
 
 
-def _lost_frame_delays(reps: int, go_back: bool, monkeypatch) -> np.ndarray:
-    """Per replication (2,000 frames g apart, p = 0.1, as the validation case): the summed delay
-    of the frames whose first transmission was lost, but the last 40; `go_back=False` runs
-    recovery with no heads (no older timeout retransmission ever takes a frame along)."""
+def _lost_frames(go_back: bool, monkeypatch) -> tuple[np.ndarray, np.ndarray]:
+    """The validation case's replications (quick size): per replication the summed delay of the
+    lost frames and their count; `go_back=False` runs recovery with no heads (no older timeout
+    retransmission ever takes a frame along)."""
     from model import recovery
-    from model.link import LinkPhysics, recovered_arrivals
-    from model.network import Weather
-    from model.validation.scenarios import FAST_LOSS
+    from model.validation.context import Context
 
     monkeypatch.setattr(recovery.LossRecovery, "go_back", go_back)
-    cfg = validation.link_scenario({"model": "bernoulli", "p": FAST_LOSS}, fast_recovery=True)
-    depart = 1.0 + np.arange(2000) * FAST_GAP
-    out = []
-    for rep in range(reps):
-        rng = np.random.default_rng([77, rep])
-        physics = LinkPhysics(cfg, Weather(cfg, rng), rng)
-        delay = (recovered_arrivals(physics, depart) - depart - cfg.link.propagation)[:-40]
-        out.append((delay[delay > 1e-9].sum(), (delay > 1e-9).sum()))
+    sums, counts = Context(quick=True, expected_overrides=None, workers=1).fast_retransmit()
     monkeypatch.undo()
-    return np.array(out)
+    return np.array(sums), np.array(counts)
 
 
 def test_the_go_back_term_matches_a_paired_run_without_heads(monkeypatch):
     # the same fates with and without go-back: the difference of the mean delays of the lost
     # frames is the go-back term alone, far more precise than either mean (measured with 1,000
     # replications: -0.0111 +- 0.0007 against the theory's -0.01114)
-    with_heads = _lost_frame_delays(60, True, monkeypatch)
-    without = _lost_frame_delays(60, False, monkeypatch)
-    assert (with_heads[:, 1] == without[:, 1]).all()  # the same lost frames
-    per_rep = (with_heads[:, 0] - without[:, 0]) / with_heads[:, 1].mean()
+    with_sums, with_counts = _lost_frames(True, monkeypatch)
+    without_sums, without_counts = _lost_frames(False, monkeypatch)
+    assert (with_counts == without_counts).all()  # the same lost frames
+    per_rep = (with_sums - without_sums) / with_counts.mean()
     _, lo, hi = mean_interval(per_rep, 0.999)
     term = theory.fast_retransmit_go_back(FAST_GAP, 0.1, 0.04, 1.0)
     assert lo <= term <= hi and hi < 0  # and the run shows an effect: a zero term is rejected
