@@ -257,6 +257,7 @@ class Connection:
     """
 
     EAGER_REPAIR = False  # repair at every commit (whoever announces moved arrivals needs them)
+    PER_FRAME_READS = False  # the client takes each frame in at its arrival (`on_frame`)
 
     def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float):
         self.physics, self.opened, self.bandwidth = physics, opened, bandwidth
@@ -447,6 +448,7 @@ class FrameByFrameConnection(Connection):
     the client can handle it then, as one event."""
 
     EAGER_REPAIR = True  # every move is announced to the client
+    PER_FRAME_READS = True
 
     def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float):
         super().__init__(physics, opened, bandwidth)

@@ -16,10 +16,11 @@ import pytest
 from scipy import stats
 
 from conftest import calm, faulty_sender
+from model.client import Client
 from model.config import apply_overrides
 from model.scenarios import get_scenario
 from model.server import FrameByFrameStream
-from model.simulation import CountingEnvironment, run_stream, simulate
+from model.simulation import Components, CountingEnvironment, run_stream, simulate
 
 ALPHA = 0.001  # per test; 6 scenarios x 5 tests -> at most 3 % chance of any false alarm
 SESSIONS = 600  # per engine and scenario
@@ -116,6 +117,56 @@ def test_per_frame_engine_handles_every_frame_as_an_event():
     )  # one generation and one arrival event per frame (replays again)
     fast_events, _ = events_of(cfg)
     assert fast_events < frames / 10
+
+
+class EveryTick(Client):
+    """A client that wakes at every ack tick, never sleeping through the ones that only ack."""
+
+    def next_look(self, conn):
+        return self.next_ack
+
+
+SLEEPY = {  # scenario, overrides: the paths sleeping through ticks meets
+    "text": ("text-interruption", []),
+    "json with corruption": ("json-interruption", ["link.corruption_rate=0.003"]),
+    "restart": ("text-interruption", ["client.strategy=restart"]),
+    "acks every 0.2 s, censored": ("large-response", ["client.ack_interval=0.2", "horizon=4"]),
+    "blocked generation": ("text-interruption", ["server.buffer_bytes=3000"]),
+    "replay from the ack": ("buffer-preservation", ["server.replay_from=ack"]),
+    "textbook link, fast heartbeat": (
+        "network-degradation",
+        ["link.fast_recovery=false", "client.ping_interval=2", "client.ping_timeout=1"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SLEEPY)
+def test_sleeping_through_ack_ticks_changes_nothing(case):
+    """The client sends a slept-through tick's ack when it next wakes, as if sent at the tick:
+    the tables are those of a client woken at every tick (to rounding: a tick's time is summed
+    once by the clock, once by the client)."""
+    name, overrides = SLEEPY[case]
+    cfg = apply_overrides(get_scenario(name), ["content.frames=300", *overrides])
+    sessions = max(4, 40 // cfg.session.streams)
+    sleepy = simulate(cfg, sessions, seed=3)
+    woken = simulate(cfg, sessions, seed=3, components=Components(client=EveryTick))
+    pd.testing.assert_frame_equal(sleepy.streams, woken.streams, rtol=1e-12, atol=1e-12)
+    pd.testing.assert_frame_equal(sleepy.disconnects, woken.disconnects, rtol=1e-12, atol=1e-12)
+
+
+def test_a_client_sleeps_through_the_ticks_that_only_ack():
+    cfg = calm()
+    ticks = cfg.content.frames * cfg.server.gap.scale / cfg.client.ack_interval
+    sleepy, run = events_of(cfg)
+    woken = run_stream(
+        cfg,
+        seed=0,
+        stream=0,
+        env_class=CountingEnvironment,
+        components=Components(client=EveryTick),
+    ).env.events_processed
+    assert run.client.health.have == cfg.content.frames
+    assert woken - sleepy >= ticks - 3  # at most the first tick and the last two are looked at
 
 
 @pytest.mark.parametrize("upto, resume_at, error", [(7, 8, "protocol_error"), (8, 7, "")])

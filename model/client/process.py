@@ -4,8 +4,11 @@ resumes.
 The client acts at protocol moments only: ack ticks, heartbeat checks, break notifications and
 connection attempts. At each it takes in every frame that has arrived since the last one (frame
 arrival times are known exactly from the link's arrays), so per-frame times stay exact while the
-event count stays small. In the per-frame reference engine (`engine=per_frame`) every frame's
-arrival is an event of its own too (`receive`), and the protocol moments are the same.
+event count stays small. Once the server has put the whole response on the connection, a tick
+before the last frame can arrive does nothing but ack: the client sleeps through those ticks and
+sends their acks, each with the frames held at its time, when it next wakes (`next_look`). In
+the per-frame reference engine (`engine=per_frame`) every frame's arrival is an event of its own
+too (`receive`), and the client wakes at every tick.
 
 Its connection state machine (connecting, streaming, disconnected, backing_off, resuming, completed,
 failed) is logged with the time of every transition. Stream health (frames, duplicates, gaps,
@@ -47,6 +50,7 @@ from model.protocol import (
     Break,
     Broke,
     Completed,
+    Continue,
     Corrupted,
     Failed,
     RequestKind,
@@ -176,20 +180,22 @@ class Client:
 
     def stream(self):
         """Read the current connection until Completed, Broke or Failed."""
-        c, conn, take_in, beat = self.cfg.client, self.conn, self.reader.take_in, self.heartbeat
-        next_ack = self.env.now + c.ack_interval
+        c, conn, beat = self.cfg.client, self.conn, self.heartbeat
+        self.next_ack = self.env.now + c.ack_interval
         ping_sent, tolerance = self.env.now + c.ping_interval, c.ping_timeout
         next_check = ping_sent + tolerance
-        self.next_ack, self.next_ping = next_ack, ping_sent
+        self.next_ping = ping_sent
         self.streaming = True
         try:
             while True:
+                wake = min(self.next_look(conn), next_check)
                 try:
-                    yield clock.until(self.env, min(next_ack, next_check))
+                    yield clock.until(self.env, wake)
                     upto = self.env.now
                 except simpy.Interrupt as interrupt:
+                    wake = self.env.now
                     if not isinstance(interrupt.cause, Corrupted):
-                        outcome = take_in(conn, self.env.now)
+                        outcome = self.take_in(conn, self.env.now, wake)
                         self.abandon(conn)
                         if outcome is not CONTINUE:
                             return outcome
@@ -198,7 +204,7 @@ class Client:
                     # error short of it); if a cut came first, nothing is found and reading goes on
                     upto = max(self.env.now, interrupt.cause.at)
                     self.streaming = True
-                outcome = take_in(conn, upto)
+                outcome = self.take_in(conn, upto, wake)
                 if outcome is not CONTINUE:
                     self.abandon(conn)
                     return outcome
@@ -207,10 +213,9 @@ class Client:
                     if not conn.alive:  # the final ack went into a dead connection
                         self.abandon(conn)
                     return COMPLETED
-                if self.env.now >= next_ack:
+                if self.env.now >= self.next_ack:
                     self.ack(conn)
-                    next_ack += c.ack_interval
-                self.next_ack = next_ack
+                    self.next_ack += c.ack_interval
                 if self.env.now >= next_check:
                     pong = beat.pong_arrival(conn, ping_sent)
                     if pong > min(next_check, conn.cut):
@@ -226,12 +231,51 @@ class Client:
         finally:
             self.streaming = False
 
+    def next_look(self, conn: Connection) -> float:
+        """The next ack tick the client must wake at. Once every frame is on `conn` (in order,
+        none corrupted), the ticks before the last frame can arrive only ack: the client sleeps
+        through them and sends their acks when it next wakes (`take_in`)."""
+        last = conn.frames - 1
+        if conn.PER_FRAME_READS or last < 0 or conn.any_corrupt or not conn.contiguous:
+            return self.next_ack
+        if conn.seq[last] != self.n - 1:  # the server has more to send
+            return self.next_ack
+        depart = float(conn.depart[last])
+        # a lower bound of the last frame's arrival: exact once it has left (settled by then)
+        if depart <= min(self.env.now, conn.cut):
+            arrival = float(conn.arrive[last])
+        else:
+            arrival = depart + self.cfg.link.propagation
+        tick, interval, horizon = self.next_ack, self.cfg.client.ack_interval, self.cfg.horizon
+        # by repeated addition, as the ticks are counted; no later than the last tick before the
+        # horizon, so a censored stream has sent every ack it would have
+        while tick < arrival and tick + interval < horizon:
+            tick += interval
+        return tick
+
+    def take_in(self, conn: Connection, upto: float, wake: float) -> Continue | Failed | Broke:
+        """Take in what arrived on `conn` by `upto`; then send the acks of the ticks slept through
+        before `wake` (the time this look was for), in order, each with the frames held at its
+        tick and as if sent then (nothing else the client sends, and no frame, left between)."""
+        have = self.health.have
+        outcome = self.reader.take_in(conn, upto)
+        if self.next_ack < wake:
+            interval, arrived = self.cfg.client.ack_interval, self.reader.taken
+            while self.next_ack < wake:
+                held = have + int(arrived.searchsorted(self.next_ack, "right"))
+                self.server.ack_sent(self.sid, conn, held, conn.upstream(self.next_ack))
+                self.next_ack += interval
+        return outcome
+
     def next_send(self, t: float) -> float:
         """When the client next sends on its connection at or after `t` (an ack or a ping)."""
         interval, ping = self.cfg.client.ping_interval, self.next_ping
         if math.isfinite(ping):  # ping_interval = inf: no pings
             ping += max(0, math.ceil((t - ping) / interval)) * interval
-        return min(max(self.next_ack, t), ping)
+        tick = self.next_ack  # it may have slept through ticks since (`next_look`)
+        while tick < t:
+            tick += self.cfg.client.ack_interval
+        return min(tick, ping)
 
     def abandon(self, conn: Connection) -> None:
         """Stop reading `conn`; the server learns of the break now (it keeps the buffer for the

@@ -21,6 +21,8 @@ from model.client.progress import Disconnect, StateLog, StreamHealth
 from model.protocol import CONTINUE, Break, Broke, Continue, Failed
 from model.records import Cause, DetectedBy, ErrorKind, State
 
+NO_TIMES = np.empty(0)
+
 
 class Reader:
     """The application side of one stream: its buffer's health, and how far the current
@@ -31,6 +33,7 @@ class Reader:
         self.states, self.disconnects = states, disconnects
         self.health = StreamHealth()
         self.read = 0  # frames of the current connection already taken in
+        self.taken = NO_TIMES  # arrival times of the new frames the last `take_in` took in
 
     @property
     def done(self) -> bool:
@@ -44,6 +47,7 @@ class Reader:
         """Move frames of `conn` that arrived by `now` into the application buffer. Failed: a
         sequence gap (`protocol_error`); Broke: a frame whose checksum failed."""
         k = conn.delivered_until(now)
+        self.taken = NO_TIMES
         if k <= self.read:
             return CONTINUE
         h, lo = self.health, self.read
@@ -63,7 +67,7 @@ class Reader:
         new = conn.seq[fresh]
         if not len(new):
             return outcome
-        times = conn.arrive[fresh]
+        self.taken = times = conn.arrive[fresh]
         self.note_progress(float(times[0]), times)
         # copies: a view would pin the connection's storage
         h.digests.append(conn.digest[fresh].copy())
