@@ -122,8 +122,9 @@ def test_per_frame_engine_handles_every_frame_as_an_event():
 class EveryTick(Client):
     """A client that wakes at every ack tick, never sleeping through the ones that only ack."""
 
-    def next_look(self, conn):
-        return self.next_ack
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.acks.sleeps = False
 
 
 SLEEPY = {  # scenario, overrides: the paths sleeping through ticks meets

@@ -6,7 +6,7 @@ connection attempts. At each it takes in every frame that has arrived since the 
 arrival times are known exactly from the link's arrays), so per-frame times stay exact while the
 event count stays small. Once the server has put the whole response on the connection, a tick
 before the last frame can arrive does nothing but ack: the client sleeps through those ticks and
-sends their acks, each with the frames held at its time, when it next wakes (`next_look`). In
+sends their acks, each with the frames held at its time, when it next wakes (`acking`). In
 the per-frame reference engine (`engine=per_frame`) every frame's arrival is an event of its own
 too (`receive`), and the client wakes at every tick.
 
@@ -14,7 +14,8 @@ Its connection state machine (connecting, streaming, disconnected, backing_off, 
 failed) is logged with the time of every transition. Stream health (frames, duplicates, gaps,
 integrity) is tracked apart from connection health. The concerns live in their own classes:
 reading (`reading.Reader`), connecting (`connecting.Connector`), the heartbeat
-(`heartbeat.Heartbeat`); this class runs the process that ties them together.
+(`heartbeat.Heartbeat`), acking (`acking.AckTicks`); this class runs the process that ties them
+together.
 
 Assumptions (README "Model assumptions"):
 - Detection: a close is known at once; a reset when the client next sends (an ack or a ping: a
@@ -37,6 +38,7 @@ import numpy as np
 import simpy
 
 from model import clock
+from model.client.acking import AckTicks
 from model.client.connecting import Connector
 from model.client.heartbeat import Heartbeat
 from model.client.progress import Disconnect, StateLog
@@ -85,15 +87,9 @@ class Client:
         self.reader = Reader(env, total_frames, self.states, self.disconnects)
         self.health = self.reader.health
         self.heartbeat = Heartbeat(cfg, physics, weather)
-        self.connector = Connector(
-            env,
-            cfg,
-            rng,
-            physics,
-            weather,
-            self.states,
-            lambda: engine.open_connection(self, env.now),
-        )
+        self.acks = AckTicks(cfg, server, sid, total_frames)
+        opener = lambda: engine.open_connection(self, env.now)
+        self.connector = Connector(env, cfg, rng, physics, weather, self.states, opener)
         self.conn: Connection | None = None
         self.outcome: Outcome = Outcome.CENSORED
         self.error: ErrorKind | str = ""
@@ -180,15 +176,15 @@ class Client:
 
     def stream(self):
         """Read the current connection until Completed, Broke or Failed."""
-        c, conn, beat = self.cfg.client, self.conn, self.heartbeat
-        self.next_ack = self.env.now + c.ack_interval
+        c, conn, beat, acks = self.cfg.client, self.conn, self.heartbeat, self.acks
+        acks.start(self.env.now)
         ping_sent, tolerance = self.env.now + c.ping_interval, c.ping_timeout
         next_check = ping_sent + tolerance
         self.next_ping = ping_sent
         self.streaming = True
         try:
             while True:
-                wake = min(self.next_look(conn), next_check)
+                wake = min(acks.look(conn, self.env.now), next_check)
                 try:
                     yield clock.until(self.env, wake)
                     upto = self.env.now
@@ -209,13 +205,11 @@ class Client:
                     self.abandon(conn)
                     return outcome
                 if self.reader.done:
-                    self.ack(conn)
+                    acks.ack(conn, self.health.have, self.env.now)
                     if not conn.alive:  # the final ack went into a dead connection
                         self.abandon(conn)
                     return COMPLETED
-                if self.env.now >= self.next_ack:
-                    self.ack(conn)
-                    self.next_ack += c.ack_interval
+                acks.tick(conn, self.health.have, self.env.now)
                 if self.env.now >= next_check:
                     pong = beat.pong_arrival(conn, ping_sent)
                     if pong > min(next_check, conn.cut):
@@ -231,40 +225,12 @@ class Client:
         finally:
             self.streaming = False
 
-    def next_look(self, conn: Connection) -> float:
-        """The next ack tick the client must wake at. Once every frame is on `conn` (in order,
-        none corrupted), the ticks before the last frame can arrive only ack: the client sleeps
-        through them and sends their acks when it next wakes (`take_in`)."""
-        last = conn.frames - 1
-        if conn.PER_FRAME_READS or last < 0 or conn.any_corrupt or not conn.contiguous:
-            return self.next_ack
-        if conn.seq[last] != self.n - 1:  # the server has more to send
-            return self.next_ack
-        depart = float(conn.depart[last])
-        # a lower bound of the last frame's arrival: exact once it has left (settled by then)
-        if depart <= min(self.env.now, conn.cut):
-            arrival = float(conn.arrive[last])
-        else:
-            arrival = depart + self.cfg.link.propagation
-        tick, interval, horizon = self.next_ack, self.cfg.client.ack_interval, self.cfg.horizon
-        # by repeated addition, as the ticks are counted; no later than the last tick before the
-        # horizon, so a censored stream has sent every ack it would have
-        while tick < arrival and tick + interval < horizon:
-            tick += interval
-        return tick
-
     def take_in(self, conn: Connection, upto: float, wake: float) -> Continue | Failed | Broke:
-        """Take in what arrived on `conn` by `upto`; then send the acks of the ticks slept through
-        before `wake` (the time this look was for), in order, each with the frames held at its
-        tick and as if sent then (nothing else the client sends, and no frame, left between)."""
+        """Take in what arrived on `conn` by `upto`, then ack the ticks slept through before
+        `wake` (the time this look was for)."""
         have = self.health.have
         outcome = self.reader.take_in(conn, upto)
-        if self.next_ack < wake:
-            interval, arrived = self.cfg.client.ack_interval, self.reader.taken
-            while self.next_ack < wake:
-                held = have + int(arrived.searchsorted(self.next_ack, "right"))
-                self.server.ack_sent(self.sid, conn, held, conn.upstream(self.next_ack))
-                self.next_ack += interval
+        self.acks.slept(conn, wake, have, self.reader.taken)
         return outcome
 
     def next_send(self, t: float) -> float:
@@ -272,19 +238,13 @@ class Client:
         interval, ping = self.cfg.client.ping_interval, self.next_ping
         if math.isfinite(ping):  # ping_interval = inf: no pings
             ping += max(0, math.ceil((t - ping) / interval)) * interval
-        tick = self.next_ack  # it may have slept through ticks since (`next_look`)
-        while tick < t:
-            tick += self.cfg.client.ack_interval
-        return min(tick, ping)
+        return min(self.acks.at_or_after(t), ping)
 
     def abandon(self, conn: Connection) -> None:
         """Stop reading `conn`; the server learns of the break now (it keeps the buffer for the
         retention time)."""
         conn.cut = min(conn.cut, self.env.now)
         self.server.on_break(self.sid, conn)
-
-    def ack(self, conn: Connection) -> None:
-        self.server.ack_sent(self.sid, conn, self.health.have, conn.upstream(self.env.now))
 
     def begin_disconnect(self, brk: Break) -> Disconnect:
         rec = Disconnect(
