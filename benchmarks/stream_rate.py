@@ -29,7 +29,7 @@ from pathlib import Path
 import simpy
 
 from model import apply_overrides, get_scenario
-from model.simulation import CountingEnvironment, run_stream, simulate
+from model.simulation import CountingEnvironment, each_session, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 LIGHT_COMMANDS = (["scenarios"], ["describe", "text-interruption"], ["--help"])
@@ -51,12 +51,11 @@ def bare_simpy_rate(events: int = 200_000) -> float:
 
 def stream_rate(cfg, streams: int, seed: int) -> tuple[float, float]:
     """Streams per second of the simulation alone, and mean SimPy events per stream."""
-    events = 0
     start = time.perf_counter()
-    for i in range(streams):
-        events += run_stream(cfg, seed, i, env_class=CountingEnvironment).env.events_processed
+    count = lambda run: run.env.events_processed
+    events = each_session(cfg, seed, range(streams), count, env_class=CountingEnvironment)
     elapsed = time.perf_counter() - start
-    return streams / elapsed, events / streams
+    return streams / elapsed, sum(events) / streams
 
 
 def table_rate(cfg, streams: int, seed: int) -> float:

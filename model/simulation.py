@@ -316,12 +316,22 @@ def simulate(cfg: Scenario, streams: int, seed: int = 0, first_stream: int = 0, 
     """
     if streams < 1:
         raise ValueError(f"streams={streams}: must be a positive whole number")
-    records: list[StreamRecord] = []
+    sessions = range(first_stream, first_stream + streams)
+    records = each_session(
+        cfg, seed, sessions, lambda run: [m.record() for m in run.members], **seams
+    )
+    return tables([r for rs in records for r in rs], cfg)
+
+
+def each_session(cfg: Scenario, seed: int, sessions: range, visit, **seams) -> list:
+    """`visit(run)` of each session's `SessionRun`, simulated one after another (`seams` as for
+    `run_session`); each run is freed once visited (`collections_paused`)."""
+    out = []
     with collections_paused():
-        for i in range(first_stream, first_stream + streams):
-            records += [member.record() for member in run_session(cfg, seed, i, **seams).members]
+        for i in sessions:
+            out.append(visit(run_session(cfg, seed, i, **seams)))
             gc.collect(0)  # the session's objects are garbage now: one young collection frees them
-    return tables(records, cfg)
+    return out
 
 
 @contextlib.contextmanager
@@ -329,8 +339,8 @@ def collections_paused():
     """A finished session leaves its objects in reference cycles (a client and its process, the
     server and its streams), so only the cyclic garbage collector frees them. Left to itself it
     scans the young objects every 700 allocations, live sessions included, and again as they age:
-    about a tenth of a run. Paused, and run once per finished session (`simulate`), it scans each
-    object about once. The caller's setting is restored after."""
+    about a tenth of a run. Paused, and run once per finished session (`each_session`), it scans
+    each object about once. The caller's setting is restored after."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -261,3 +261,21 @@ def test_the_agreement_tests_do_detect_a_real_change(change, measure):
     cfg = apply_overrides(get_scenario("text-interruption"), SHORTER_AND_CUT_MORE)
     p = agreement_pvalues(*run_pair(cfg, apply_overrides(cfg, [change])))
     assert p[measure] < ALPHA, p
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_frees_each_session_and_restores_the_collector(enabled):
+    import gc
+
+    def clients() -> int:
+        return sum(isinstance(o, Client) for o in gc.get_objects())
+
+    gc.collect()
+    before = clients()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        simulate(get_scenario("stress"), 2, seed=1)  # 200 clients in two sessions
+        assert gc.isenabled() == enabled
+        assert clients() == before  # freed session by session, none left for a later scan
+    finally:
+        gc.enable()
