@@ -262,11 +262,14 @@ def _exposure(cfg: Scenario, weather: NetworkRecord, a: float, b: float, rate=No
     )
 
 
-@functools.lru_cache(maxsize=64)
 def tilted(cfg: Scenario) -> Scenario:
-    """The weather a scenario's sessions are simulated under: its tilt applied (itself if none)."""
-    if not cfg.tilt:
-        return cfg
+    """The weather a scenario's sessions are simulated under: its tilt applied (itself if none;
+    asked once a session, so without hashing the scenario)."""
+    return _tilted(cfg) if cfg.tilt else cfg
+
+
+@functools.lru_cache(maxsize=64)
+def _tilted(cfg: Scenario) -> Scenario:
     from model.config import apply_overrides
 
     return apply_overrides(cfg, {"tilt": "", **dict(parse_tilt(cfg.tilt))})

@@ -126,7 +126,10 @@ class Weather:
 
     def unreachable(self, t: np.ndarray) -> np.ndarray:
         """True where the times t fall inside an outage (any kind): packets there are dropped."""
-        return self._outage_end(t) > -np.inf
+        if not len(self.down_start):
+            return np.zeros(np.shape(t), dtype=bool)
+        i = np.searchsorted(self.down_start, t, side="right") - 1
+        return (t < self.down_end[i]) & (i >= 0)  # i = -1: before every outage
 
     def unreachable_at(self, t: float) -> bool:
         """`unreachable` for one time: a plain search over the (few) outages."""

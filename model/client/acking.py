@@ -59,9 +59,14 @@ class AckTicks:
     def slept(self, conn, wake: float, have: int, arrived: np.ndarray) -> None:
         """Send the acks of the ticks slept through before `wake`: `have` frames were held before
         the frames that arrived at `arrived` (sorted) were taken in."""
-        while self.next < wake:
-            self.ack(conn, have + int(arrived.searchsorted(self.next, "right")), self.next)
-            self.next += self.interval
+        ticks, tick = [], self.next
+        while tick < wake:
+            ticks.append(tick)
+            tick += self.interval
+        if ticks:
+            for t, taken in zip(ticks, arrived.searchsorted(ticks, "right").tolist()):
+                self.ack(conn, have + taken, t)
+            self.next = tick
 
     def at_or_after(self, t: float) -> float:
         """The first tick at or after t (ticks slept through included)."""
