@@ -270,7 +270,6 @@ class Server:
         key = (tuple(sids), sum(map(len, self.event_times.values())))
         if key not in self._traces:
             events = [self.event_times[i] for i in sids]  # and the horizon: generation goes on
-            # sorted, distinct (a set: a stream has a few dozen times, np.unique costs more)
             times = np.array(sorted({self.cfg.horizon}.union(*events))) if events else []
             held = [s for i in sids for s in self.incarnations[i]]
             # (just before, just after) each event time
