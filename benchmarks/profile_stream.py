@@ -4,7 +4,8 @@ Runs `simulate` on the `text-interruption` scenario (the bulk engine, its tables
 cProfile and sums the profile into the shares the performance work is steered by: the SimPy kernel
 (its own code: scheduling, stepping, resuming processes), seeding (the per-stream generators),
 the weather, content (frames and their digests), fast loss recovery (`link.fast_recovery`), the
-records and tables, and the rest of the model's code around the events. cProfile's overhead
+client's acks, the records (the server applying its queued acks included) and tables, the garbage
+collection once a session, and the rest of the model's code around the events. cProfile's overhead
 inflates cheap, frequent calls, so the shares are a guide, not a measurement of speed
 (`stream_rate.py` is that).
 
@@ -35,9 +36,14 @@ SHARES = {
         ("model/link.py", "settle"),
         ("model/recovery.py", "message_sent"),
     ],
+    "acks (the client sending them)": [
+        ("model/client/acking.py", "slept"),
+        ("model/client/acking.py", "tick"),
+    ],
     "records (one per stream)": [("model/simulation.py", "record")],
     "tables (DataFrames)": [("model/simulation.py", "tables")],
     "SimPy kernel (own time)": [("simpy/", None)],
+    "garbage collection (once a session)": [("~", "<built-in method gc.collect>")],
 }
 
 
