@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from model.client import Client
 from model.config import Scenario, apply_overrides
 from model.engines import engine_for
 from model.records import DISCONNECT_SCHEMA, STREAM_SCHEMA
@@ -58,6 +59,17 @@ class FaultySend:
             super().send_from(conn, start, now, self.upto)
             return super().send_from(conn, self.resume_at, now, stop)
         return super().send_from(conn, start, now, stop)
+
+
+class EveryTick(Client):
+    """A client that wakes at every ack tick, never sleeping through the ones that only ack."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.acks.sleeps = False
+
+
+EVERY_TICK = Components(client=EveryTick)
 
 
 def faulty_sender(cfg: Scenario, upto: int, resume_at: int) -> Components:

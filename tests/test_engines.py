@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import calm, faulty_sender
+from conftest import EVERY_TICK, calm, faulty_sender
 from model.client import Client
 from model.config import apply_overrides
 from model.scenarios import get_scenario
 from model.server import FrameByFrameStream
-from model.simulation import Components, CountingEnvironment, run_stream, simulate
+from model.simulation import CountingEnvironment, run_stream, simulate
 
 ALPHA = 0.001  # per test; 6 scenarios x 5 tests -> at most 3 % chance of any false alarm
 SESSIONS = 600  # per engine and scenario
@@ -119,14 +119,6 @@ def test_per_frame_engine_handles_every_frame_as_an_event():
     assert fast_events < frames / 10
 
 
-class EveryTick(Client):
-    """A client that wakes at every ack tick, never sleeping through the ones that only ack."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.acks.sleeps = False
-
-
 SLEEPY = {  # scenario, overrides: the paths sleeping through ticks meets
     "text": ("text-interruption", []),
     "json with corruption": ("json-interruption", ["link.corruption_rate=0.003"]),
@@ -150,7 +142,7 @@ def test_sleeping_through_ack_ticks_changes_nothing(case):
     cfg = apply_overrides(get_scenario(name), ["content.frames=300", *overrides])
     sessions = max(4, 40 // cfg.session.streams)
     sleepy = simulate(cfg, sessions, seed=3)
-    woken = simulate(cfg, sessions, seed=3, components=Components(client=EveryTick))
+    woken = simulate(cfg, sessions, seed=3, components=EVERY_TICK)
     pd.testing.assert_frame_equal(sleepy.streams, woken.streams, rtol=1e-12, atol=1e-12)
     pd.testing.assert_frame_equal(sleepy.disconnects, woken.disconnects, rtol=1e-12, atol=1e-12)
 
@@ -164,7 +156,7 @@ def test_a_client_sleeps_through_the_ticks_that_only_ack():
         seed=0,
         stream=0,
         env_class=CountingEnvironment,
-        components=Components(client=EveryTick),
+        components=EVERY_TICK,
     ).env.events_processed
     assert run.client.health.have == cfg.content.frames
     assert woken - sleepy >= ticks - 3  # at most the first tick and the last two are looked at

@@ -1,11 +1,13 @@
 """Invariants that must hold for every stream of every valid configuration (hypothesis)."""
 
+import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import EVERY_TICK
 from invariants import check_stream_invariants
 from model.config import Scenario, apply_overrides
-from model.simulation import run_stream
+from model.simulation import run_stream, simulate
 
 probability = st.floats(0.0, 0.3)
 configs = st.fixed_dictionaries(
@@ -41,3 +43,16 @@ def test_stream_invariants(overrides, seed):
     cfg = apply_overrides(Scenario(), overrides)
     for stream in range(2):
         check_stream_invariants(run_stream(cfg, seed, stream), cfg)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(overrides=configs, corruption=st.sampled_from([0.0, 0.01]), seed=st.integers(0, 2**32 - 1))
+def test_sleeping_through_ack_ticks_never_changes_a_table(overrides, corruption, seed):
+    """The tables of a client that sleeps through the ticks that only ack are those of one woken
+    at every tick (to rounding: a slept tick's time is summed by the client, not SimPy's clock)."""
+    cfg = apply_overrides(Scenario(), {**overrides, "link.corruption_rate": corruption})
+    sleepy, woken = (
+        simulate(cfg, 2, seed=seed, **extra) for extra in ({}, {"components": EVERY_TICK})
+    )
+    for a, b in ((sleepy.streams, woken.streams), (sleepy.disconnects, woken.disconnects)):
+        pd.testing.assert_frame_equal(a, b, rtol=1e-9, atol=1e-9)
