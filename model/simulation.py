@@ -335,16 +335,16 @@ def each_session(cfg: Scenario, seed: int, sessions: range, visit, **seams) -> l
 
 
 @contextlib.contextmanager
-def collections_paused():
+def collections_paused(young: int = 500_000):
     """A finished session leaves its objects in reference cycles (a client and its process, the
     server and its streams), so only the cyclic garbage collector frees them. Left to itself it
     scans the young objects every 700 allocations, live sessions included, and again as they age:
     about a tenth of a run. Paused, and run once per finished session (`each_session`), it scans
-    each object about once. The caller's setting is restored after."""
-    enabled = gc.isenabled()
-    gc.disable()
+    each object about once. Paused means a scan only after `young` net allocations, a bound on the
+    garbage a huge session can pile up. The caller's setting is restored after."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(young, threshold[0]), *threshold[1:])
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        gc.set_threshold(*threshold)

@@ -263,11 +263,11 @@ def test_a_run_frees_each_session_and_restores_the_collector(enabled):
         return sum(isinstance(o, Client) for o in gc.get_objects())
 
     gc.collect()
-    before = clients()
+    before, threshold = clients(), gc.get_threshold()
     (gc.enable if enabled else gc.disable)()
     try:
         simulate(get_scenario("stress"), 2, seed=1)  # 200 clients in two sessions
-        assert gc.isenabled() == enabled
+        assert gc.isenabled() == enabled and gc.get_threshold() == threshold
         assert clients() == before  # freed session by session, none left for a later scan
     finally:
         gc.enable()
