@@ -49,8 +49,10 @@ class AckTicks:
             return self.next
         depart = float(conn.depart[last])
         # a lower bound of the last frame's arrival: exact once it has left (settled by now)
-        arrival = float(conn.arrive[last]) if depart <= min(now, conn.cut) else depart
-        arrival = max(arrival, depart + self.propagation)
+        if depart <= min(now, conn.cut):
+            arrival = float(conn.arrive[last])
+        else:
+            arrival = depart + self.propagation  # jitter and retransmissions only add to it
         tick = self.next
         while tick < arrival and tick + self.interval < self.horizon:
             tick += self.interval  # by repeated addition, as the ticks are counted
