@@ -128,9 +128,11 @@ def kill_once_a_part_is_written(
     return len(list(parts.rglob(pattern)))
 
 
-def assert_same(a, b) -> None:
-    """Two runs' tables are identical, bit for bit."""
+def assert_same(a, b, tolerance: float | None = None) -> None:
+    """Two runs' tables are identical, bit for bit (or, with a `tolerance`, to that relative and
+    absolute difference)."""
     from pandas.testing import assert_frame_equal
 
-    assert_frame_equal(a.streams, b.streams, check_exact=True)
-    assert_frame_equal(a.disconnects, b.disconnects, check_exact=True)
+    close = {"check_exact": True} if tolerance is None else {"rtol": tolerance, "atol": tolerance}
+    assert_frame_equal(a.streams, b.streams, **close)
+    assert_frame_equal(a.disconnects, b.disconnects, **close)

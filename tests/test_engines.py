@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import EVERY_TICK, calm, faulty_sender
+from conftest import EVERY_TICK, assert_same, calm, faulty_sender
 from model.client import Client
 from model.config import apply_overrides
 from model.scenarios import get_scenario
@@ -143,8 +143,7 @@ def test_sleeping_through_ack_ticks_changes_nothing(case):
     sessions = max(4, 40 // cfg.session.streams)
     sleepy = simulate(cfg, sessions, seed=3)
     woken = simulate(cfg, sessions, seed=3, components=EVERY_TICK)
-    pd.testing.assert_frame_equal(sleepy.streams, woken.streams, rtol=1e-12, atol=1e-12)
-    pd.testing.assert_frame_equal(sleepy.disconnects, woken.disconnects, rtol=1e-12, atol=1e-12)
+    assert_same(sleepy, woken, tolerance=1e-12)
 
 
 def test_a_client_sleeps_through_the_ticks_that_only_ack():
