@@ -27,7 +27,6 @@ applied, in order and as of that time, before the server next acts on the stream
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 
 import numpy as np
@@ -150,6 +149,12 @@ class StreamOnServer:
             ),
         )
 
+    def lifetime_rows(self, times: np.ndarray) -> tuple[int, int]:
+        """The rows of `times` (sorted) from its creation to its freeing (inclusive): outside
+        them `buffer_bytes_at` is 0."""
+        end = self.freed_at if self.freed else np.inf
+        return int(times.searchsorted(self.created, "left")), int(times.searchsorted(end, "right"))
+
     def _held(self, gen: np.ndarray, acked: np.ndarray, exists: np.ndarray) -> np.ndarray:
         return np.where(exists, self.cum[gen] - self.cum[self._floor(gen, acked)], 0)
 
@@ -213,10 +218,11 @@ class QueuedAcks:
 
     def __init__(self):
         self.heaps: dict[int, list] = {}
-        self.sent = itertools.count()
+        self.pushed = 0  # acks queued so far (the next one's order sent)
 
     def push(self, sid: int, arrival: float, conn, count: int) -> None:
-        heapq.heappush(self.heaps.setdefault(sid, []), (arrival, next(self.sent), conn, count))
+        heapq.heappush(self.heaps.setdefault(sid, []), (arrival, self.pushed, conn, count))
+        self.pushed += 1
 
     def due(self, sid: int, now: float):
         """Yield (arrival, connection, count) of stream `sid`'s acks arrived by `now`, in order."""
@@ -239,6 +245,8 @@ class Server:
         self.incarnations: dict[int, list[StreamOnServer]] = {}
         self.event_times: dict[int, list[float]] = {}  # when each stream's server events happened
         self.queued_acks = QueuedAcks()  # acks not yet applied (see the module)
+        self._all_settled = None  # (time, acks queued) when every stream's acks were last settled
+        self.notes = 0  # server events noted so far
         self._traces: dict = {}  # traces already summed, by stream (None: the total)
 
     def register(self, sid: int, client, frames: Frames, gaps: np.ndarray) -> None:
@@ -258,24 +266,30 @@ class Server:
         changes (a hook for instrumentation)."""
         if sid in self.streams:
             self.event_times[sid].append(self.env.now if at is None else at)
+            self.notes += 1
 
     def trace(self, sid: int | None = None) -> BufferTrace:
         """Stream `sid`'s replay buffer (None: all streams', the server's memory) just before and
         after each of its events, and at the horizon; summed after the fact from the streams'
         schedules (`StreamOnServer.buffer_bytes_at`): a server event costs O(1), not O(streams)."""
         sids = list(self.event_times) if sid is None else [sid]
-        for i in sids:
-            self._settle_acks(i)
+        if sid is not None:
+            self._settle_acks(sid)
+        elif self._all_settled != (self.env.now, self.queued_acks.pushed):
+            for i in sids:  # every record asks for the total: settle all once, not each time
+                self._settle_acks(i)
+            self._all_settled = (self.env.now, self.queued_acks.pushed)
         # one stream's trace is its server's too; stale once more events happen
-        key = (tuple(sids), sum(map(len, self.event_times.values())))
+        key = (sid, self.notes)
         if key not in self._traces:
             events = [self.event_times[i] for i in sids]  # and the horizon: generation goes on
             times = np.array(sorted({self.cfg.horizon}.union(*events))) if events else []
             held = [s for i in sids for s in self.incarnations[i]]
             # (just before, just after) each event time
             pairs = np.zeros((len(times), 2), dtype=np.int64)
-            for s in held:
-                pairs += np.column_stack(s.buffer_bytes_at(times))
+            for s in held:  # each over its lifetime only: a buffer holds nothing outside it
+                lo, hi = s.lifetime_rows(times)
+                pairs[lo:hi] += np.column_stack(s.buffer_bytes_at(times[lo:hi]))
             self._traces[key] = BufferTrace(np.repeat(times, 2).tolist(), pairs.ravel().tolist())
         return self._traces[key]
 
