@@ -408,6 +408,12 @@ class Connection:
         cut), in order behind the messages sent before it."""
         return math.inf if t >= self.cut else self.up.send(t)
 
+    def upstream_all(self, times: list[float]) -> list[float]:
+        """`upstream` of messages sent at `times` (increasing)."""
+        live = times if math.isinf(self.cut) else [t for t in times if t < self.cut]
+        arrivals = self.up.send_all(live) if live else []
+        return arrivals + [math.inf] * (len(times) - len(live))
+
     def message_arrival(self, t: float) -> float:
         """As `upstream`, without recording the message (the heartbeat's ping, looked at when its
         pong is due)."""

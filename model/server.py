@@ -397,6 +397,18 @@ class Server:
         else:  # every frame is scheduled and `conn` is the stream's: nothing to start or send
             self.queued_acks.push(sid, arrival, conn, count)
 
+    def acks_sent(self, sid: int, conn, counts: list[int], arrivals: list[float]) -> None:
+        """`ack_sent` of acks sent one after another, none of them an event yet."""
+        s = self.streams.get(sid)
+        if s is None or s.conn is not conn or s.generated < s.n:
+            for count, arrival in zip(counts, arrivals):
+                self.ack_sent(sid, conn, count, arrival)
+            return
+        push = self.queued_acks.push
+        for count, arrival in zip(counts, arrivals):
+            if arrival != math.inf:
+                push(sid, arrival, conn, count)
+
     def _settle_acks(self, sid: int) -> None:
         """Apply the queued acks of stream `sid` that have arrived by now, in order of arrival."""
         for arrival, conn, count in self.queued_acks.due(sid, self.env.now):

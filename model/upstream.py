@@ -38,6 +38,19 @@ class ClientMessages:
         self.arrivals.append(arrival)
         return arrival
 
+    def send_all(self, times: list[float]) -> list[float]:
+        """`send` of messages sent at `times` (increasing), in order."""
+        physics, sent, arrivals = self.physics, self.sent, self.arrivals
+        if sent and times[0] < sent[-1]:
+            return [self.send(t) for t in times]
+        ahead = arrivals[-1] if arrivals else self.opened
+        for t in times:
+            lone = ahead <= t + physics.rtt_at(t)
+            ahead = max(physics.transmit(t, lone=lone), ahead)
+            sent.append(t)
+            arrivals.append(ahead)
+        return arrivals[len(arrivals) - len(times) :]
+
 
 def tcp_ack_due(conn, t: float) -> float:
     """When the client's TCP next acknowledges the frames that reached it on `conn` by t, if that

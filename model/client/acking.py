@@ -66,8 +66,8 @@ class AckTicks:
             ticks.append(tick)
             tick += self.interval
         if ticks:
-            for t, taken in zip(ticks, arrived.searchsorted(ticks, "right").tolist()):
-                self.ack(conn, have + taken, t)
+            counts = (have + arrived.searchsorted(ticks, "right")).tolist()
+            self.server.acks_sent(self.sid, conn, counts, conn.upstream_all(ticks))
             self.next = tick
 
     def at_or_after(self, t: float) -> float:
