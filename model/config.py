@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -738,6 +739,23 @@ class Scenario:
             from model.importance import check_tilt  # it reads configs: imported on use
 
             check_tilt(self)
+
+
+def settings_cache(fn):
+    """`fn` of frozen settings, computed once per distinct settings (an LRU cache) and asked again
+    and again with the same objects (once a stream), so its last answer is kept for them: hashing a
+    settings tree costs more than the lookup."""
+    cached, last = functools.lru_cache(maxsize=64)(fn), []
+
+    @functools.wraps(fn)
+    def ask(*args):
+        if last and len(args) == len(last[0]) and all(a is b for a, b in zip(args, last[0])):
+            return last[1]
+        answer = cached(*args)
+        last[:] = [args, answer]
+        return answer
+
+    return ask
 
 
 # ---------------------------------------------------------------- dotted paths

@@ -37,7 +37,7 @@ from collections import Counter
 
 import numpy as np
 
-from model.config import CONDITIONS, DISCONNECT_KINDS, Scenario
+from model.config import CONDITIONS, DISCONNECT_KINDS, Scenario, settings_cache
 from model.distributions import Dist
 from model.fields import ConfigError
 from model.records import NetworkRecord
@@ -263,12 +263,11 @@ def _exposure(cfg: Scenario, weather: NetworkRecord, a: float, b: float, rate=No
 
 
 def tilted(cfg: Scenario) -> Scenario:
-    """The weather a scenario's sessions are simulated under: its tilt applied (itself if none;
-    asked once a session, so without hashing the scenario)."""
+    """The weather a scenario's sessions are simulated under: its tilt applied (itself if none)."""
     return _tilted(cfg) if cfg.tilt else cfg
 
 
-@functools.lru_cache(maxsize=64)
+@settings_cache
 def _tilted(cfg: Scenario) -> Scenario:
     from model.config import apply_overrides
 

@@ -8,12 +8,11 @@ segment is given up after `tcp_retries` attempts.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
-from model.config import CONDITIONS, Condition, LossModel
+from model.config import CONDITIONS, Condition, LossModel, settings_cache
 
 
 def rto(link_cfg, cond: Condition) -> float:
@@ -39,24 +38,11 @@ def probed_offsets(link_cfg, first_rto: float) -> np.ndarray:
     return np.concatenate([[0.0, first_rto], first_rto + np.cumsum(gaps), [np.inf]])
 
 
+@settings_cache
 def condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list, list, list]:
     """Per condition: its settings, retransmission offsets (arrays, and lists for scalar code), the
     client's lone messages' offsets (lists), mean RTT and long-run loss rate (the same for every
-    stream of a scenario, so computed once; asked once a stream, so the last answer is kept for
-    the same settings objects, which hashing would cost more than)."""
-    last = _last_tables
-    if last and last[0] is link_cfg and last[1] is network_cfg:
-        return last[2]
-    tables = _condition_tables(link_cfg, network_cfg)
-    _last_tables[:] = [link_cfg, network_cfg, tables]
-    return tables
-
-
-_last_tables: list = []
-
-
-@functools.lru_cache(maxsize=64)
-def _condition_tables(link_cfg, network_cfg) -> tuple[list, list, list, list, list, list]:
+    stream of a scenario, so computed once)."""
     conditions = [network_cfg.condition(name) for name in CONDITIONS]
     offsets = [retransmission_offsets(link_cfg, rto(link_cfg, c)) for c in conditions]
     lone = probed_offsets if link_cfg.fast_recovery else retransmission_offsets

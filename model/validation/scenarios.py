@@ -6,6 +6,7 @@ Each function maps the model onto a textbook setting; the package docstring says
 
 from __future__ import annotations
 
+import functools
 import math
 
 from model.config import Scenario, apply_overrides
@@ -92,6 +93,14 @@ def backoff_scenario(outage: float) -> Scenario:
     """The backoff special case (package docstring, section 2) with one close at 0.5 s and
     `outage`."""
     return apply_overrides(
+        _backoff_base(), {"disconnects.schedule": f"{BREAK_AT!r}:close:{outage!r}"}
+    )
+
+
+@functools.cache
+def _backoff_base() -> Scenario:
+    """The backoff special case without its close (validated once, not once a replication)."""
+    return apply_overrides(
         Scenario(name="validate-backoff"),
         {
             "network.unstable.loss.model": "none",
@@ -99,7 +108,6 @@ def backoff_scenario(outage: float) -> Scenario:
             "network.unstable.jitter.scale": 0.0,
             "network.unstable.mean_sojourn": math.inf,
             "disconnects.rate_scale": 0.0,
-            "disconnects.schedule": f"{BREAK_AT!r}:close:{outage!r}",
             "link.propagation": 0.01,
             "link.syn_rto": 1.0,
             "link.corruption_rate": 0.0,
