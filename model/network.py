@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import math
 
 import numpy as np
 
@@ -45,14 +46,13 @@ class Weather:
         starts, states = [0.0], [state]
         while True:
             cond = net.condition(CONDITIONS[state])
-            t += rng.exponential(cond.mean_sojourn) if np.isfinite(cond.mean_sojourn) else np.inf
+            t += rng.exponential(cond.mean_sojourn) if math.isfinite(cond.mean_sojourn) else np.inf
             if t >= cfg.horizon:
                 break
-            weights = np.array([cond.to_stable, cond.to_unstable, cond.to_poor], dtype=float)
-            weights[state] = 0.0
-            if weights.sum() <= 0:
+            cdf = _jump_cdf(cond, state)
+            if cdf is None:
                 break  # nowhere to go: the condition is absorbing
-            state = int(rng.choice(3, p=weights / weights.sum()))
+            state = bisect.bisect_right(cdf, rng.random())  # = rng.choice(3, p=...), draw for draw
             starts.append(t)
             states.append(state)
         return np.array(starts), np.array(states)
@@ -73,7 +73,7 @@ class Weather:
                 )
             outages = outages + shifts
         outages = list(outages)
-        last = d.last_shifted(outages)
+        last = d.last_shifted(outages) if d.shift_once else None
         if last is not None:  # the shifted outages are in: the rest drawn plain, at the rate after
             times, kinds, outages = times[: last + 1], kinds[: last + 1], outages[: last + 1]
             after = self._plain_events(cfg, rng, times[-1], d.rate_scale * d.after_shift_rate)
@@ -82,21 +82,23 @@ class Weather:
             NetworkEvent(float(t), DISCONNECT_KINDS[k], float(o))
             for t, k, o in zip(times, kinds, outages)
         ]
-        events += [NetworkEvent(t, kind, outage) for t, kind, outage in d.scheduled()]
-        return sorted(events, key=lambda e: e.time)
+        if d.schedule:
+            events += [NetworkEvent(t, kind, outage) for t, kind, outage in d.scheduled()]
+        return sorted(events, key=lambda e: e.time) if len(events) > 1 else events
 
     def _plain_events(self, cfg: Scenario, rng, start: float, rate_scale: float) -> tuple:
         """(times, kinds, outages) as lists, in time order, of the Poisson events after `start`:
         the conditions' rates times `rate_scale`, each with its kind and a plain outage."""
-        ends = np.append(self.cond_start[1:], cfg.horizon)
+        ends = [*self.cond_start_list[1:], cfg.horizon]
         times = []
-        for a, b, state in zip(self.cond_start, ends, self.cond_index):
+        for a, b, state in zip(self.cond_start_list, ends, self.cond_list):
             a = max(a, start)
             if b <= a:
                 continue
             rate = cfg.network.condition(CONDITIONS[state]).disconnect_rate * rate_scale
             count = rng.poisson(rate * (b - a)) if rate > 0 else 0
-            times.extend(np.sort(rng.uniform(a, b, count)))
+            if count:  # (no draw for none)
+                times.extend(sorted(rng.uniform(a, b, count).tolist()))
         kinds = _kind_cdf(cfg.disconnects.kind_probabilities()).searchsorted(
             rng.random(len(times)), side="right"
         )  # = rng.choice(3, p=...)
@@ -146,6 +148,19 @@ class Weather:
         return i == 0 or self.down_end[i - 1] <= t0
 
 
+def _jump_cdf(cond, state: int) -> list[float] | None:
+    """The cumulative probabilities of the condition a jump from `state` goes to (None: it has
+    none), computed as `Generator.choice` computes them, so a uniform picks what it would."""
+    weights = [cond.to_stable, cond.to_unstable, cond.to_poor]
+    weights[state] = 0.0
+    total = weights[0] + weights[1] + weights[2]
+    if total <= 0:
+        return None
+    p = [w / total for w in weights]
+    cum = [p[0], p[0] + p[1], p[0] + p[1] + p[2]]
+    return [c / cum[2] for c in cum]
+
+
 @functools.lru_cache(maxsize=16)
 def _kind_cdf(p: tuple[float, float, float]) -> np.ndarray:
     cdf = np.cumsum(p)
@@ -154,5 +169,6 @@ def _kind_cdf(p: tuple[float, float, float]) -> np.ndarray:
 
 def _merge(intervals) -> tuple[np.ndarray, np.ndarray]:
     """Union of [start, end) intervals as sorted, disjoint start and end arrays."""
-    arr = np.array(merged_spells(intervals), dtype=float).reshape(-1, 2)
-    return arr[:, 0].copy(), arr[:, 1].copy()
+    spells = merged_spells(intervals)
+    starts, ends = zip(*spells) if spells else ((), ())
+    return np.array(starts, dtype=float), np.array(ends, dtype=float)
