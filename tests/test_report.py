@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 from pypdf import PdfReader
@@ -285,6 +286,47 @@ def test_what_would_make_it_pass_for_every_scenario_with_a_fail(report):
     for r in side["remedies"]:
         assert r["command"].startswith(f"midstream tune {r['scenario']}")
         status = {v["slo"]: v["status"] for v in r["verdicts"]}
+        for b in r["network_bound"]:  # ruled out by the outages: nothing searched
+            assert b["slo"] in r["failing"] and not r["knobs"] and not r["found"]
+            assert b["lower"] > b["allowed"] and b["floor"] > b["target"]
         if r["found"]:  # the change clears every FAIL: latency and memory targets now PASS
             assert "FAIL" not in status.values()
             assert all(status[n] == "PASS" for n in r["failing"] if not n.endswith("_rate"))
+
+
+@pytest.mark.parametrize(
+    "name, more",
+    [
+        ("text-interruption", ["disconnects.rate_scale=20"]),
+        ("timeout-and-retry", ["disconnects.rate_scale=20"]),
+        ("network-degradation", ["disconnects.rate_scale=40"]),
+    ],
+)
+def test_no_disconnect_recovers_faster_than_its_outage_allows(name, more):
+    """The network floor (how long the network stays unreachable after a break) bounds every
+    disconnect's reconnect and recovery times from below, and is no vacuous bound."""
+    from model.report.remedies import network_floor
+    from model.report.running import run_scenario
+
+    run = run_scenario(name, 4, 80, ["content.frames=200", *more], workers=1, progress=False)
+    floor, d = network_floor(run, 4), run.results.disconnects
+    assert len(d) >= 20 and (floor > 0.5).mean() > 0.2
+    for col in ("reconnect_time", "recovery_time"):
+        took = d[col].to_numpy(float)
+        ended = ~np.isnan(took)
+        assert (took[ended] >= floor[ended] - 1e-9).all()
+
+
+def test_a_remedy_is_searched_where_the_network_does_not_rule_it_out():
+    """rapid-reconnection's drops have no outage: its failing recovery target is searched."""
+    from model.report.remedies import find_remedy
+    from model.report.running import run_scenario
+    from model.report.sections import _search_text
+
+    run = run_scenario("rapid-reconnection", 2, 200, SMALL, workers=1, progress=False)
+    failing = set(run.verdicts.slo[run.verdicts.status == "FAIL"])
+    assert "p99 recovery_time" in failing
+    r = find_remedy(run, 2, workers=1, trials=2)
+    assert not r.network_bound and r.knobs and r.closest is not None
+    text = _search_text(r)
+    assert text.startswith("Searched: client.") and ("Closest" in text or "Cheapest" in text)

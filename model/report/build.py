@@ -7,6 +7,7 @@ here; the figures themselves are `model.figures`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -322,6 +323,7 @@ def _remedy_summary(r) -> dict:
         "verdicts": pick.verdicts if pick else [],
         "seconds": round(r.seconds, 2),
         "command": r.command,
+        "network_bound": [dataclasses.asdict(b) for b in r.network_bound],
     }
 
 

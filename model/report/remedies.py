@@ -6,12 +6,22 @@ scenario's own run), judged as `midstream run --until-decided` judges them and s
 FAIL. At that size a tight rate target (99.95 % completion) cannot PASS, only stop failing, so a
 remedy asks that every failing quantile target (latency, memory) PASS and that no verdict FAIL; the
 section says so, and gives the `midstream tune` command for a full search.
+
+No search where the network itself rules a failing target out: reconnect and recovery times run
+from the break, and nobody connects while the network is unreachable, so a disconnect takes at
+least as long as the outage left after its break (`network_floor`). When more of the run's
+disconnects than the quantile allows have that floor above the target (at the verdicts'
+confidence), no client or server setting can meet it, short of adding enough fast-recovering
+disconnects to dilute it; the section says so and what the outages allow instead.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from model.report.running import ScenarioRun
 from model.tune import CostExpr, Knob, Trial, tune
@@ -36,6 +46,23 @@ KNOBS = {  # failing SLO -> the settings that move it
     "buffer_bytes": ("server.buffer_bytes", "server.retention"),
 }
 MAX_KNOBS = 3
+FLOORED = ("reconnect_time", "recovery_time")  # measured from the break: an outage delays them
+
+
+@dataclass(frozen=True)
+class NetworkBound:
+    """A failing latency target the network rules out: `share` of the `disconnects` (at least
+    `lower` at `confidence`) had an outage outlasting `target` after the break, more than the
+    `allowed` share (1 - quantile); `floor` is the quantile of those outages alone."""
+
+    slo: str
+    target: float
+    allowed: float
+    confidence: float
+    disconnects: int
+    share: float
+    lower: float
+    floor: float
 
 
 @dataclass
@@ -49,6 +76,7 @@ class Remedy:
     closest: Trial | None
     seconds: float
     command: str
+    network_bound: list[NetworkBound] = field(default_factory=list)  # why nothing was searched
 
 
 def _range(path: str, value: float) -> tuple[float, float] | None:
@@ -85,8 +113,6 @@ def remedy_knobs(run: ScenarioRun, failing: list[str]) -> list[Knob]:
 def _budget(run: ScenarioRun, failing: list[str]) -> int:
     """Sessions per candidate: enough disconnects for a failing latency quantile to PASS at the
     two looks' confidence (with 20 % to spare), at most the scenario's own run and the caps."""
-    import math
-
     from model import stats
 
     cap = max(1, min(run.sessions, SESSIONS, STREAMS // run.cfg.session.streams))
@@ -102,6 +128,47 @@ def _measure(slo_name: str) -> str:
     return slo_name.split(" ", 1)[-1]  # "p99 reconnect_time" -> "reconnect_time"
 
 
+def network_floor(run: ScenarioRun, seed: int) -> np.ndarray:
+    """Per disconnect of the run: how long after its break the network stayed unreachable (0 if it
+    was up), a lower bound of its reconnect and recovery times whatever the client and server do."""
+    from model.simulation import session_weather
+
+    d, size = run.results.disconnects, run.cfg.session.streams
+    weathers: dict = {}
+    floor = np.empty(len(d))
+    for i, (stream, t) in enumerate(zip(d.stream.tolist(), d.time.tolist())):
+        session = stream // size
+        if session not in weathers:
+            weathers[session] = session_weather(run.cfg, seed, session)
+        floor[i] = weathers[session].reachable_from(t) - t
+    return floor
+
+
+def network_bounds(run: ScenarioRun, failing: list[str], seed: int) -> list[NetworkBound]:
+    """The failing latency targets the network rules out (none for a weighted run: its tilted
+    weather is not the scenario's)."""
+    from model import stats
+
+    c, streams = run.cfg.slo, run.results.streams
+    floored = [n for n in failing if _measure(n) in FLOORED]
+    if not floored or not len(run.results.disconnects) or (streams.weight != 1).any():
+        return []
+    floor = network_floor(run, seed)
+    out = []
+    for name in floored:
+        target = float(getattr(c, _measure(name)))
+        over = int((floor > target).sum())
+        lower, _ = stats.clopper_pearson_interval(over, len(floor), 2 * c.confidence - 1)
+        if lower > 1 - c.quantile:  # more than the target allows, beyond doubt
+            share = over / len(floor)
+            floor_q = float(np.quantile(floor, c.quantile))
+            allowed = 1 - c.quantile
+            out.append(
+                NetworkBound(name, target, allowed, c.confidence, len(floor), share, lower, floor_q)
+            )
+    return out
+
+
 def find_remedy(
     run: ScenarioRun, seed: int, workers: int | None = None, trials: int = TRIALS
 ) -> Remedy | None:
@@ -110,9 +177,10 @@ def find_remedy(
     if not failing:
         return None
     started = time.perf_counter()
-    knobs = remedy_knobs(run, failing)
+    bound = network_bounds(run, failing, seed)
+    knobs = remedy_knobs(run, failing) if not bound else []
     cost = CostExpr(COST, run.cfg)
-    budget = _budget(run, failing)
+    budget = _budget(run, failing) if not bound else 0
     best = closest = None
     if knobs:
         must_pass = frozenset(n for n in failing if not n.endswith("_rate"))
@@ -131,4 +199,5 @@ def find_remedy(
         closest=closest,
         seconds=time.perf_counter() - started,
         command=f"midstream tune {run.name}{sets} --cost '{COST}' --seed {seed}",
+        network_bound=bound,
     )

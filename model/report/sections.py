@@ -404,34 +404,18 @@ def _remedies_section(remedies: list, meta: dict, st) -> list:
             "over the settings that move the failing measures, for the least cost: "
             f"{_e(rem.COST_TEXT)}. A change qualifies when every failing latency or memory target "
             "PASSes and no verdict FAILs; at this size a tight rate target can only stop failing, "
-            "so confirm a change with a full run. The command given searches wider.",
+            "so confirm a change with a full run. The command given searches wider. No search is "
+            "made where the network itself rules a failing target out: a disconnect cannot "
+            "reconnect, let alone recover, before the outage it met is over.",
             st["body"],
         )
     )
     for r in remedies:
         story.append(_heading(r.scenario, st["h2"], 1))
-        ranges = ", ".join(f"{k.path} in [{k.lo:g}, {k.hi:g}]" for k in r.knobs) or "none"
         found = r.best
-        text = (
-            f"FAIL: {_e(', '.join(r.failing))}. Searched: {_e(ranges)} ({r.sessions:,} sessions "
-            f"per candidate, {r.seconds:.0f} s). "
+        text = f"FAIL: {_e(', '.join(r.failing))}. " + (
+            _network_bound_text(r.network_bound) if r.network_bound else _search_text(r)
         )
-        if not r.knobs:
-            text += "No setting in the search moves these measures."
-        elif found is None:
-            near = r.closest
-            short = [f"{v['slo']} {v['status']}" for v in near.verdicts if v["status"] == "FAIL"]
-            text += (
-                "<b>No change found in range.</b> Closest: "
-                f"<font face='Courier'>{_e(' '.join(near.assignments()))}</font>"
-                + (f", still {_e('; '.join(short))}." if short else ", still undecided.")
-            )
-        else:
-            text += (
-                f"<b>Cheapest change found</b> (cost {found.cost:.3g}, now {r.baseline_cost:.3g}): "
-                f"<font face='Courier'>{_e(' '.join('--set ' + a for a in found.assignments()))}"
-                "</font>, with these verdicts:"
-            )
         story.append(_p(text, st["body"]))
         if found is not None:
             rows = [["SLO", "status", "estimate", "n"]] + [
@@ -439,8 +423,50 @@ def _remedies_section(remedies: list, meta: dict, st) -> list:
             ]
             story.append(_table(rows, [2.2 * inch, 1.1 * inch, 1.2 * inch, 0.8 * inch], st,
                                 status_col=1, small=True))  # fmt: skip
-        story.append(_p(f"Full search: <font face='Courier'>{_e(r.command)}</font>", st["body"]))
+        if not r.network_bound:
+            full = f"Full search: <font face='Courier'>{_e(r.command)}</font>"
+            story.append(_p(full, st["body"]))
     return story
+
+
+def _search_text(r) -> str:
+    """What the search over the remedy's knobs found."""
+    ranges = ", ".join(f"{k.path} in [{k.lo:g}, {k.hi:g}]" for k in r.knobs) or "none"
+    text = f"Searched: {_e(ranges)} ({r.sessions:,} sessions per candidate, {r.seconds:.0f} s). "
+    if not r.knobs:
+        return text + "No setting in the search moves these measures."
+    found, near = r.best, r.closest
+    if found is None:
+        short = [f"{v['slo']} {v['status']}" for v in near.verdicts if v["status"] == "FAIL"]
+        return text + (
+            "<b>No change found in range.</b> Closest: "
+            f"<font face='Courier'>{_e(' '.join(near.assignments()))}</font>"
+            + (f", still {_e('; '.join(short))}." if short else ", still undecided.")
+        )
+    return text + (
+        f"<b>Cheapest change found</b> (cost {found.cost:.3g}, now {r.baseline_cost:.3g}): "
+        f"<font face='Courier'>{_e(' '.join('--set ' + a for a in found.assignments()))}"
+        "</font>, with these verdicts:"
+    )
+
+
+def _network_bound_text(bounds: list) -> str:
+    """Why no search was made: the network itself rules these targets out."""
+    parts = [
+        f"{_e(b.slo)} &lt; {b.target:g} s lets {100 * b.allowed:.3g} % of the disconnects take "
+        "longer, "
+        f"but after {b.share:.1%} of the {b.disconnects:,} breaks (at least {b.lower:.1%} at "
+        f"{b.confidence:.0%} confidence) the network itself stayed unreachable longer than "
+        f"that: the outages alone put its {_e(b.slo.split()[0])} at {b.floor:.3g} s or more"
+        for b in bounds
+    ]
+    return (
+        "<b>Not searched: the network rules it out.</b> "
+        + "; ".join(parts)
+        + ". Nobody connects through an outage, so no client or server setting meets these "
+        "targets (short of adding enough fast-recovering disconnects to dilute them): relax the "
+        "target or shorten the outages (disconnects.outage)."
+    )
 
 
 def _methods_section(runs: list[ScenarioRun], meta: dict, st) -> list:
