@@ -142,6 +142,11 @@ class Weather:
         """The end of the outage containing t (t itself if the network is up at t)."""
         return np.maximum(self._outage_end(t), t)
 
+    def up_again(self, t: float) -> float:
+        """`reachable_from` for one time: a plain search over the (few) outages."""
+        i = bisect.bisect_right(self.down_start_list, t) - 1
+        return self.down_end_list[i] if i >= 0 and t < self.down_end_list[i] else t
+
     def up_throughout(self, t0: float, t1: float) -> bool:
         """True if no outage overlaps [t0, t1]."""
         i = np.searchsorted(self.down_start, t1, side="right")

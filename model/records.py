@@ -107,6 +107,9 @@ class DisconnectRecord:
     time: float
     detected_at: float
     generated_at_break: int  # frames the server had generated at the break (caught up = all held)
+    outage_left: (
+        float  # how long the network stayed unreachable after the break: no reconnect sooner
+    )
     connected_at: float
     resumed_at: float
     recovered_at: float
@@ -427,6 +430,9 @@ DISCONNECT_SCHEMA = Schema("disconnect", (
                                "on a link that never went down)"),
     Column("detected_by", "str", "", "close_frame, reset, heartbeat or checksum"),
     Column("time", "float64", "s", "when the break happened"),
+    Column("outage_left", "float64", "s",
+           "how long the network stayed unreachable after the break (0: it was up); nobody "
+           "reconnects sooner, so reconnect_time - outage_left is the protocol's own delay"),
     Column("detected_at", "float64", "s", "when the client noticed it"),
     Column("detection_delay", "float64", "s", "break to detection"),
     Column("connected_at", "float64", "s", "when a new connection was established (NaN: never)"),

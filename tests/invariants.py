@@ -31,6 +31,10 @@ def check_stream_invariants(run, cfg, run_on: bool = True) -> None:
     for d in discs:
         assert d["outcome"] == "recovered" or d["outcome"] in ERRORS or d["outcome"] == "censored"
         assert d["detected_at"] >= d["time"]
+        # nobody reconnects (let alone recovers) while the network is unreachable
+        assert d["outage_left"] >= 0
+        for done in ("connected_at", "recovered_at"):
+            assert not d[done] < d["time"] + d["outage_left"] - 1e-9
         if d["outcome"] == "recovered":
             assert d["recovered_at"] >= d["time"]
 

@@ -254,6 +254,7 @@ class Client:
             time=brk.time,
             detected_at=self.env.now,
             generated_at_break=self.server.generated_by(self.sid, brk.time),
+            outage_left=self.weather.up_again(brk.time) - brk.time,
         )
         self.disconnects.append(rec)
         self.states.set(State.DISCONNECTED)

@@ -50,6 +50,7 @@ class Disconnect:
     time: float
     detected_at: float
     generated_at_break: int  # frames the server had generated when the break happened
+    outage_left: float  # how long the network stayed unreachable after the break (0: it was up)
     connected_at: float = math.nan
     resumed_at: float = math.nan
     recovered_at: float = math.nan
@@ -72,6 +73,7 @@ class Disconnect:
             time=self.time,
             detected_at=self.detected_at,
             generated_at_break=self.generated_at_break,
+            outage_left=self.outage_left,
             connected_at=self.connected_at,
             resumed_at=self.resumed_at,
             recovered_at=self.recovered_at,

@@ -9,10 +9,10 @@ section says so, and gives the `midstream tune` command for a full search.
 
 No search where the network itself rules a failing target out: reconnect and recovery times run
 from the break, and nobody connects while the network is unreachable, so a disconnect takes at
-least as long as the outage left after its break (`network_floor`). When more of the run's
-disconnects than the quantile allows have that floor above the target (at the verdicts'
-confidence), no client or server setting can meet it, short of adding enough fast-recovering
-disconnects to dilute it; the section says so and what the outages allow instead.
+least as long as the outage left after its break (the disconnect table's `outage_left`). When more
+of the run's disconnects than the quantile allows have that floor above the target (at the
+verdicts' confidence), no client or server setting can meet it, short of adding enough
+fast-recovering disconnects to dilute it; the section says so and what the outages allow instead.
 """
 
 from __future__ import annotations
@@ -128,23 +128,7 @@ def _measure(slo_name: str) -> str:
     return slo_name.split(" ", 1)[-1]  # "p99 reconnect_time" -> "reconnect_time"
 
 
-def network_floor(run: ScenarioRun, seed: int) -> np.ndarray:
-    """Per disconnect of the run: how long after its break the network stayed unreachable (0 if it
-    was up), a lower bound of its reconnect and recovery times whatever the client and server do."""
-    from model.simulation import session_weather
-
-    d, size = run.results.disconnects, run.cfg.session.streams
-    weathers: dict = {}
-    floor = np.empty(len(d))
-    for i, (stream, t) in enumerate(zip(d.stream.tolist(), d.time.tolist())):
-        session = stream // size
-        if session not in weathers:
-            weathers[session] = session_weather(run.cfg, seed, session)
-        floor[i] = weathers[session].reachable_from(t) - t
-    return floor
-
-
-def network_bounds(run: ScenarioRun, failing: list[str], seed: int) -> list[NetworkBound]:
+def network_bounds(run: ScenarioRun, failing: list[str]) -> list[NetworkBound]:
     """The failing latency targets the network rules out (none for a weighted run: its tilted
     weather is not the scenario's)."""
     from model import stats
@@ -153,7 +137,7 @@ def network_bounds(run: ScenarioRun, failing: list[str], seed: int) -> list[Netw
     floored = [n for n in failing if _measure(n) in FLOORED]
     if not floored or not len(run.results.disconnects) or (streams.weight != 1).any():
         return []
-    floor = network_floor(run, seed)
+    floor = run.results.disconnects.outage_left.to_numpy(float)
     out = []
     for name in floored:
         target = float(getattr(c, _measure(name)))
@@ -177,7 +161,7 @@ def find_remedy(
     if not failing:
         return None
     started = time.perf_counter()
-    bound = network_bounds(run, failing, seed)
+    bound = network_bounds(run, failing)
     knobs = remedy_knobs(run, failing) if not bound else []
     cost = CostExpr(COST, run.cfg)
     budget = _budget(run, failing) if not bound else 0

@@ -262,6 +262,7 @@ class StreamClient:
             time=brk.time,
             detected_at=self.now(),
             generated_at_break=-1,
+            outage_left=self.weather.up_again(brk.time) - brk.time,
         )
         self.disconnects.append(rec)
         self.set_state("disconnected")
