@@ -147,6 +147,27 @@ class ProcessExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+class Alongside:
+    """`fn(*args)` in a worker process of its own, started at once so that it runs alongside what
+    this process does next; `result()` waits for its answer. The worker dies with this process,
+    and leaving the `with` block before the answer came stops it at once."""
+
+    def __init__(self, fn, *args):
+        self._pool = ProcessPoolExecutor(1, initializer=_die_with_parent, initargs=(os.getpid(),))
+        self._future = self._pool.submit(fn, *args)
+
+    def result(self):
+        return self._future.result()
+
+    def __enter__(self) -> Alongside:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self._future.done():
+            _terminate(self._pool)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _die_with_parent(parent: int) -> None:
     """Worker initializer: exit when the parent does, even if it was SIGKILLed (Linux: the kernel
     sends SIGKILL on the parent's death; elsewhere a thread watches the parent id); leave Ctrl-C

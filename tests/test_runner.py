@@ -206,3 +206,21 @@ def test_sweep_runs_the_full_grid_with_common_random_numbers():
     assert_frame_equal(
         one.drop(columns=list(grid)).reset_index(drop=True), direct.streams, check_exact=True
     )
+
+
+def test_work_alongside_answers_and_stops_when_left_early():
+    """`Alongside` runs a function in a process of its own: its answer comes back; leaving the
+    block before it finished stops the process at once instead of waiting for it."""
+    import os
+    import time
+
+    from model.runner import Alongside
+
+    cfg = get_scenario("text-interruption")
+    with Alongside(simulate, cfg, 3, 5) as work, Alongside(os.getpid) as pid:
+        assert_same(work.result(), simulate(cfg, 3, 5))
+        assert pid.result() != os.getpid()
+    started = time.perf_counter()
+    with Alongside(time.sleep, 60):
+        pass
+    assert time.perf_counter() - started < 10

@@ -453,31 +453,42 @@ def _sprt_case(hypothesis: str):
 class Case:
     name: str
     run: Callable[[Context], dict]
+    completion_runs: bool = False  # it reads the shared completion simulations (`Context`)
+
+
+def _completion_case(name: str, run: Callable[[Context], dict]) -> Case:
+    return Case(name, run, completion_runs=True)
 
 
 CASES: list[Case] = [
-    Case(*_mean_case("resume", "constant")),
-    Case("completion resume, constant outage: P(no interruption)", case_no_interruption),
-    Case(
+    _completion_case(*_mean_case("resume", "constant")),
+    _completion_case(
+        "completion resume, constant outage: P(no interruption)", case_no_interruption
+    ),
+    _completion_case(
         "completion resume, constant outage: interruptions ~ NegBin(N, e^(-l s))",
         case_interruption_counts,
     ),
-    Case("completion resume, constant outage: law of (X - T)/c", case_completion_distribution),
-    Case("downtime, constant outage: attempts - 1 ~ Geometric(e^(-l O))", case_constant_downtime),
-    Case(*_mean_case("resume", "exponential")),
-    Case(
+    _completion_case(
+        "completion resume, constant outage: law of (X - T)/c", case_completion_distribution
+    ),
+    _completion_case(
+        "downtime, constant outage: attempts - 1 ~ Geometric(e^(-l O))", case_constant_downtime
+    ),
+    _completion_case(*_mean_case("resume", "exponential")),
+    _completion_case(
         "downtime, exponential outage: attempts - 1 ~ M/M/inf grid first passage",
         case_exponential_downtime,
     ),
-    Case(*_mean_case("restart", "constant")),
-    Case(
+    _completion_case(*_mean_case("restart", "constant")),
+    _completion_case(
         "completion restart, constant outage: restarts ~ Geometric0(e^(-l T))", case_restart_counts
     ),
-    Case(
+    _completion_case(
         "completion restart, constant outage: work lost per restart ~ Exp(l) | < T",
         case_restart_lost_work,
     ),
-    Case(*_mean_case("restart", "exponential")),
+    _completion_case(*_mean_case("restart", "exponential")),
     Case("backoff: P(give up after K attempts) = e^(-t_K/m)", case_backoff_give_up),
     Case("backoff: attempts until connected (or gave up)", case_backoff_attempts),
     Case("link: Gilbert-Elliott loss rate", case_ge_loss_rate),
