@@ -59,6 +59,16 @@ class Transmissions:
     cond: np.ndarray  # index of the condition at departure
     arrival: np.ndarray  # sent + propagation + jitter
 
+    def rows(self, part: slice) -> Transmissions:
+        return Transmissions(
+            self.depart[part],
+            self.sent[part],
+            self.jitter[part],
+            self.failures[part],
+            self.cond[part],
+            self.arrival[part],
+        )
+
 
 class LinkPhysics:
     """Per-stream wire behaviour: loss, retransmission, jitter and outages, drawn from one
@@ -91,11 +101,15 @@ class LinkPhysics:
         each lost transmission resent on its own RTO timer."""
         return self.transmissions(depart, downstream).arrival
 
-    def transmissions(self, depart: np.ndarray, downstream: bool = True) -> Transmissions:
-        """The fate of each transmission first sent at `depart`, each on its own RTO timer."""
+    def transmissions(
+        self, depart: np.ndarray, downstream: bool = True, until: float = math.inf
+    ) -> Transmissions:
+        """The fate of each transmission first sent at `depart` (increasing), each on its own RTO
+        timer. Those leaving after `until` have their draws made but their send time left
+        undecided (NaN) until `complete`."""
         if len(self.weather.cond_list) == 1:  # a steady network (the common case): one condition
             c = self.weather.cond_list[0]
-            sent, jitter, failures = self._attempts_in(c, depart, downstream)
+            sent, jitter, failures = self._attempts_in(c, depart, downstream, until)
             return Transmissions(
                 depart,
                 sent,
@@ -110,17 +124,34 @@ class LinkPhysics:
         for c in np.unique(cond):
             mask = cond == c
             sent[mask], jitter[mask], failures[mask] = self._attempts_in(
-                int(c), depart[mask], downstream
+                int(c), depart[mask], downstream, until
             )
         return Transmissions(
             depart, sent, jitter, failures, cond, sent + self.cfg.link.propagation + jitter
         )
 
-    def _attempts_in(self, c: int, depart: np.ndarray, downstream: bool):
+    def complete(self, tx: Transmissions) -> Transmissions:
+        """`tx` with the send times `transmissions` left undecided decided."""
+        open_ = np.isnan(tx.sent)
+        if not open_.any():
+            return tx
+        sent = tx.sent.copy()
+        for c in np.unique(tx.cond[open_]):
+            rows = open_ & (tx.cond == c)
+            sent[rows] = self._first_reachable_attempt(
+                tx.depart[rows], tx.failures[rows], self.offsets[int(c)]
+            )
+        arrival = sent + self.cfg.link.propagation + tx.jitter
+        return Transmissions(tx.depart, sent, tx.jitter, tx.failures, tx.cond, arrival)
+
+    def _attempts_in(self, c: int, depart: np.ndarray, downstream: bool, until: float):
         """(send time of the attempt that gets through, jitter, random failures) of transmissions
-        that all leave in condition c."""
+        that all leave in condition c (the send times of those leaving after `until`: NaN)."""
         failures = self._failures(self.conditions[c].loss, len(depart), downstream)
-        sent = self._first_reachable_attempt(depart, failures, self.offsets[c])
+        k = len(depart) if until == math.inf else int(depart.searchsorted(until, "right"))
+        sent = self._first_reachable_attempt(depart[:k], failures[:k], self.offsets[c])
+        if k < len(depart):
+            sent = np.concatenate([sent, np.full(len(depart) - k, np.nan)])
         return sent, self.conditions[c].jitter.sample(self.rng, len(depart)), failures
 
     def _first_reachable_attempt(self, depart, failures, offsets) -> np.ndarray:
@@ -254,15 +285,28 @@ class Connection:
     departure (`delivered_until`, `downstream_control`) or before the next commit: the result of
     repairing at the commit, and frames behind a cut are never repaired. `arrive` and `raw` are
     final for the frames that left by the latest time read; `settle()` makes them all final.
+
+    Frames leaving after the weather's next teardown (`hold_from`: the first close or reset after
+    the connection opened) are held back, their fates drawn but not committed: the teardown cuts a
+    connection being read, and nothing leaving after its cut reaches anyone. A connection that
+    outlives it (its client was not reading then) commits them when the teardown passes
+    (`outlived`), or when anyone looks past it: the same rows, repairs and draws as committing them
+    at once (commits in departure order give the same repairs however they are batched), without
+    the work for the frames a cut throws away.
     """
 
     EAGER_REPAIR = False  # repair at every commit (whoever announces moved arrivals needs them)
     PER_FRAME_READS = False  # the client takes each frame in at its arrival (`on_frame`)
+    HOLDS_BACK = True  # False: commit every frame at once (tests compare the two)
 
     def __init__(self, physics: LinkPhysics, opened: float, bandwidth: float):
         self.physics, self.opened, self.bandwidth = physics, opened, bandwidth
         self.cut = math.inf
         self.busy_until = opened  # when the last committed frame finished serialising
+        self.serial_until = opened  # ... and the last frame sent, committed or held back
+        self.last_seq = -1  # the last frame sent
+        self.hold_from = physics.weather.next_teardown(opened) if self.HOLDS_BACK else math.inf
+        self._held: list[tuple] = []  # sends (or their tails) leaving after `hold_from`
         self.last_arrival = opened
         self.up = ClientMessages(physics, opened)
         # the frames sent, one column each (`corrupt`: the bytes no longer match the checksum); the
@@ -294,24 +338,61 @@ class Connection:
         total = np.cumsum(serial)
         # d_i = max(ready_i, d_{i-1}) + s_i  ==  S_i + max(busy, max_{j<=i} (ready_j - S_{j-1}))
         depart = total + np.maximum(
-            self.busy_until, np.maximum.accumulate(ready - (total - serial))
+            self.serial_until, np.maximum.accumulate(ready - (total - serial))
         )
-        self._commit(seq, size, digest, self.physics.transmissions(depart))
+        self._sent(seq)
+        self.serial_until = float(depart[-1])
+        # every fate is drawn now, as if all were committed: holding back changes no draw
+        until = -math.inf if self._held else self.hold_from
+        tx = self.physics.transmissions(depart, until=until)
+        corrupt = self.draw_corruption(seq)
+        ack_lost = self.recovery.ack_losses(tx) if self.recovery is not None else None
+        k = int(depart.searchsorted(until, "right"))
+        for part in (slice(0, k), slice(k, None)):
+            if part.start == part.stop or (part.start == len(seq)):
+                continue
+            columns = (seq[part], size[part], digest[part], tx.rows(part), corrupt[part])
+            batch = (*columns, ack_lost[part] if ack_lost is not None else None)
+            if part.start == 0:
+                self._commit(*batch)
+            else:
+                self._held.append(batch)
 
-    def _commit(self, seq, size, digest, tx: Transmissions) -> np.ndarray:
+    def _sent(self, seq: np.ndarray) -> None:
+        """Note frames sent down the connection (committed or held back)."""
+        if self.contiguous:
+            follows = self.last_seq < 0 or seq[0] == self.last_seq + 1
+            self.contiguous = bool(
+                follows and seq[-1] - seq[0] == len(seq) - 1 and (np.diff(seq) == 1).all()
+            )
+        self.last_seq = int(seq[-1])
+
+    def outlived(self, t: float) -> None:
+        """The connection is still up at t (a teardown there spared it): commit what it held
+        back."""
+        if self._held and t >= self.hold_from:
+            held, self._held, self.hold_from = self._held, [], math.inf
+            for seq, size, digest, tx, corrupt, ack_lost in held:
+                self._commit(seq, size, digest, self.physics.complete(tx), corrupt, ack_lost)
+
+    def _looked_at(self, t: float) -> None:
+        """Someone reads the connection as of t: past `hold_from`, the held frames count."""
+        if self._held and t > self.hold_from:
+            self.outlived(t)
+
+    def _commit(
+        self, seq, size, digest, tx: Transmissions, corrupt=None, ack_lost=None
+    ) -> np.ndarray:
         """Append frames whose transmissions are drawn, delivered in order; repair the lost ones
         (`fast_recovery`; lazily, unless `EAGER_REPAIR` or a corrupted frame must be reported);
-        damage some (`corruption_rate`). Returns the rows whose arrival moved (repaired eagerly)."""
+        damage some (`corruption_rate`; `corrupt`, `ack_lost`: drawn already, if given). Returns
+        the rows whose arrival moved (repaired eagerly)."""
         self.settle()  # the earlier commits' repair, before these frames queue behind them
         # in order: head-of-line blocking
         arrive = np.maximum.accumulate(np.maximum(tx.arrival, self.last_arrival))
         self.busy_until, self.last_arrival = float(tx.depart[-1]), float(arrive[-1])
-        if self.contiguous:
-            follows = not len(self.seq) or seq[0] == self.seq[-1] + 1
-            self.contiguous = bool(
-                follows and seq[-1] - seq[0] == len(seq) - 1 and (np.diff(seq) == 1).all()
-            )
-        corrupt = self.draw_corruption(seq)
+        self.serial_until = max(self.serial_until, self.busy_until)
+        corrupt = self.draw_corruption(seq) if corrupt is None else corrupt
         if corrupt.any():
             self.any_corrupt = True
             digest = np.where(corrupt, digest ^ CORRUPTED, digest)  # what the damaged bytes hash to
@@ -328,7 +409,7 @@ class Connection:
         self._store(columns)
         moved = NO_ROWS
         if self.recovery is not None:
-            self.recovery.add(first, tx)
+            self.recovery.add(first, tx, ack_lost)
             self._repaired_to = -math.inf
             if self.EAGER_REPAIR or self.any_corrupt:
                 moved = self.settle(report=True)
@@ -352,6 +433,7 @@ class Connection:
         """Fast recovery: repair the lost frames that left by t and are not repaired since the last
         commit (`LossRecovery.repair`), and deliver those frames in order again from the first
         that moved. Returns the rows whose arrival moved if `report`."""
+        self._looked_at(t)
         if self._repaired_to >= t:
             return NO_ROWS
         self._repaired_to = t
@@ -422,13 +504,20 @@ class Connection:
     def downstream_control(self, t: float) -> float:
         """Arrival at the client of a small server message sent at t, queued behind the frames
         (and, lost, repaired by the frames sent after it: `fast_recovery`)."""
+        fate = self.physics.transmission(t)
+        arrival = self._control_arrival(t, *fate)
+        if self._held and arrival > self.hold_from:  # the frames held back may count after all
+            self.outlived(self.hold_from)
+            arrival = self._control_arrival(t, *fate)
+        return arrival
+
+    def _control_arrival(self, t: float, sent, jitter, failures, cond) -> float:
         self.settle(t)
         behind = (
             self.arrive[np.searchsorted(self.depart, t, side="right") - 1]
             if len(self.depart) and self.depart[0] <= t
             else self.opened
         )
-        sent, jitter, failures, cond = self.physics.transmission(t)
         if sent != t and self.recovery is not None:
             behind_rows = int(np.searchsorted(self.depart, t, side="right"))
             sent = self.recovery.message_sent(behind_rows, t, failures, cond)
@@ -438,6 +527,7 @@ class Connection:
         """Number of committed frames that have reached the client by time t (a frame leaving
         after t arrives after t, so only those that left by then need repairing)."""
         t = min(t, self.cut)
+        self._looked_at(t)
         if self.recovery is None:
             return int(self.arrive.searchsorted(t, "right"))
         self.settle(t)  # the frames that left by t are final; those after arrive after t
@@ -445,6 +535,7 @@ class Connection:
 
     def sent_by(self, t: float) -> int:
         """Number of committed frames that had left the server by time t."""
+        self._looked_at(t)
         return int(self.depart.searchsorted(t, "right"))
 
 
@@ -464,8 +555,9 @@ class FrameByFrameConnection(Connection):
         self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray
     ) -> None:
         propagation = self.physics.cfg.link.propagation
+        self._sent(seq)
         for i in range(len(seq)):
-            depart = max(float(ready[i]), self.busy_until) + float(size[i]) / self.bandwidth
+            depart = max(float(ready[i]), self.serial_until) + float(size[i]) / self.bandwidth
             sent, jitter, failures, cond = self.physics.transmission(depart, downstream=True)
             tx = Transmissions(
                 np.array([depart]),
@@ -490,5 +582,6 @@ def recovered_arrivals(physics: LinkPhysics, depart: np.ndarray) -> np.ndarray:
     conn = Connection(physics, float(depart[0]), math.inf)
     frames = np.arange(len(depart))
     conn.send(depart, frames, np.zeros(len(depart), dtype=np.int64), frames.astype(np.uint64))
+    conn.outlived(math.inf)
     conn.settle()
     return conn.raw.copy()

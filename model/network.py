@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from model.config import CONDITIONS, DISCONNECT_KINDS, Scenario
+from model.config import CONDITIONS, DISCONNECT_KINDS, DisconnectKind, Scenario
 from model.records import NetworkEvent, NetworkRecord, merged_spells
 
 
@@ -39,6 +39,8 @@ class Weather:
         self.events = self._events(cfg, rng)
         self.down_start, self.down_end = _merge([(e.time, e.time + e.outage) for e in self.events])
         self.down_start_list, self.down_end_list = self.down_start.tolist(), self.down_end.tolist()
+        tears_down = (DisconnectKind.CLOSE, DisconnectKind.RESET)
+        self.teardowns = [e.time for e in self.events if e.kind in tears_down]
 
     @staticmethod
     def _conditions(cfg: Scenario, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -141,6 +143,11 @@ class Weather:
     def reachable_from(self, t):
         """The end of the outage containing t (t itself if the network is up at t)."""
         return np.maximum(self._outage_end(t), t)
+
+    def next_teardown(self, t: float) -> float:
+        """When the first close or reset after t happens (inf: none does)."""
+        i = bisect.bisect_right(self.teardowns, t)
+        return self.teardowns[i] if i < len(self.teardowns) else math.inf
 
     def up_again(self, t: float) -> float:
         """`reachable_from` for one time: a plain search over the (few) outages."""

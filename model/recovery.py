@@ -116,10 +116,21 @@ class LossRecovery:
         self.heard_depart: list[float] = []
         self.heard_sack: list[float] = []
 
-    def add(self, first_row: int, tx) -> None:
+    def ack_losses(self, tx) -> np.ndarray:
+        """Whether the ACK of each frame's first timeout retransmission is lost (False for a frame
+        whose first transmission got through), drawn as `add` draws it."""
+        # = sent != depart, known before the send times are (`LinkPhysics.transmissions`)
+        lost = np.flatnonzero((tx.failures > 0) | self.weather.unreachable(tx.depart))
+        out = np.zeros(len(tx.depart), dtype=bool)
+        if len(lost):
+            rates = np.take(self.physics.loss_rates, tx.cond[lost])
+            out[lost] = self.physics.ack_rng().random(len(lost)) < rates
+        return out
+
+    def add(self, first_row: int, tx, ack_lost: np.ndarray | None = None) -> None:
         """Take in the frames of a commit (`link.Transmissions`, rows from `first_row`): their
-        SACKs, and those whose first transmission was lost. Starts a new pass of `repair` over
-        every pending frame."""
+        SACKs, and those whose first transmission was lost (`ack_lost`: `ack_losses` of its rows,
+        drawn already; None: draw it). Starts a new pass of `repair` over every pending frame."""
         self._pass_next, self._pass_heads = 0, list(self.heads)
         if len(tx.depart) == 1:  # the per-frame engine: scalar code
             depart, sent, arrival = float(tx.depart[0]), float(tx.sent[0]), float(tx.arrival[0])
@@ -140,7 +151,7 @@ class LossRecovery:
         if not len(lost):
             return
         cond = tx.cond[lost]
-        ack_lost = self.physics.ack_rng().random(len(lost)) < np.take(self.physics.loss_rates, cond)
+        ack_lost = (self.ack_losses(tx) if ack_lost is None else ack_lost)[lost]
         columns = (
             lost + first_row,
             tx.depart[lost],

@@ -92,18 +92,23 @@ class NetworkProcess:
 
     def hit(self, client: Client, ev) -> None:
         conn = client.conn
-        if not client.proc.is_alive or conn is None or not client.streaming or not conn.alive:
+        if conn is None or not conn.alive:
+            return
+        if not client.proc.is_alive or not client.streaming:
+            conn.outlived(ev.time)  # spared: it commits what it held back for this teardown
             return
         self.struck[client.sid].append((ev.time, ev.kind))
-        if ev.kind in (DisconnectKind.CLOSE, DisconnectKind.RESET):
-            conn.cut = ev.time
-            close = ev.kind == DisconnectKind.CLOSE
-            # a reset is met when the client next sends on the connection: its TCP's ACK of the
-            # frames received, else its next ack or ping
-            sends = min(client.next_send(ev.time), tcp_ack_due(conn, ev.time))
-            seen = ev.time if close else sends + client.physics.rtt_at(ev.time)
-            brk = Break(ev.kind, ev.time, DetectedBy.CLOSE_FRAME if close else DetectedBy.RESET)
-            client.notify(seen, conn, Broke(brk))
+        if ev.kind not in (DisconnectKind.CLOSE, DisconnectKind.RESET):
+            conn.outlived(ev.time)
+            return
+        conn.cut = ev.time
+        close = ev.kind == DisconnectKind.CLOSE
+        # a reset is met when the client next sends on the connection: its TCP's ACK of the
+        # frames received, else its next ack or ping
+        sends = min(client.next_send(ev.time), tcp_ack_due(conn, ev.time))
+        seen = ev.time if close else sends + client.physics.rtt_at(ev.time)
+        brk = Break(ev.kind, ev.time, DetectedBy.CLOSE_FRAME if close else DetectedBy.RESET)
+        client.notify(seen, conn, Broke(brk))
 
 
 @dataclass(frozen=True)

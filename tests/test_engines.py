@@ -18,9 +18,10 @@ from scipy import stats
 from conftest import EVERY_TICK, assert_same, calm, faulty_sender
 from model.client import Client
 from model.config import apply_overrides
+from model.link import Connection
 from model.scenarios import get_scenario
 from model.server import FrameByFrameStream
-from model.simulation import CountingEnvironment, run_stream, simulate
+from model.simulation import Components, CountingEnvironment, run_stream, simulate
 
 ALPHA = 0.001  # per test; 6 scenarios x 5 tests -> at most 3 % chance of any false alarm
 SESSIONS = 600  # per engine and scenario
@@ -144,6 +145,70 @@ def test_sleeping_through_ack_ticks_changes_nothing(case):
     sleepy = simulate(cfg, sessions, seed=3)
     woken = simulate(cfg, sessions, seed=3, components=EVERY_TICK)
     assert_same(sleepy, woken, tolerance=1e-12)
+
+
+class Unheld(Connection):
+    """A connection that commits every frame at once, holding none back for a teardown."""
+
+    HOLDS_BACK = False
+
+
+class Watched(Connection):
+    """A connection that notes when it outlived a teardown with frames held back."""
+
+    spared = 0
+
+    def outlived(self, t):
+        Watched.spared += bool(self._held and t >= self.hold_from)
+        super().outlived(t)
+
+
+HELD = {  # scenario, overrides: the paths holding frames back for a teardown meets
+    "text, many teardowns": ("text-interruption", ["disconnects.rate_scale=16"]),
+    "restart": ("text-interruption", ["client.strategy=restart", "disconnects.rate_scale=8"]),
+    "json with corruption": (
+        "json-interruption",
+        ["link.corruption_rate=0.003", "disconnects.rate_scale=8"],
+    ),
+    "blocked generation": ("text-interruption", ["server.buffer_bytes=3000"]),
+    "textbook link, fast heartbeat": (
+        "network-degradation",
+        ["link.fast_recovery=false", "client.ping_interval=2", "client.ping_timeout=1"],
+    ),
+    "teardowns while not reading": (
+        "text-interruption",
+        [
+            "disconnects.rate_scale=40",
+            "disconnects.weight_half_open=3",
+            "client.ping_interval=0.5",
+            "client.ping_timeout=0.5",
+        ],
+    ),
+    "replay from the ack, shared teardowns": ("buffer-preservation", ["server.replay_from=ack"]),
+    "drops without outages": ("rapid-reconnection", []),
+}
+
+
+@pytest.mark.parametrize("case", HELD)
+def test_holding_frames_back_for_a_teardown_changes_nothing(case):
+    """Frames leaving after the next teardown are committed only if the connection outlives it:
+    the tables are those of connections that commit every frame at once."""
+    name, overrides = HELD[case]
+    cfg = apply_overrides(get_scenario(name), ["content.frames=300", *overrides])
+    sessions = max(4, 40 // cfg.session.streams)
+    held = simulate(cfg, sessions, seed=3, components=Components(connection=Watched))
+    unheld = simulate(cfg, sessions, seed=3, components=Components(connection=Unheld))
+    assert_same(held, unheld)
+
+
+def test_a_connection_can_outlive_a_teardown_with_frames_held_back():
+    """A teardown spares a connection its client is not reading (here: deaf after a heartbeat
+    timeout, waiting for the close): the held frames are committed then."""
+    name, overrides = HELD["teardowns while not reading"]
+    cfg = apply_overrides(get_scenario(name), ["content.frames=300", *overrides])
+    Watched.spared = 0
+    simulate(cfg, 40, seed=3, components=Components(connection=Watched))
+    assert Watched.spared > 0
 
 
 def test_a_client_sleeps_through_the_ticks_that_only_ack():

@@ -10,6 +10,8 @@ were committed (the property that lets both engines agree).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -135,7 +137,7 @@ class Replayed(LinkPhysics):
         super().__init__(cfg, Weather(cfg, rng), rng)
         self.fates = super().transmissions(depart)
 
-    def transmissions(self, depart, downstream=True):
+    def transmissions(self, depart, downstream=True, until=math.inf):
         f, i = self.fates, np.searchsorted(self.fates.depart, depart)
         return Transmissions(
             f.depart[i], f.sent[i], f.jitter[i], f.failures[i], f.cond[i], f.arrival[i]

@@ -42,15 +42,14 @@ class AckTicks:
         """The next tick the client must wake at: the next one, or, once the whole response is on
         `conn`, the first one at which its last frame may have arrived (no later than the last
         tick before the horizon, so a censored stream sends every ack it would have)."""
-        last = conn.frames - 1
-        if not self.sleeps or conn.PER_FRAME_READS or last < 0 or conn.any_corrupt:
+        if not self.sleeps or conn.PER_FRAME_READS or conn.last_seq < 0 or conn.any_corrupt:
             return self.next
-        if not conn.contiguous or conn.seq[last] != self.n - 1:  # the server has more to send
+        if not conn.contiguous or conn.last_seq != self.n - 1:  # the server has more to send
             return self.next
-        depart = float(conn.depart[last])
+        depart = conn.serial_until  # the last frame's departure (committed or held back)
         # a lower bound of the last frame's arrival: exact once it has left (settled by now)
         if depart <= min(now, conn.cut):
-            arrival = float(conn.arrive[last])
+            arrival = float(conn.arrive[conn.frames - 1])
         else:
             arrival = depart + self.propagation  # jitter and retransmissions only add to it
         tick = self.next
