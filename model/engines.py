@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from model import clock
 from model.config import EngineKind, Scenario
-from model.link import Connection, FrameByFrameConnection
+from model.connection import Connection, FrameByFrameConnection
 from model.protocol import Corrupted
 from model.server import FrameByFrameStream, StreamOnServer
 

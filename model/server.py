@@ -232,41 +232,9 @@ class QueuedAcks:
             yield arrival, conn, count
 
 
-class Server:
-    """All streams on one server; reacts to client messages at their arrival times. Its streams are
-    made by `stream_class` (the engine's: `engines.Engine.stream_class`)."""
-
-    def __init__(self, env, cfg: Scenario, stream_class: type[StreamOnServer] = StreamOnServer):
-        self.env, self.cfg, self.stream_class = env, cfg, stream_class
-        self.streams: dict[int, StreamOnServer] = {}
-        self.clients: dict = {}
-        self.content: dict[int, tuple[Frames, np.ndarray]] = {}
-        # every stream ever made (a restart makes one)
-        self.incarnations: dict[int, list[StreamOnServer]] = {}
-        self.event_times: dict[int, list[float]] = {}  # when each stream's server events happened
-        self.queued_acks = QueuedAcks()  # acks not yet applied (see the module)
-        self._all_settled = None  # (time, acks queued) when every stream's acks were last settled
-        self.notes = 0  # server events noted so far
-        self._traces: dict = {}  # traces already summed, by stream (None: the total)
-
-    def register(self, sid: int, client, frames: Frames, gaps: np.ndarray) -> None:
-        """Make a stream known: its client, its content and its generation gaps."""
-        self.clients[sid] = client
-        self.content[sid] = (frames, gaps)
-        self.incarnations[sid], self.event_times[sid] = [], []
-
-    def _new_stream(self, sid: int, now: float) -> StreamOnServer:
-        s = self.stream_class(self.cfg, *self.content[sid], now, self.env)
-        self.incarnations[sid].append(s)
-        return s
-
-    def note_event(self, sid: int, at: float | None = None) -> None:
-        """Note a server event of a held stream at `at` (default now; a queued ack's arrival); its
-        buffer is traced after the run (`trace`). Called just before and just after each event's
-        changes (a hook for instrumentation)."""
-        if sid in self.streams:
-            self.event_times[sid].append(self.env.now if at is None else at)
-            self.notes += 1
+class ServerRecords:
+    """What a `Server` hands over for the records: its streams' content, generation and arrivals,
+    and their replay buffers traced after the fact (a part of `Server`, reading its streams)."""
 
     def trace(self, sid: int | None = None) -> BufferTrace:
         """Stream `sid`'s replay buffer (None: all streams', the server's memory) just before and
@@ -280,7 +248,7 @@ class Server:
                 self._settle_acks(i)
             self._all_settled = (self.env.now, self.queued_acks.pushed)
         # one stream's trace is its server's too; stale once more events happen
-        key = (sid, self.notes)
+        key = (sid, self.events_noted)
         if key not in self._traces:
             events = [self.event_times[i] for i in sids]  # and the horizon: generation goes on
             times = np.array(sorted({self.cfg.horizon}.union(*events))) if events else []
@@ -299,7 +267,6 @@ class Server:
         sids = list(self.event_times)
         return self.trace(None if len(sids) > 1 else sids[0])
 
-    # ---- what the server hands over (for records)
     def frames_of(self, sid: int) -> Frames:
         return self.content[sid][0]
 
@@ -338,6 +305,43 @@ class Server:
         if s is None:
             return Arrivals(np.empty(0), np.empty(0, dtype=int), np.empty(0, dtype=int))
         return s.arrivals(end)
+
+
+class Server(ServerRecords):
+    """All streams on one server; reacts to client messages at their arrival times. Its streams are
+    made by `stream_class` (the engine's: `engines.Engine.stream_class`)."""
+
+    def __init__(self, env, cfg: Scenario, stream_class: type[StreamOnServer] = StreamOnServer):
+        self.env, self.cfg, self.stream_class = env, cfg, stream_class
+        self.streams: dict[int, StreamOnServer] = {}
+        self.clients: dict = {}
+        self.content: dict[int, tuple[Frames, np.ndarray]] = {}
+        # every stream ever made (a restart makes one)
+        self.incarnations: dict[int, list[StreamOnServer]] = {}
+        self.event_times: dict[int, list[float]] = {}  # when each stream's server events happened
+        self.queued_acks = QueuedAcks()  # acks not yet applied (see the module)
+        self._all_settled = None  # (time, acks queued) when every stream's acks were last settled
+        self.events_noted = 0  # server events noted so far
+        self._traces: dict = {}  # traces already summed, by stream (None: the total)
+
+    def register(self, sid: int, client, frames: Frames, gaps: np.ndarray) -> None:
+        """Make a stream known: its client, its content and its generation gaps."""
+        self.clients[sid] = client
+        self.content[sid] = (frames, gaps)
+        self.incarnations[sid], self.event_times[sid] = [], []
+
+    def _new_stream(self, sid: int, now: float) -> StreamOnServer:
+        s = self.stream_class(self.cfg, *self.content[sid], now, self.env)
+        self.incarnations[sid].append(s)
+        return s
+
+    def note_event(self, sid: int, at: float | None = None) -> None:
+        """Note a server event of a held stream at `at` (default now; a queued ack's arrival); its
+        buffer is traced after the run (`trace`). Called just before and just after each event's
+        changes (a hook for instrumentation)."""
+        if sid in self.streams:
+            self.event_times[sid].append(self.env.now if at is None else at)
+            self.events_noted += 1
 
     # ---- messages
     def on_request(self, sid: int, conn, kind: RequestKind, position: int) -> None:

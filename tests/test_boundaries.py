@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"
 ENGINE_MODULES = (
     "link",
+    "connection",
     "recovery",
     "network",
     "server",
@@ -64,7 +65,8 @@ PUBLIC_API = {  # what analysis may import from an engine module
     | {"session_weather"},
     # validation checks the link and the weather against closed forms through their public
     # methods (and the link's repair of lost frames through `recovered_arrivals`)
-    "model.link": {"LinkPhysics", "recovered_arrivals"},
+    "model.link": {"LinkPhysics"},
+    "model.connection": {"recovered_arrivals"},
     "model.network": {"Weather"},
 }
 RUN_ROLES = {"server", "client", "env", "members"}

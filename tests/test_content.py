@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import calm, faulty_sender, rows
-from model import link
+from model import connection as link
 from model.config import ConfigError, Content, Scenario, apply_overrides
 from model.content import make_frames, verify
 from model.simulation import Components, run_stream

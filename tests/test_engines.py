@@ -18,7 +18,7 @@ from scipy import stats
 from conftest import EVERY_TICK, assert_same, calm, faulty_sender
 from model.client import Client
 from model.config import apply_overrides
-from model.link import Connection
+from model.connection import Connection
 from model.scenarios import get_scenario
 from model.server import FrameByFrameStream
 from model.simulation import Components, CountingEnvironment, run_stream, simulate
@@ -159,7 +159,7 @@ class Watched(Connection):
     spared = 0
 
     def outlived(self, t):
-        Watched.spared += bool(self._held and t >= self.hold_from)
+        Watched.spared += bool(self.held_back and t >= self.hold_from)
         super().outlived(t)
 
 

@@ -17,12 +17,8 @@ import pytest
 
 from conftest import calm
 from model.config import apply_overrides
-from model.link import (
-    Connection,
-    FrameByFrameConnection,
-    LinkPhysics,
-    Transmissions,
-)
+from model.connection import Connection, FrameByFrameConnection
+from model.link import LinkPhysics, Transmissions
 from model.network import Weather
 from model.simulation import run_stream
 from model.timers import probed_offsets, retransmission_offsets

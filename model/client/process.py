@@ -44,7 +44,8 @@ from model.client.heartbeat import Heartbeat
 from model.client.progress import Disconnect, StateLog
 from model.client.reading import Reader
 from model.config import Scenario, Strategy
-from model.link import Connection, LinkPhysics
+from model.connection import Connection
+from model.link import LinkPhysics
 from model.network import Weather
 from model.protocol import (
     COMPLETED,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from model import runner
-from model.link import LinkPhysics, recovered_arrivals
+from model.connection import recovered_arrivals
+from model.link import LinkPhysics
 from model.network import Weather
 from model.simulation import Results, session_record
 from model.validation.scenarios import (
