@@ -33,7 +33,8 @@ SHARES = {
     "content (frames, digests)": [("model/content.py", "make_frames")],
     "fast loss recovery (repair)": [
         ("model/link.py", "_repair"),  # before lazy repair
-        ("model/link.py", "settle"),
+        ("model/link.py", "settle"),  # before 0.2.3 (the connection had its own module)
+        ("model/connection.py", "settle"),
         ("model/recovery.py", "message_sent"),
     ],
     "acks (the client sending them)": [
