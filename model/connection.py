@@ -153,7 +153,7 @@ class Connection(FrameColumns, ControlMessages):
         self, ready: np.ndarray, seq: np.ndarray, size: np.ndarray, digest: np.ndarray
     ) -> None:
         """Queue frames that become ready at `ready` (non-decreasing); compute departures and
-        arrivals."""
+        arrivals (of those leaving by `hold_from`: see the module)."""
         if len(seq) == 0:
             return
         serial = size / self.bandwidth
@@ -169,16 +169,16 @@ class Connection(FrameColumns, ControlMessages):
         tx = self.physics.transmissions(depart, until=until)
         corrupt = self.draw_corruption(seq)
         ack_lost = self.recovery.ack_losses(tx) if self.recovery is not None else None
-        k = int(depart.searchsorted(until, "right"))
-        for part in (slice(0, k), slice(k, None)):
-            if part.start == part.stop or (part.start == len(seq)):
-                continue
-            columns = (seq[part], size[part], digest[part], tx.rows(part), corrupt[part])
-            batch = (*columns, ack_lost[part] if ack_lost is not None else None)
-            if part.start == 0:
-                self._commit(*batch)
-            else:
-                self._held.append(batch)
+        k = int(depart.searchsorted(until, "right"))  # committed now; the rest held back
+
+        def rows(part: slice) -> tuple:
+            lost = None if ack_lost is None else ack_lost[part]
+            return seq[part], size[part], digest[part], tx.rows(part), corrupt[part], lost
+
+        if k:
+            self._commit(*rows(slice(0, k)))
+        if k < len(seq):
+            self._held.append(rows(slice(k, None)))
 
     def _sent(self, seq: np.ndarray) -> None:
         """Note frames sent down the connection (committed or held back)."""

@@ -395,23 +395,27 @@ class Server(ServerRecords):
         never): an event if it may let the server generate, queued otherwise (see the module)."""
         if not math.isfinite(arrival):
             return
-        s = self.streams.get(sid)
-        if s is None or s.conn is not conn or s.generated < s.n:
-            at(self.env, arrival, self.on_ack, sid, conn, count)
-        else:  # every frame is scheduled and `conn` is the stream's: nothing to start or send
+        if self._only_trims(sid, conn):
             self.queued_acks.push(sid, arrival, conn, count)
+        else:
+            at(self.env, arrival, self.on_ack, sid, conn, count)
 
     def acks_sent(self, sid: int, conn, counts: list[int], arrivals: list[float]) -> None:
         """`ack_sent` of acks sent one after another, none of them an event yet."""
-        s = self.streams.get(sid)
-        if s is None or s.conn is not conn or s.generated < s.n:
+        if not self._only_trims(sid, conn):
             for count, arrival in zip(counts, arrivals):
                 self.ack_sent(sid, conn, count, arrival)
             return
         push = self.queued_acks.push
         for count, arrival in zip(counts, arrivals):
-            if arrival != math.inf:
+            if math.isfinite(arrival):
                 push(sid, arrival, conn, count)
+
+    def _only_trims(self, sid: int, conn) -> bool:
+        """Whether an ack on `conn` can only trim stream `sid`'s buffer: every frame is scheduled
+        and `conn` is the stream's, so it can neither start generation nor send anything."""
+        s = self.streams.get(sid)
+        return s is not None and s.conn is conn and s.generated >= s.n
 
     def _settle_acks(self, sid: int) -> None:
         """Apply the queued acks of stream `sid` that have arrived by now, in order of arrival."""

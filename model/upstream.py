@@ -27,7 +27,10 @@ class ClientMessages:
     def arrival(self, t: float) -> float:
         """Arrival of a message sent at t behind the recorded ones sent before it."""
         k = bisect.bisect_right(self.sent, t)
-        ahead = self.arrivals[k - 1] if k else self.opened
+        return self._behind(t, self.arrivals[k - 1] if k else self.opened)
+
+    def _behind(self, t: float, ahead: float) -> float:
+        """Arrival of a message sent at t behind one arriving at `ahead`."""
         lone = ahead <= t + self.physics.rtt_at(t)
         return max(self.physics.transmit(t, lone=lone), ahead)
 
@@ -40,13 +43,12 @@ class ClientMessages:
 
     def send_all(self, times: list[float]) -> list[float]:
         """`send` of messages sent at `times` (increasing), in order."""
-        physics, sent, arrivals = self.physics, self.sent, self.arrivals
+        sent, arrivals = self.sent, self.arrivals
         if sent and times[0] < sent[-1]:
             return [self.send(t) for t in times]
         ahead = arrivals[-1] if arrivals else self.opened
-        for t in times:
-            lone = ahead <= t + physics.rtt_at(t)
-            ahead = max(physics.transmit(t, lone=lone), ahead)
+        for t in times:  # each behind the one before: no search
+            ahead = self._behind(t, ahead)
             sent.append(t)
             arrivals.append(ahead)
         return arrivals[len(arrivals) - len(times) :]
