@@ -138,15 +138,14 @@ def network_bounds(run: ScenarioRun, failing: list[str]) -> list[NetworkBound]:
     if not floored or not len(run.results.disconnects) or (streams.weight != 1).any():
         return []
     floor = run.results.disconnects.outage_left.to_numpy(float)
-    out = []
+    allowed, out = 1 - c.quantile, []
     for name in floored:
         target = float(getattr(c, _measure(name)))
         over = int((floor > target).sum())
         lower, _ = stats.clopper_pearson_interval(over, len(floor), 2 * c.confidence - 1)
-        if lower > 1 - c.quantile:  # more than the target allows, beyond doubt
-            share = over / len(floor)
+        if lower > allowed:  # more than the target allows, beyond doubt
             floor_q = float(np.quantile(floor, c.quantile))
-            allowed = 1 - c.quantile
+            share = over / len(floor)
             out.append(
                 NetworkBound(name, target, allowed, c.confidence, len(floor), share, lower, floor_q)
             )
