@@ -73,6 +73,7 @@ CONDITIONS = ("stable", "unstable", "poor")
 MIN_PERIOD = 0.001  # s: the fastest protocol timer (acks, pings)
 MAX_FRAME_BYTES = 1_000_000_000  # B: the largest frame payload or envelope
 DISCONNECT_KINDS = values(DisconnectKind)
+TEARDOWNS = (DisconnectKind.CLOSE, DisconnectKind.RESET)  # the kinds that tear a connection down
 INF = math.inf
 
 

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from model.config import CONDITIONS, DISCONNECT_KINDS, DisconnectKind, Scenario
+from model.config import CONDITIONS, DISCONNECT_KINDS, TEARDOWNS, Scenario
 from model.records import NetworkEvent, NetworkRecord, merged_spells
 
 
@@ -39,8 +39,7 @@ class Weather:
         self.events = self._events(cfg, rng)
         self.down_start, self.down_end = _merge([(e.time, e.time + e.outage) for e in self.events])
         self.down_start_list, self.down_end_list = self.down_start.tolist(), self.down_end.tolist()
-        tears_down = (DisconnectKind.CLOSE, DisconnectKind.RESET)
-        self.teardowns = [e.time for e in self.events if e.kind in tears_down]
+        self.teardowns = [e.time for e in self.events if e.kind in TEARDOWNS]
 
     @staticmethod
     def _conditions(cfg: Scenario, rng) -> tuple[np.ndarray, np.ndarray]:

@@ -238,14 +238,6 @@ class NetworkRecord:
         """The spells the network is unreachable, from the events at or before `end`."""
         return merged_spells((e.time, e.time + e.outage) for e in self.events if e.time <= end)
 
-    def reachable_from(self, t: float) -> float:
-        """When the network is next reachable at or after t: the end of the outage spell
-        containing t, or t itself."""
-        for start, stop in self.outage_spells(t):
-            if start <= t < stop:
-                return stop
-        return t
-
     def condition_at(self, t: np.ndarray) -> np.ndarray:
         """Index of the condition in force at each time of t."""
         return self.condition_index[np.searchsorted(self.condition_start, t, side="right") - 1]

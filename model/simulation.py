@@ -25,7 +25,7 @@ import simpy
 
 from model import clock, importance
 from model.client import Break, Broke, Client
-from model.config import DisconnectKind, Scenario
+from model.config import TEARDOWNS, DisconnectKind, Scenario
 from model.content import make_frames, verify
 from model.engines import Engine, engine_for
 from model.link import LinkPhysics
@@ -98,7 +98,7 @@ class NetworkProcess:
             conn.outlived(ev.time)  # spared: it commits what it held back for this teardown
             return
         self.struck[client.sid].append((ev.time, ev.kind))
-        if ev.kind not in (DisconnectKind.CLOSE, DisconnectKind.RESET):
+        if ev.kind not in TEARDOWNS:
             conn.outlived(ev.time)
             return
         conn.cut = ev.time
