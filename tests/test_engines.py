@@ -134,14 +134,18 @@ SLEEPY = {  # scenario, overrides: the paths sleeping through ticks meets
 }
 
 
+def shortened(scenario: str, overrides: list[str]):
+    """A case's scenario with 300 frames a stream, and its session count (about 40 streams)."""
+    cfg = apply_overrides(get_scenario(scenario), ["content.frames=300", *overrides])
+    return cfg, max(4, 40 // cfg.session.streams)
+
+
 @pytest.mark.parametrize("case", SLEEPY)
 def test_sleeping_through_ack_ticks_changes_nothing(case):
     """The client sends a slept-through tick's ack when it next wakes, as if sent at the tick:
     the tables are those of a client woken at every tick (to rounding: a tick's time is summed
     once by the clock, once by the client)."""
-    name, overrides = SLEEPY[case]
-    cfg = apply_overrides(get_scenario(name), ["content.frames=300", *overrides])
-    sessions = max(4, 40 // cfg.session.streams)
+    cfg, sessions = shortened(*SLEEPY[case])
     sleepy = simulate(cfg, sessions, seed=3)
     woken = simulate(cfg, sessions, seed=3, components=EVERY_TICK)
     assert_same(sleepy, woken, tolerance=1e-12)
@@ -193,9 +197,7 @@ HELD = {  # scenario, overrides: the paths holding frames back for a teardown me
 def test_holding_frames_back_for_a_teardown_changes_nothing(case):
     """Frames leaving after the next teardown are committed only if the connection outlives it:
     the tables are those of connections that commit every frame at once."""
-    name, overrides = HELD[case]
-    cfg = apply_overrides(get_scenario(name), ["content.frames=300", *overrides])
-    sessions = max(4, 40 // cfg.session.streams)
+    cfg, sessions = shortened(*HELD[case])
     held = simulate(cfg, sessions, seed=3, components=Components(connection=Watched))
     unheld = simulate(cfg, sessions, seed=3, components=Components(connection=Unheld))
     assert_same(held, unheld)
@@ -204,8 +206,7 @@ def test_holding_frames_back_for_a_teardown_changes_nothing(case):
 def test_a_connection_can_outlive_a_teardown_with_frames_held_back():
     """A teardown spares a connection its client is not reading (here: deaf after a heartbeat
     timeout, waiting for the close): the held frames are committed then."""
-    name, overrides = HELD["teardowns while not reading"]
-    cfg = apply_overrides(get_scenario(name), ["content.frames=300", *overrides])
+    cfg, _ = shortened(*HELD["teardowns while not reading"])
     Watched.spared = 0
     simulate(cfg, 40, seed=3, components=Components(connection=Watched))
     assert Watched.spared > 0
