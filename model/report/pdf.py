@@ -8,12 +8,39 @@ does not load it.
 from __future__ import annotations
 
 import io
+import multiprocessing
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from model import __version__, figures
+from model.runner import Alongside
 
 DPI = 200
+_AHEAD: list = []  # the figures `rasterise` hands a forked worker (it inherits them)
+
+
+def rasterise(figs: list) -> None:
+    """Rasterise the figures ahead of the story (`_image` takes the PNG): every other one in a
+    worker forked alongside, since rasterising is most of a report's rendering and one core
+    would otherwise sit idle (where processes are spawned, not forked, all of them here)."""
+    global _AHEAD
+    if multiprocessing.get_start_method() != "fork" or len(figs) < 2:
+        pngs = [figures.png_bytes(fig, DPI) for fig in figs]
+    else:
+        _AHEAD = figs
+        try:
+            with Alongside(_png_every_other, 1) as other:
+                here = _png_every_other(0)
+                pngs = [None] * len(figs)
+                pngs[0::2], pngs[1::2] = here, other.result()
+        finally:
+            _AHEAD = []
+    for fig, png in zip(figs, pngs):
+        fig.report_png = png
+
+
+def _png_every_other(start: int) -> list[bytes]:
+    return [figures.png_bytes(fig, DPI) for fig in _AHEAD[start::2]]
 
 
 def _styles():
@@ -139,8 +166,9 @@ def _image(fig, width_in: float):
     from reportlab.platypus import Image
 
     w, h = fig.get_size_inches()
+    png = getattr(fig, "report_png", None) or figures.png_bytes(fig, DPI)
     return Image(
-        io.BytesIO(figures.png_bytes(fig, DPI)),
+        io.BytesIO(png),
         width=width_in * inch,
         height=width_in * h / w * inch,
     )

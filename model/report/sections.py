@@ -32,6 +32,7 @@ from model.report.pdf import (
     _pair_block,
     _styles,
     _table,
+    rasterise,
 )
 from model.report.running import ScenarioRun
 from model.scenarios import ENTRIES
@@ -627,6 +628,8 @@ def _render(
 ) -> int:
     st = _styles()
     fig_no = _Counter()
+    ahead = [fig for r in runs for _, fig in r.figures]
+    rasterise(ahead + ([sweep_info["figure"]] if sweep_info is not None else []))
     conf = {r.cfg.slo.confidence for r in runs}
     confidence = conf.pop() if len(conf) == 1 else None
     story = (
