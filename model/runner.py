@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +58,8 @@ __all__ = [
     "ChunkFailed",
     "SerialExecutor",
     "ProcessExecutor",
+    "SharedPool",
+    "each_at_once",
     "default_chunk_size",
 ]
 
@@ -131,20 +133,69 @@ class ProcessExecutor:
             initializer=_die_with_parent,
             initargs=(os.getpid(),),
         )
-        pending = {pool.submit(fn, c): c for c in chunks}
         try:
-            for fut in as_completed(pending):
-                chunk = pending.pop(fut)  # drop our reference so results are not kept twice
-                try:
-                    result = fut.result()
-                except Exception as e:
-                    raise ChunkFailed(chunk) from e
-                yield chunk, result
+            yield from _as_they_finish({pool.submit(fn, c): c for c in chunks})
         except BaseException:
             _terminate(pool)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class SharedPool:
+    """One pool of worker processes for many runs, which may map their chunks at the same time from
+    several threads (`each_at_once`): the report runs two scenarios at once, so that neither one's
+    last chunks nor this process's work between batches leaves a core idle. Its workers start
+    (fork) at once, before any such thread exists, and die with this process; leaving the `with`
+    block on an error or Ctrl-C stops them at once."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(
+            workers, initializer=_die_with_parent, initargs=(os.getpid(),)
+        )
+        self._pool.submit(int).result()  # with fork, the first task starts every worker
+
+    def map_chunks(self, fn, chunks):
+        pending = {self._pool.submit(fn, c): c for c in chunks}
+        try:
+            yield from _as_they_finish(pending)
+        finally:
+            for fut in pending:  # those left after an error: this run's only
+                fut.cancel()
+
+    def __enter__(self) -> SharedPool:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:
+            _terminate(self._pool)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _as_they_finish(pending: dict) -> Iterator[tuple[Chunk, Any]]:
+    """(chunk, result) of {future: chunk} as each finishes; ChunkFailed(chunk) from its error."""
+    for fut in as_completed(pending):
+        chunk = pending.pop(fut)  # drop our reference so results are not kept twice
+        try:
+            result = fut.result()
+        except Exception as e:
+            raise ChunkFailed(chunk) from e
+        yield chunk, result
+
+
+def each_at_once(fn: Callable[[Any], T], items: Iterable, at_once: int) -> list[T]:
+    """[fn(item) for item in items], `at_once` of them at a time in threads (1: here, in order).
+    The first error (or Ctrl-C) is raised at once: calls in flight are left to the caller to stop
+    (a `SharedPool` left on an error stops its workers, which ends them)."""
+    items = list(items)
+    if at_once <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    threads = ThreadPoolExecutor(at_once)
+    try:
+        return list(threads.map(fn, items))
+    finally:
+        threads.shutdown(wait=False, cancel_futures=True)
 
 
 class Alongside:
@@ -458,15 +509,16 @@ def sweep(
     progress: bool = True,
     executor: str | ChunkExecutor = "process",
     workdir: str | os.PathLike | None = None,
+    at_once: int = 1,
 ) -> Results:
     """Run every point of the cartesian `grid` {dotted path: values} with the same seed (common
     random numbers); both tables get one column per swept path holding the point's value. With
-    `workdir`, each point's chunks are saved (and resumed) under `workdir/point_dir(point)`."""
+    `workdir`, each point's chunks are saved (and resumed) under `workdir/point_dir(point)`;
+    `at_once` points are simulated at a time (`each_at_once`: give it a `SharedPool`)."""
     if not grid or any(len(v) == 0 for v in grid.values()):
         raise ValueError(f"grid={grid!r}: needs at least one path, each with at least one value")
-    parts = []
-    for values in itertools.product(*grid.values()):
-        point = dict(zip(grid, values))
+
+    def point_run(point: dict) -> Results:
         res = run(
             apply_overrides(cfg, point),
             streams,
@@ -479,7 +531,10 @@ def sweep(
         for table in (res.streams, res.disconnects):
             for i, (path, value) in enumerate(point.items()):
                 table.insert(i, path, value)
-        parts.append(res)
+        return res
+
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    parts = each_at_once(point_run, points, at_once)
     streams_ = pd.concat([p.streams for p in parts], ignore_index=True)
     discs = [p.disconnects for p in parts if len(p.disconnects)] or [parts[0].disconnects]
     return Results(streams_, pd.concat(discs, ignore_index=True))

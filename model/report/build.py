@@ -7,8 +7,10 @@ here; the figures themselves are `model.figures`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -83,13 +85,22 @@ def _special_figures(runs: list[ScenarioRun]) -> None:
 
 
 def _sweep(
-    run: ScenarioRun, sessions: int, seed: int, extra: list[str], workers, progress, **where
+    run: ScenarioRun,
+    sessions: int,
+    seed: int,
+    extra: list[str],
+    workers,
+    progress,
+    at_once: int = 1,
+    **where,
 ) -> dict:
     grid = {
         "disconnects.rate_scale": list(SWEEP_RATE_SCALES),
         "client.strategy": list(SWEEP_STRATEGIES),
     }
-    res = runner.sweep(run.cfg, grid, sessions, seed, workers=workers, progress=progress, **where)
+    res = runner.sweep(
+        run.cfg, grid, sessions, seed, workers=workers, progress=progress, at_once=at_once, **where
+    )
     fig = figures.completion_vs_disconnect_rate(
         res.streams, "disconnects.rate_scale", run.cfg, confidence=run.cfg.slo.confidence
     )
@@ -149,6 +160,20 @@ def _workers_text(workers, executor) -> str | int:
         return workers or "all cores"
     threads = sum(executor.nthreads().values())  # a Dask client
     return f"Dask cluster at {executor.scheduler.address}, {threads} worker threads"
+
+
+@contextlib.contextmanager
+def _pooled(executor, workers: int | None):
+    """(executor, scenarios at once) for the simulations: where chunks go to worker processes
+    here, one `SharedPool` for all of them, two scenarios (or sweep points) at a time, so that
+    no core idles at the end of one or while this process judges it; else `executor`, one at a
+    time. The tables are the same either way."""
+    n = workers or os.cpu_count() or 1
+    if executor != "process" or n < 2:
+        yield executor, 1
+        return
+    with runner.SharedPool(n) as pool:
+        yield pool, 2
 
 
 def _where(executor, workdir, name: str) -> dict:
@@ -226,38 +251,28 @@ def build_report(
         stages[stage] = round(now - clock, 2)
         clock = now
 
-    runs = []
-    for name in names:
+    def simulate_one(name: str) -> ScenarioRun:
         say(f"report: simulating {name}")
-        where = _where(executor, workdir, name)
-        runs.append(
-            run_scenario(
-                name,
-                seed,
-                streams,
-                extra,
-                until_decided,
-                budget,
-                workers,
-                progress,
-                tilt=tilt,
-                **where,
-            )
+        where = _where(pool, workdir, name)
+        return run_scenario(
+            name, seed, streams, extra, until_decided, budget, workers, progress, tilt=tilt, **where
         )
-    lap("simulate")
-    say("report: drawing figures")
-    for r in runs:
-        _scenario_figures(r)
-    _special_figures(runs)
-    lap("figures")
-    sweep_info = None
-    base = _first(SWEEP_SCENARIO, runs, lambda r: r.cfg.session.streams == 1)
-    if sweep and base is not None:
-        say(f"report: sweeping {base.name} (resume against restart)")
-        n = sweep_streams or min(SWEEP_SESSIONS, base.sessions)
-        sweep_info = _sweep(
-            base, n, seed, extra, workers, progress, **_where(executor, workdir, "sweep")
-        )
+
+    with _pooled(executor, workers) as (pool, at_once):
+        runs = runner.each_at_once(simulate_one, names, at_once)
+        lap("simulate")
+        say("report: drawing figures")
+        for r in runs:
+            _scenario_figures(r)
+        _special_figures(runs)
+        lap("figures")
+        sweep_info = None
+        base = _first(SWEEP_SCENARIO, runs, lambda r: r.cfg.session.streams == 1)
+        if sweep and base is not None:
+            say(f"report: sweeping {base.name} (resume against restart)")
+            n = sweep_streams or min(SWEEP_SESSIONS, base.sessions)
+            where = _where(pool, workdir, "sweep")
+            sweep_info = _sweep(base, n, seed, extra, workers, progress, at_once=at_once, **where)
     lap("sweep")
     found = []
     if remedies:
