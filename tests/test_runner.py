@@ -18,7 +18,9 @@ from model.runner import (
     ChunkFailed,
     ProcessExecutor,
     RunError,
+    SharedPool,
     default_chunk_size,
+    each_at_once,
     provenance,
     run,
     sweep,
@@ -224,3 +226,44 @@ def test_work_alongside_answers_and_stops_when_left_early():
     with Alongside(time.sleep, 60):
         pass
     assert time.perf_counter() - started < 10
+
+
+def test_runs_at_once_on_a_shared_pool_give_their_own_tables(reference):
+    """Two runs mapping chunks onto one `SharedPool` from two threads (as the report does) get
+    the tables each would alone; a failing chunk fails its own run only, and the pool goes on."""
+    other = apply_overrides(CFG, ["client.strategy=restart"])
+    with SharedPool(2) as pool:
+        jobs = [(CFG, 13), (other, 7), (CFG, None)]
+        got = each_at_once(
+            lambda job: run(job[0], N, SEED, executor=pool, chunk_size=job[1], progress=False),
+            jobs,
+            at_once=2,
+        )
+        with pytest.raises(ChunkFailed) as err:
+            list(pool.map_chunks(fail_on_second_chunk, [Chunk(0, 9), Chunk(10, 19)]))
+        assert err.value.chunk == Chunk(10, 19)
+        again = run(CFG, 30, SEED, executor=pool, chunk_size=7, progress=False)
+    assert_same(got[0], reference)
+    assert_same(got[1], simulate(other, N, seed=SEED))
+    assert_same(got[2], reference)
+    assert_same(again, simulate(CFG, 30, seed=SEED))
+
+
+def test_each_at_once_keeps_the_order_and_raises_the_first_error():
+    assert each_at_once(lambda x: x * x, range(7), at_once=3) == [x * x for x in range(7)]
+
+    def boom(x):
+        if x == 2:
+            raise ValueError(x)
+        return x
+
+    with pytest.raises(ValueError):
+        each_at_once(boom, range(5), at_once=2)
+
+
+def test_sweep_points_at_once_give_the_same_tables():
+    grid = {"client.strategy": ["resume", "restart"], "disconnects.rate_scale": [1, 4]}
+    one = sweep(CFG, grid, 30, SEED, workers=2, progress=False)
+    with SharedPool(2) as pool:
+        both = sweep(CFG, grid, 30, SEED, workers=2, progress=False, executor=pool, at_once=2)
+    assert_same(both, one)

@@ -578,8 +578,10 @@ def _provenance_section(runs: list[ScenarioRun], meta: dict, st) -> list:
     story.append(
         _p(
             "Every stream depends only on (seed, stream index): the commands above reproduce each "
-            "verdict table exactly, whatever the number of workers. The JSON file next to this "
-            "PDF holds the same provenance and verdict tables in machine-readable form.",
+            "verdict table exactly, whatever the number of workers. Where the workers are "
+            "processes on this machine, two scenarios are simulated at a time on one pool, so "
+            "their seconds overlap. The JSON file next to this PDF holds the same provenance and "
+            "verdict tables in machine-readable form.",
             st["body"],
         )
     )
