@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,6 +155,10 @@ class SharedPool:
             workers, initializer=_die_with_parent, initargs=(os.getpid(),)
         )
         self._pool.submit(int).result()  # with fork, the first task starts every worker
+
+    def submit(self, fn, *args) -> Future:
+        """`fn(*args)` in one of the workers (a task beside the runs' chunks)."""
+        return self._pool.submit(fn, *args)
 
     def map_chunks(self, fn, chunks):
         pending = {self._pool.submit(fn, c): c for c in chunks}

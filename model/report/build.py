@@ -273,25 +273,20 @@ def build_report(
             n = sweep_streams or min(SWEEP_SESSIONS, base.sessions)
             where = _where(pool, workdir, "sweep")
             sweep_info = _sweep(base, n, seed, extra, workers, progress, at_once=at_once, **where)
-    lap("sweep")
-    found = []
-    if remedies:
-        from model.report.remedies import find_remedy
+        lap("sweep")
+        found = []
+        if remedies:
+            from model.report.remedies import find_remedy
 
-        for r in runs:
-            if (r.verdicts.status == "FAIL").any():
-                say(f"report: what would make {r.name} pass")
-                found.append(find_remedy(r, seed, workers))
-    lap("remedies")
-    if validate:
-        say("report: validation against theory")
-        validation = validation_rows(quick=True, workers=workers)
-    else:
-        validation = (
-            None,
-            "Validation against theory was not run for this report; run `midstream validate`.",
-        )
-    lap("validation")
+            for r in runs:
+                if (r.verdicts.status == "FAIL").any():
+                    say(f"report: what would make {r.name} pass")
+                    found.append(find_remedy(r, seed, workers))
+        lap("remedies")
+        if validate:
+            say("report: validation against theory")
+        validation = _validation(validate, workers, pool)
+        lap("validation")
 
     first = runs[0].provenance
     mode_text = (
@@ -324,6 +319,17 @@ def build_report(
         _write_sidecar(temps[sidecar], runs, meta, pages, sweep_info)
     say(f"report: {out} ({pages} pages, {time.perf_counter() - started:.0f} s)")
     return out
+
+
+def _validation(validate: bool, workers, pool) -> tuple:
+    """The appendix's validation rows and note (on the report's `SharedPool`, if it has one)."""
+    if not validate:
+        return (
+            None,
+            "Validation against theory was not run for this report; run `midstream validate`.",
+        )
+    shared = pool if isinstance(pool, runner.SharedPool) else None
+    return validation_rows(quick=True, workers=workers, pool=shared)
 
 
 def _remedy_summary(r) -> dict:

@@ -97,12 +97,12 @@ def run_scenario(
 
 
 def validation_rows(
-    quick: bool = True, workers: int | None = None
+    quick: bool = True, workers: int | None = None, pool=None
 ) -> tuple[list[dict] | None, str]:
     """The cases of `model.validation` for the appendix: (rows, note). A failure to run them is
     shown in the report, never hidden: rows None and the error in the note."""
     try:
-        rows = validation.run_cases(quick=quick, workers=workers)
+        rows = validation.run_cases(quick=quick, workers=workers, pool=pool)
     except Exception as e:  # shown in the report, never hidden
         return None, (
             f"Running model.validation failed: {type(e).__name__}: {e}. "

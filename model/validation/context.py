@@ -48,8 +48,10 @@ SIZES = {
 class Context:
     """Simulations shared by several cases (run once), sizes, and test hooks."""
 
-    def __init__(self, quick: bool, expected_overrides: dict | None, workers: int | None):
-        self.quick, self.workers = quick, workers
+    def __init__(
+        self, quick: bool, expected_overrides: dict | None, workers: int | None, executor="process"
+    ):
+        self.quick, self.workers, self.executor = quick, workers, executor
         self.overrides = dict(expected_overrides or {})
         self._cache: dict = {}
 
@@ -71,6 +73,7 @@ class Context:
                 self.size("completion"),
                 SEEDS[(strategy, downtime)],
                 workers=self.workers,
+                executor=self.executor,
                 progress=False,
             )
         return self._cache[key]

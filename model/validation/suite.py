@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from model.runner import Alongside
+from model.runner import Alongside, SharedPool
 from model.validation.cases import CASES
 from model.validation.context import Context
 from model.validation.rows import ALPHA
@@ -21,10 +21,12 @@ def run_cases(
     only: list[str] | None = None,
     expected_overrides: dict[str, float] | None = None,
     workers: int | None = WORKERS,
+    pool: SharedPool | None = None,
 ) -> list[dict]:
     """Run the cases (all, or those named in `only`) and return one row per case: case, expected,
     estimate, lower, upper, agree, note. `expected_overrides` replaces a case's derived value (for
-    tests showing that a wrong value is flagged)."""
+    tests showing that a wrong value is flagged). `pool`: a `SharedPool` to run them on (the rest
+    as one task beside the completion simulations' chunks), instead of processes of their own."""
     names = {c.name for c in CASES}
     unknown = set(only or ()) - names
     if unknown:
@@ -34,17 +36,23 @@ def run_cases(
     rest = [name for name in chosen if name not in completion]
     if not completion or not rest or (workers or os.cpu_count() or 1) < 2:
         return _run(quick, expected_overrides, workers, chosen)
-    # two processes: the cases sharing the completion simulations here, the rest alongside (each
-    # half's simulations in its own process: the halves take about as long)
-    with Alongside(_run, quick, expected_overrides, 1, rest) as other:
-        rows = _run(quick, expected_overrides, 1, completion) + other.result()
+    if pool is not None:  # the rest in one worker, the completion chunks wherever one is free
+        other = pool.submit(_run, quick, expected_overrides, 1, rest)
+        rows = _run(quick, expected_overrides, pool.workers, completion, pool) + other.result()
+    else:
+        # two processes: the cases sharing the completion simulations here, the rest alongside
+        # (each half's simulations in its own process: the halves take about as long)
+        with Alongside(_run, quick, expected_overrides, 1, rest) as other:
+            rows = _run(quick, expected_overrides, 1, completion) + other.result()
     order = {name: i for i, name in enumerate(chosen)}
     return sorted(rows, key=lambda row: order[row["case"]])
 
 
-def _run(quick: bool, expected_overrides, workers, names: list[str]) -> list[dict]:
+def _run(
+    quick: bool, expected_overrides, workers, names: list[str], executor="process"
+) -> list[dict]:
     """The named cases, in catalogue order, with one `Context` (the simulations they share)."""
-    ctx = Context(quick, expected_overrides, workers)
+    ctx = Context(quick, expected_overrides, workers, executor)
     return [c.run(ctx) for c in CASES if c.name in names]
 
 
