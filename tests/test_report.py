@@ -140,7 +140,9 @@ def test_validation_rows_are_rendered(monkeypatch, tmp_path):
     monkeypatch.setattr(
         validation,
         "run_cases",
-        lambda quick, workers: real(quick=quick, only=[FAST_CASE], workers=workers),
+        lambda quick, workers, pool=None: real(
+            quick=quick, only=[FAST_CASE], workers=workers, pool=pool
+        ),
     )
     rows, note = validation_rows(quick=True, workers=1)
     assert [r["case"] for r in rows] == [FAST_CASE] and rows[0]["agree"] and "1 cases" in note
@@ -164,7 +166,9 @@ def test_a_validation_failure_is_shown_not_hidden(monkeypatch):
     monkeypatch.setattr(
         validation,
         "run_cases",
-        lambda quick, workers: real(quick=quick, only=["no such case"], workers=workers),
+        lambda quick, workers, pool=None: real(
+            quick=quick, only=["no such case"], workers=workers, pool=pool
+        ),
     )
     rows, note = validation_rows(quick=True, workers=1)
     assert rows is None and "Running model.validation failed: ValueError: unknown case" in note
