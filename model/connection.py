@@ -105,12 +105,12 @@ class ControlMessages:
     def _control_arrival(self, t: float, sent, jitter, failures, cond) -> float:
         self.settle(t)
         behind = (
-            self.arrive[np.searchsorted(self.depart, t, side="right") - 1]
+            self.arrive[self.depart.searchsorted(t, "right") - 1]
             if len(self.depart) and self.depart[0] <= t
             else self.opened
         )
         if sent != t and self.recovery is not None:
-            behind_rows = int(np.searchsorted(self.depart, t, side="right"))
+            behind_rows = int(self.depart.searchsorted(t, "right"))
             sent = self.recovery.message_sent(behind_rows, t, failures, cond)
         return max(sent + self.physics.cfg.link.propagation + jitter, behind)
 
@@ -157,7 +157,7 @@ class Connection(FrameColumns, ControlMessages):
         if len(seq) == 0:
             return
         serial = size / self.bandwidth
-        total = np.cumsum(serial)
+        total = serial.cumsum()
         # d_i = max(ready_i, d_{i-1}) + s_i  ==  S_i + max(busy, max_{j<=i} (ready_j - S_{j-1}))
         depart = total + np.maximum(
             self.serial_until, np.maximum.accumulate(ready - (total - serial))
@@ -185,7 +185,7 @@ class Connection(FrameColumns, ControlMessages):
         if self.contiguous:
             follows = self.last_seq < 0 or seq[0] == self.last_seq + 1
             self.contiguous = bool(
-                follows and seq[-1] - seq[0] == len(seq) - 1 and (np.diff(seq) == 1).all()
+                follows and seq[-1] - seq[0] == len(seq) - 1 and (seq[1:] - seq[:-1] == 1).all()
             )
         self.last_seq = int(seq[-1])
 

@@ -111,7 +111,7 @@ class Weather:
 
     def condition_at(self, t: np.ndarray) -> np.ndarray:
         """Index into CONDITIONS of the condition in force at each time of t."""
-        return self.cond_index[np.searchsorted(self.cond_start, t, side="right") - 1]
+        return self.cond_index[self.cond_start.searchsorted(t, "right") - 1]
 
     def condition_of(self, t: float) -> int:
         """`condition_at` for one time (a plain search: called for every small message)."""
@@ -123,7 +123,7 @@ class Weather:
         """End of the outage containing t, or -inf where the network is up."""
         if not len(self.down_start):
             return np.full(np.shape(t), -np.inf)
-        i = np.searchsorted(self.down_start, t, side="right") - 1
+        i = self.down_start.searchsorted(t, "right") - 1
         end = self.down_end[np.maximum(i, 0)]
         return np.where((i >= 0) & (t < end), end, -np.inf)
 
@@ -131,7 +131,7 @@ class Weather:
         """True where the times t fall inside an outage (any kind): packets there are dropped."""
         if not len(self.down_start):
             return np.zeros(np.shape(t), dtype=bool)
-        i = np.searchsorted(self.down_start, t, side="right") - 1
+        i = self.down_start.searchsorted(t, "right") - 1
         return (t < self.down_end[i]) & (i >= 0)  # i = -1: before every outage
 
     def unreachable_at(self, t: float) -> bool:
@@ -155,7 +155,7 @@ class Weather:
 
     def up_throughout(self, t0: float, t1: float) -> bool:
         """True if no outage overlaps [t0, t1]."""
-        i = np.searchsorted(self.down_start, t1, side="right")
+        i = self.down_start.searchsorted(t1, "right")
         return i == 0 or self.down_end[i - 1] <= t0
 
 

@@ -120,7 +120,7 @@ class LossRecovery:
         """Whether the ACK of each frame's first timeout retransmission is lost (False for a frame
         whose first transmission got through), drawn as `add` draws it."""
         # = sent != depart, known before the send times are (`LinkPhysics.transmissions`)
-        lost = np.flatnonzero((tx.failures > 0) | self.weather.unreachable(tx.depart))
+        lost = ((tx.failures > 0) | self.weather.unreachable(tx.depart)).nonzero()[0]
         out = np.zeros(len(tx.depart), dtype=bool)
         if len(lost):
             rates = np.take(self.physics.loss_rates, tx.cond[lost])
@@ -147,7 +147,7 @@ class LossRecovery:
             half_rtt = self.physics.half_rtt[tx.cond[heard] if not steady else tx.cond[0]]
             self.heard_depart += tx.depart[heard].tolist()
             self.heard_sack += (tx.arrival[heard] + half_rtt).tolist()
-            lost = np.flatnonzero(~got_through)
+            lost = (~got_through).nonzero()[0]
         if not len(lost):
             return
         cond = tx.cond[lost]
@@ -196,7 +196,7 @@ class LossRecovery:
         starts, ends = self.weather.down_start, self.weather.down_end
         if not len(starts):
             return np.ones(len(sent), dtype=bool)
-        last = np.searchsorted(starts, sent, side="right") - 1  # the last outage begun by then
+        last = starts.searchsorted(sent, "right") - 1  # the last outage begun by then
         return (last < 0) | (sent >= ends[last])
 
     def repair(self, final_by: float, upto: float = math.inf) -> list[Lost]:

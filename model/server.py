@@ -44,7 +44,7 @@ class StreamOnServer:
 
     def __init__(self, cfg: Scenario, frames: Frames, gaps: np.ndarray, start: float, env=None):
         self.cfg, self.frames, self.gaps = cfg, frames, gaps
-        self.cum = np.concatenate([[0], np.cumsum(frames.size)])
+        self.cum = np.concatenate([[0], frames.size.cumsum()])
         self.n = len(frames)
         self.gen_times = np.full(self.n, np.inf)
         self.scheduled_at = np.full(self.n, np.inf)  # when each generation time was fixed (<= it)
@@ -86,7 +86,7 @@ class StreamOnServer:
         # a frame that waited for room is generated when room appears
         first_time = max(previous + self.gaps[k], now)
         self.gen_times[k:limit] = first_time + np.concatenate(
-            [[0.0], np.cumsum(self.gaps[k + 1 : limit])]
+            [[0.0], self.gaps[k + 1 : limit].cumsum()]
         )
         self.scheduled_at[k:limit] = now
         self.generated = limit

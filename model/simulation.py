@@ -153,7 +153,7 @@ class StreamRun:
         completed = c.outcome == Outcome.COMPLETED
         integrity["integrity_ok"] = bool(completed and integrity["integrity_ok"])
         disconnects = tuple(d.record(sid, c.outcome) for d in c.disconnects)
-        duplicates = 0 if (np.diff(seqs) > 0).all() else int(len(seqs) - len(np.unique(seqs)))
+        duplicates = 0 if (seqs[1:] > seqs[:-1]).all() else int(len(seqs) - len(np.unique(seqs)))
         struck, silent = self.network.outages_while_streaming(sid, h.completed_at)
         return StreamRecord(
             content_kind=cfg.content.kind,
