@@ -133,18 +133,18 @@ class StreamOnServer:
         not scheduled by them)."""
         gen = np.minimum(self.gen_times.searchsorted(times, "right"), self.generated)
         gen_before = np.minimum(gen, self.scheduled_at.searchsorted(times, "left"))
-        changes, values = self.ack_history
-        acked = np.concatenate([[0], values]).astype(np.int64)
+        changes, values = np.array(self.ack_history[0]), self.ack_history[1]
+        acked = np.array([0, *values], dtype=np.int64)
         end = self.freed_at if self.freed else np.inf
         return (
             self._held(
                 gen_before,
-                acked[np.searchsorted(changes, times, "left")],
+                acked[changes.searchsorted(times, "left")],
                 (times > self.created) & (times <= end),
             ),
             self._held(
                 gen,
-                acked[np.searchsorted(changes, times, "right")],
+                acked[changes.searchsorted(times, "right")],
                 (times >= self.created) & (times < end),
             ),
         )
@@ -257,7 +257,9 @@ class ServerRecords:
             pairs = np.zeros((len(times), 2), dtype=np.int64)
             for s in held:  # each over its lifetime only: a buffer holds nothing outside it
                 lo, hi = s.lifetime_rows(times)
-                pairs[lo:hi] += np.column_stack(s.buffer_bytes_at(times[lo:hi]))
+                before, after = s.buffer_bytes_at(times[lo:hi])
+                pairs[lo:hi, 0] += before
+                pairs[lo:hi, 1] += after
             self._traces[key] = BufferTrace(np.repeat(times, 2).tolist(), pairs.ravel().tolist())
         return self._traces[key]
 
