@@ -133,8 +133,8 @@ class StreamOnServer:
         not scheduled by them)."""
         gen = np.minimum(self.gen_times.searchsorted(times, "right"), self.generated)
         gen_before = np.minimum(gen, self.scheduled_at.searchsorted(times, "left"))
-        changes, values = np.array(self.ack_history[0]), self.ack_history[1]
-        acked = np.array([0, *values], dtype=np.int64)
+        changes = np.array(self.ack_history[0])
+        acked = np.array([0, *self.ack_history[1]], dtype=np.int64)
         end = self.freed_at if self.freed else np.inf
         return (
             self._held(
