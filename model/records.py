@@ -266,7 +266,7 @@ class BufferTrace:
     times: list = field(default_factory=list)
     bytes: list = field(default_factory=list)
 
-    @property
+    @functools.cached_property  # every stream of a session asks for its server's peak
     def peak(self) -> int:
         return max(self.bytes, default=0)
 
