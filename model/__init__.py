@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.2.3"
+__version__ = "0.3.0"
 
 _PUBLIC = {  # module -> the public names it defines ("figures": the module itself)
     "model.config": ("Scenario", "ConfigError", "apply_overrides", "settable_paths"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,8 +50,43 @@ def _random_digests(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def text_frames(cfg: Content, rng: np.random.Generator) -> Frames:
     """Token-like chunks: payload 1 + Poisson(chunk_bytes - 1) bytes, plus the envelope."""
-    payload = 1 + rng.poisson(cfg.chunk_bytes - 1.0, cfg.frames)
+    payload = 1 + poisson(rng, cfg.chunk_bytes - 1.0, cfg.frames)
     return Frames(size=payload + cfg.envelope_bytes, digest=_random_digests(cfg.frames, rng))
+
+
+POISSON_TABLE_MAX = 1000.0  # means up to this one are drawn from a table (a few thousand rows)
+GUIDE_ROWS = 4096
+
+
+def poisson(rng: np.random.Generator, mean: float, n: int) -> np.ndarray:
+    """n Poisson(mean) draws. For the small means of token-sized frames, by inversion of the
+    cumulative distribution (one uniform each): a guide table maps each uniform to the first
+    candidate value and a search settles the few it leaves open. That is several times cheaper
+    than numpy's sampler, which costs a stream about a tenth of its time at mean 15."""
+    if mean <= 0:
+        return np.zeros(n, dtype=np.int64)
+    if mean > POISSON_TABLE_MAX:
+        return rng.poisson(mean, n)
+    cdf, guide = _poisson_table(float(mean))
+    u = rng.random(n)
+    x = guide[(u * GUIDE_ROWS).astype(np.intp)]
+    open_ = cdf[x] <= u  # the value lies beyond the guide's first candidate
+    if open_.any():
+        x[open_] = cdf.searchsorted(u[open_], "right")
+    return x
+
+
+@functools.lru_cache(maxsize=8)
+def _poisson_table(mean: float) -> tuple[np.ndarray, np.ndarray]:
+    """The cumulative distribution of Poisson(mean) up to a value whose tail is below 10^-300
+    (mean + 40 sd + 40; the last entry 1 exactly, so every uniform maps to a value), and the
+    guide: for each row j, the smallest value whose cumulative probability exceeds j / rows."""
+    k = np.arange(int(mean + 40 * math.sqrt(mean) + 40) + 1)
+    log_pmf = k * math.log(mean) - mean - np.array([math.lgamma(i + 1.0) for i in k])
+    cdf = np.cumsum(np.exp(log_pmf))
+    cdf[-1] = 1.0
+    guide = cdf.searchsorted(np.arange(GUIDE_ROWS) / GUIDE_ROWS, "right")
+    return cdf, guide
 
 
 def large_frames(cfg: Content, rng: np.random.Generator) -> Frames:

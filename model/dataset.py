@@ -10,8 +10,9 @@ Layout of a dataset directory DIR:
                                                       list of parts once the run finished
 
 Each part is written to a temporary name and renamed, and carries in its Parquet metadata the
-chunk's session range, the run's identity (scenario, hash of the full configuration, seed, and the
-overrides that made it differ from the named scenario), its row count and a SHA-256 checksum of
+chunk's session range, the run's identity (scenario, hash of the full configuration, seed, the
+overrides that made it differ from the named scenario, and the model's version: another version
+may draw other random numbers), its row count and a SHA-256 checksum of
 its rows. A rerun uses a part only if it reads back whole and matches all of these; a part that is
 truncated, unreadable, misplaced (another chunk's range) or from another run is recomputed, with a
 line saying so, never used. Parts are the same bits whatever worker wrote them, so a resumed run's
@@ -36,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from model import __version__
 from model.config import Scenario, settable_paths
 from model.runner import Chunk, _atomic_write, _json_safe, simulate_chunk
 from model.simulation import Results
@@ -110,6 +112,7 @@ class PartStore:
             "seed": seed,
             "overrides": overrides_of(cfg),
             "session_streams": cfg.session.streams,
+            "model_version": __version__,
         }
         return cls(path, identity)
 

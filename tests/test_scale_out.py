@@ -125,6 +125,20 @@ def test_bad_parts_are_recomputed_with_one_line_each(tmp_path, reference, capsys
     assert capsys.readouterr().err == ""  # all parts verify now
 
 
+def test_parts_of_another_model_version_are_recomputed(tmp_path, reference, capsys, monkeypatch):
+    """Another version may draw other random numbers: its checkpoint is never resumed from."""
+    from model import dataset
+
+    monkeypatch.setattr(dataset, "__version__", "0.2.3")
+    run(CFG, N, SEED, executor="serial", chunk_size=16, progress=False, workdir=tmp_path)
+    monkeypatch.undo()
+    capsys.readouterr()
+    resumed = run(CFG, N, SEED, executor="serial", chunk_size=16, progress=False, workdir=tmp_path)
+    assert_same(resumed, reference)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 5 and all("(model_version differ)" in line for line in lines), lines
+
+
 @pytest.mark.parametrize("name", ["text-interruption", "concurrent-interruptions"])
 def test_dataset_verdicts_equal_in_memory_ones(tmp_path, name):
     cfg = apply_overrides(get_scenario(name), ["content.frames=200", "disconnects.rate_scale=5"])
