@@ -200,7 +200,8 @@ class LinkPhysics:
             runs.append(pair)
             total += int(pair.sum())
         lengths = np.concatenate(runs)
-        pattern = np.resize(np.array([state, not state]), len(lengths))
+        pattern = np.empty(len(lengths), dtype=bool)  # runs alternate, from `state`
+        pattern[0::2], pattern[1::2] = state, not state
         return np.repeat(pattern, lengths)[:slots]
 
     def transmit(self, t: float, downstream: bool = False, lone: bool = True) -> float:
