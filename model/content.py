@@ -189,8 +189,8 @@ def _items(rng: np.random.Generator, first: int, n: int) -> Iterator[str]:
     return (
         f'{{"id":{i},"title":"{w[0]} {w[1]} {w[2]}","text":"{" ".join(w[3 : 3 + nt])}",'
         f'"score":{s!r},"tags":[{",".join(t[:ng])}],'
-        f'"meta":{{"flag":{"true" if f else "false"},"parts":[{_PARTS[np_].format(*p)}]}}}}'
-        for i, (w, nt, t, ng, s, f, np_, p) in enumerate(
+        f'"meta":{{"flag":{"true" if f else "false"},"parts":[{_PARTS[k].format(*p)}]}}}}'
+        for i, (w, nt, t, ng, s, f, k, p) in enumerate(
             zip(words, n_text, tags, n_tags, score, flag, n_parts, parts), first
         )
     )
