@@ -207,7 +207,8 @@ class LinkPhysics:
     def transmit(self, t: float, downstream: bool = False, lone: bool = True) -> float:
         """Arrival time of one transmission sent at t: the scalar form of `arrivals`. The fast
         engine uses it for small messages (acks, pings, requests, pongs: Bernoulli loss at the
-        long-run rate); the per-frame engine for every frame too (`downstream`)."""
+        long-run rate; `upstream.ClientMessages` repeats it for messages sent in a row); the
+        per-frame engine for every frame too (`downstream`)."""
         sent, jitter, _, _ = self.transmission(t, downstream, lone)
         return sent + self.cfg.link.propagation + jitter
 
@@ -223,15 +224,20 @@ class LinkPhysics:
             failures = self._gilbert_elliott_step(loss)
             jitter = float(self.conditions[c].jitter.sample(self.rng))
         else:
-            failures, jitter = self._next_message_draw(c)
+            failures, jitter = self.message_draw(c)
+        return self.first_sent(t, failures, offsets), jitter, failures, c
+
+    def first_sent(self, t: float, failures: int, offsets: list[float]) -> float:
+        """Send time of the attempt that gets through of a transmission sent at t: the first after
+        `failures` lost at random, at `offsets` from t, not inside an outage."""
         k = min(failures, len(offsets) - 1)
         sent = t + offsets[k]
         if self.weather.unreachable_at(sent) and math.isfinite(sent):
             retries = np.asarray(offsets)  # rare: an attempt due inside an outage
             sent = float(self._first_reachable_attempt(np.array([t]), np.array([k]), retries)[0])
-        return sent, jitter, failures, c
+        return sent
 
-    def _next_message_draw(self, c: int) -> tuple[int, float]:
+    def message_draw(self, c: int) -> tuple[int, float]:
         """(attempts lost at the long-run loss rate, jitter) of the next transmission sent one at a
         time in condition c: drawn `MESSAGE_DRAWS` at a time (a numpy call per draw costs more than
         the draw), each condition's in the order its transmissions are sent."""

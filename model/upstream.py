@@ -31,8 +31,25 @@ class ClientMessages:
 
     def _behind(self, t: float, ahead: float) -> float:
         """Arrival of a message sent at t behind one arriving at `ahead`."""
-        lone = ahead <= t + self.physics.rtt_at(t)
-        return max(self.physics.transmit(t, lone=lone), ahead)
+        return self._in_order([t], ahead)[0]
+
+    def _in_order(self, times: list[float], ahead: float) -> list[float]:
+        """Arrivals of messages sent at `times` (increasing), each behind the one before, the first
+        behind one arriving at `ahead`: each is `LinkPhysics.transmit`ted (a lone segment unless
+        the one ahead is still in flight an RTT after it leaves), with its draws and arithmetic.
+        Acks come in batches: what `transmit` looks up per message is looked up once here."""
+        physics = self.physics
+        condition_of, draw = physics.weather.condition_of, physics.message_draw
+        rtt, propagation = physics.rtt, physics.cfg.link.propagation
+        lone_offsets, queued_offsets = physics.message_offsets, physics.offset_lists
+        arrivals = []
+        for t in times:
+            c = condition_of(t)
+            failures, jitter = draw(c)  # one draw per message, in order, as `transmit`
+            offsets = lone_offsets[c] if ahead <= t + rtt[c] else queued_offsets[c]
+            ahead = max(physics.first_sent(t, failures, offsets) + propagation + jitter, ahead)
+            arrivals.append(ahead)
+        return arrivals
 
     def send(self, t: float) -> float:
         """Record a message sent at t; its arrival."""
@@ -46,12 +63,10 @@ class ClientMessages:
         sent, arrivals = self.sent, self.arrivals
         if sent and times[0] < sent[-1]:
             return [self.send(t) for t in times]
-        ahead = arrivals[-1] if arrivals else self.opened
-        for t in times:  # each behind the one before: no search
-            ahead = self._behind(t, ahead)
-            sent.append(t)
-            arrivals.append(ahead)
-        return arrivals[len(arrivals) - len(times) :]
+        new = self._in_order(times, arrivals[-1] if arrivals else self.opened)  # no search
+        sent += times
+        arrivals += new
+        return new
 
 
 def tcp_ack_due(conn, t: float) -> float:
