@@ -36,10 +36,20 @@ class Weather:
         self.cfg = cfg
         self.cond_start, self.cond_index = self._conditions(cfg, rng)
         self.cond_start_list, self.cond_list = self.cond_start.tolist(), self.cond_index.tolist()
-        self.events = self._events(cfg, rng)
-        self.down_start, self.down_end = _merge([(e.time, e.time + e.outage) for e in self.events])
+        # the events as three lists in time order (a stream reads a few of a horizon's worth:
+        # `events`, their records, are made only when asked for)
+        times, kinds, outages = self._events(cfg, rng)
+        self.event_times, self.event_kinds = times.tolist(), kinds
+        self.event_outages = outages.tolist()
+        self.down_start, self.down_end = merged_spells(times, times + outages)
         self.down_start_list, self.down_end_list = self.down_start.tolist(), self.down_end.tolist()
-        self.teardowns = [e.time for e in self.events if e.kind in TEARDOWNS]
+        self.teardowns = [t for t, k in zip(self.event_times, kinds) if k in TEARDOWNS]
+
+    @functools.cached_property
+    def events(self) -> list[NetworkEvent]:
+        """The disconnect events, in time order."""
+        columns = (self.event_times, self.event_kinds, self.event_outages)
+        return [NetworkEvent(t, k, o) for t, k, o in zip(*columns)]
 
     @staticmethod
     def _conditions(cfg: Scenario, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +68,8 @@ class Weather:
             states.append(state)
         return np.array(starts), np.array(states)
 
-    def _events(self, cfg: Scenario, rng) -> list[NetworkEvent]:
+    def _events(self, cfg: Scenario, rng) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """(times, kinds, outages) of the disconnect events, in time order."""
         d = cfg.disconnects
         times, kinds, outages = self._plain_events(cfg, rng, 0.0, d.rate_scale)
         components = d.outage_components()
@@ -72,20 +83,22 @@ class Weather:
                 outages = np.where(
                     shifts > 0, outages * (d.shifted_scale / d.outage.scale), outages
                 )
-            outages = outages + shifts
-        outages = list(outages)
+            outages = (outages + shifts).tolist()
         last = d.last_shifted(outages) if d.shift_once else None
         if last is not None:  # the shifted outages are in: the rest drawn plain, at the rate after
             times, kinds, outages = times[: last + 1], kinds[: last + 1], outages[: last + 1]
             after = self._plain_events(cfg, rng, times[-1], d.rate_scale * d.after_shift_rate)
             times, kinds, outages = times + after[0], kinds + after[1], outages + after[2]
-        events = [
-            NetworkEvent(float(t), DISCONNECT_KINDS[k], float(o))
-            for t, k, o in zip(times, kinds, outages)
-        ]
-        if d.schedule:
-            events += [NetworkEvent(t, kind, outage) for t, kind, outage in d.scheduled()]
-        return sorted(events, key=lambda e: e.time) if len(events) > 1 else events
+        kinds = [DISCONNECT_KINDS[k] for k in kinds]
+        times, outages = np.array(times, dtype=float), np.array(outages, dtype=float)
+        scheduled = d.scheduled() if d.schedule else []
+        if not scheduled:  # the drawn events are in time order already
+            return times, kinds, outages
+        at, kind, outage = zip(*scheduled)
+        times, outages = np.append(times, at), np.append(outages, outage)
+        order = np.argsort(times, kind="stable")  # as `sorted` by time: ties keep their order
+        kinds = [*kinds, *kind]
+        return times[order], [kinds[i] for i in order.tolist()], outages[order]
 
     def _plain_events(self, cfg: Scenario, rng, start: float, rate_scale: float) -> tuple:
         """(times, kinds, outages) as lists, in time order, of the Poisson events after `start`:
@@ -103,7 +116,7 @@ class Weather:
         kinds = _kind_cdf(cfg.disconnects.kind_probabilities()).searchsorted(
             rng.random(len(times)), side="right"
         )  # = rng.choice(3, p=...)
-        return times, list(kinds), list(cfg.disconnects.outage.sample(rng, len(times)))
+        return times, kinds.tolist(), cfg.disconnects.outage.sample(rng, len(times)).tolist()
 
     def record(self) -> NetworkRecord:
         """The weather as a record: its events and condition changes."""
@@ -176,10 +189,3 @@ def _jump_cdf(cond, state: int) -> list[float] | None:
 def _kind_cdf(p: tuple[float, float, float]) -> np.ndarray:
     cdf = np.cumsum(p)
     return cdf / cdf[-1]
-
-
-def _merge(intervals) -> tuple[np.ndarray, np.ndarray]:
-    """Union of [start, end) intervals as sorted, disjoint start and end arrays."""
-    spells = merged_spells(intervals)
-    starts, ends = zip(*spells) if spells else ((), ())
-    return np.array(starts, dtype=float), np.array(ends, dtype=float)

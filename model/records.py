@@ -211,18 +211,24 @@ class Arrivals:
     connection: np.ndarray
 
 
-def merged_spells(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The union of [start, stop) intervals as sorted, disjoint (start, stop) pairs, empty ones
-    dropped: the spells the network is unreachable, overlapping outages merged."""
-    merged: list[list[float]] = []
-    for start, stop in sorted(intervals):
-        if stop <= start:
-            continue
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], stop)
-        else:
-            merged.append([start, stop])
-    return [(start, stop) for start, stop in merged]
+def merged_spells(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of [start, end) intervals given in order of start, as sorted, disjoint start and
+    end arrays, empty ones dropped: the spells the network is unreachable, overlapping (or
+    touching) outages merged. An interval starting at or before the furthest end so far joins its
+    spell."""
+    keep = ends > starts
+    if not keep.all():
+        starts, ends = starts[keep], ends[keep]
+    if not len(starts):
+        return starts, ends
+    reach = np.maximum.accumulate(ends)
+    new = np.empty(len(starts), dtype=bool)  # where a spell begins
+    new[0] = True
+    np.greater(starts[1:], reach[:-1], out=new[1:])
+    first = np.flatnonzero(new)
+    last = np.empty_like(first)  # its last interval: the one before the next spell's first
+    last[:-1], last[-1] = first[1:] - 1, len(starts) - 1
+    return starts[first], reach[last]
 
 
 @dataclass(frozen=True)
@@ -236,7 +242,11 @@ class NetworkRecord:
 
     def outage_spells(self, end: float = math.inf) -> list[tuple[float, float]]:
         """The spells the network is unreachable, from the events at or before `end`."""
-        return merged_spells((e.time, e.time + e.outage) for e in self.events if e.time <= end)
+        times = np.array([e.time for e in self.events if e.time <= end], dtype=float)
+        outages = np.array([e.outage for e in self.events if e.time <= end], dtype=float)
+        order = np.argsort(times, kind="stable")
+        starts, ends = merged_spells(times[order], (times + outages)[order])
+        return list(zip(starts.tolist(), ends.tolist()))
 
     def condition_at(self, t: np.ndarray) -> np.ndarray:
         """Index of the condition in force at each time of t."""

@@ -35,6 +35,7 @@ from model.records import (
     STREAM_SCHEMA,
     Cause,
     DetectedBy,
+    NetworkEvent,
     NetworkRecord,
     Outcome,
     SessionRecord,
@@ -83,10 +84,12 @@ class NetworkProcess:
         return len(kinds), sum(kind == DisconnectKind.HALF_OPEN for kind in kinds)
 
     def run(self):
-        for ev in self.weather.events:
-            yield clock.until(self.env, ev.time)
+        w = self.weather
+        for ev in zip(w.event_times, w.event_kinds, w.event_outages):
+            yield clock.until(self.env, ev[0])
             if not any(c.proc.is_alive for c in self.clients):
-                return
+                return  # the events after the last stream ends are never made into records
+            ev = NetworkEvent(*ev)
             for client in self.clients:
                 self.hit(client, ev)
 

@@ -1,11 +1,13 @@
 """Invariants that must hold for every stream of every valid configuration (hypothesis)."""
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import EVERY_TICK, assert_same
 from invariants import check_stream_invariants
 from model.config import Scenario, apply_overrides
+from model.records import merged_spells
 from model.simulation import run_stream, simulate
 
 probability = st.floats(0.0, 0.3)
@@ -54,3 +56,29 @@ def test_sleeping_through_ack_ticks_never_changes_a_table(overrides, corruption,
         simulate(cfg, 2, seed=seed, **extra) for extra in ({}, {"components": EVERY_TICK})
     )
     assert_same(sleepy, woken, tolerance=1e-9)
+
+
+intervals = st.lists(
+    st.tuples(st.floats(0.0, 100.0), st.sampled_from([0.0, 0.5, 1.0]) | st.floats(0.0, 30.0)),
+    max_size=40,
+)
+
+
+@given(intervals)
+def test_merged_spells_are_the_union_of_the_outages(pairs):
+    """`merged_spells` (numpy) against the plain definition: sorted, disjoint spells whose union
+    is the union of the non-empty [start, start + outage) intervals; touching ones are one spell."""
+    pairs = sorted(pairs, key=lambda p: p[0])
+    starts = np.array([s for s, _ in pairs], dtype=float)
+    ends = np.array([s + o for s, o in pairs], dtype=float)
+    got = list(zip(*(a.tolist() for a in merged_spells(starts, ends))))
+    want: list[list[float]] = []
+    for start, stop in zip(starts.tolist(), ends.tolist()):
+        if stop <= start:
+            continue
+        if want and start <= want[-1][1]:
+            want[-1][1] = max(want[-1][1], stop)
+        else:
+            want.append([start, stop])
+    assert got == [tuple(w) for w in want]
+    assert all(b < c for (_, b), (c, _) in zip(got, got[1:]))  # disjoint, not touching
