@@ -237,7 +237,7 @@ def engine_private_names() -> set[str]:
 
 def test_nothing_outside_the_engine_reads_its_private_names():
     private = engine_private_names()
-    assert {"_storage", "_floor", "_commit", "_traces", "_merge"} <= private
+    assert {"_storage", "_floor", "_commit", "_traces", "_kind_cdf"} <= private
     outside = (
         analysis_files()
         + sorted((ROOT / "tests").glob("*.py"))
