@@ -242,8 +242,9 @@ class NetworkRecord:
 
     def outage_spells(self, end: float = math.inf) -> list[tuple[float, float]]:
         """The spells the network is unreachable, from the events at or before `end`."""
-        times = np.array([e.time for e in self.events if e.time <= end], dtype=float)
-        outages = np.array([e.outage for e in self.events if e.time <= end], dtype=float)
+        kept = [e for e in self.events if e.time <= end]
+        times = np.array([e.time for e in kept], dtype=float)
+        outages = np.array([e.outage for e in kept], dtype=float)
         order = np.argsort(times, kind="stable")
         starts, ends = merged_spells(times[order], (times + outages)[order])
         return list(zip(starts.tolist(), ends.tolist()))

@@ -85,11 +85,11 @@ class NetworkProcess:
 
     def run(self):
         w = self.weather
-        for ev in zip(w.event_times, w.event_kinds, w.event_outages):
-            yield clock.until(self.env, ev[0])
+        for t, kind, outage in zip(w.event_times, w.event_kinds, w.event_outages):
+            yield clock.until(self.env, t)
             if not any(c.proc.is_alive for c in self.clients):
                 return  # the events after the last stream ends are never made into records
-            ev = NetworkEvent(*ev)
+            ev = NetworkEvent(t, kind, outage)
             for client in self.clients:
                 self.hit(client, ev)
 
